@@ -1,0 +1,64 @@
+"""``anxin alerts tail``: alerts live in the terminal, and optionally as JSON lines in a file."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import orjson
+from aiokafka import AIOKafkaConsumer
+from rich.console import Console
+
+from anxin.records import AlertRecord
+from anxin.settings import Settings
+
+_STYLE = {"critical": "bold red", "warning": "yellow"}
+
+
+def format_alert(alert: AlertRecord) -> str:
+    when = time.strftime("%H:%M:%S", time.localtime(alert.ts))
+    lag = alert.detected_at - alert.ts
+    style = _STYLE.get(alert.severity, "")
+    extra = ", ".join(f"{k}={v}" for k, v in alert.details.items() if k not in ("evidence",))
+    return (
+        f"[{style}]{alert.severity.upper():8}[/] {alert.kind:7} resident {alert.resident_id:8} "
+        f"device {alert.device_id:8} at {when} (+{lag:.1f} s)  [dim]{alert.alert_id} {extra}[/]"
+    )
+
+
+async def tail_alerts(
+    settings: Settings,
+    console: Console,
+    out: Path | None = None,
+    from_beginning: bool = False,
+    count: int = 0,
+) -> int:
+    """Print alerts as they arrive; returns how many were shown."""
+    consumer = AIOKafkaConsumer(
+        settings.kafka.alerts_topic,
+        bootstrap_servers=settings.kafka.bootstrap,
+        auto_offset_reset="earliest" if from_beginning else "latest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    shown = 0
+    sink = out.open("ab") if out else None
+    try:
+        async for msg in consumer:
+            try:
+                alert = AlertRecord.model_validate(orjson.loads(msg.value))
+            except ValueError:
+                console.print(f"[red]invalid alert record at offset {msg.offset}", highlight=False)
+                continue
+            console.print(format_alert(alert), highlight=False)
+            if sink:
+                sink.write(alert.to_json() + b"\n")
+                sink.flush()
+            shown += 1
+            if count and shown >= count:
+                break
+    finally:
+        await consumer.stop()
+        if sink:
+            sink.close()
+    return shown

@@ -1,0 +1,142 @@
+"""The Faust application: topics, the per-device table and the detector agent.
+
+``readings`` is keyed by device id at ingest, so the agent needs no ``group_by`` (a repartition is
+the costliest thing Faust does). Messages are taken in batches (``stream.take``) and run through
+``DetectorPipeline``, the same code ``anxin evaluate`` runs in-process.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, MutableMapping
+from pathlib import Path
+from typing import Any
+
+import faust
+
+from anxin.logs import get_logger
+from anxin.records import dumps, loads
+from anxin.registry import RegistryWatcher
+from anxin.settings import Settings
+from detectors.pipeline import DetectorPipeline, Outputs
+
+log = get_logger(__name__)
+
+
+class _BytesKeyed(MutableMapping[str, dict[str, Any]]):
+    """A str-keyed view of a bytes-keyed Faust table."""
+
+    def __init__(self, table: Any):
+        self.table = table
+
+    def __getitem__(self, key: str) -> dict[str, Any]:
+        return self.table[key.encode()]
+
+    def __setitem__(self, key: str, value: dict[str, Any]) -> None:
+        self.table[key.encode()] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self.table[key.encode()]
+
+    def __iter__(self) -> Iterator[str]:
+        return (k.decode() for k in self.table)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.table.get(key.encode(), default)
+
+
+def create_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
+    f, k = settings.faust, settings.kafka
+    app = faust.App(
+        f.app_id,
+        broker=[f"kafka://{host}" for host in k.bootstrap.split(",")],
+        store="memory://",
+        processing_guarantee="at_least_once",
+        broker_rebalance_timeout=f.rebalance_timeout,
+        broker_session_timeout=f.session_timeout,
+        broker_heartbeat_interval=f.heartbeat_interval,
+        consumer_auto_offset_reset="earliest",
+        topic_partitions=k.partitions,
+        web_enabled=f.web_enabled,
+        web_port=f.web_port,
+        datadir=str(f.data_dir),
+        producer_acks=-1,
+    )
+    registry = RegistryWatcher(settings.registry, settings.registry_reload_s)
+
+    readings = app.topic(k.readings_topic, key_type=bytes, value_type=bytes, value_serializer="raw")
+    alerts = app.topic(k.alerts_topic, key_type=bytes, value_type=bytes, value_serializer="raw")
+    rejected = app.topic(k.rejected_topic, key_type=bytes, value_type=bytes, value_serializer="raw")
+    commands = app.topic(k.commands_topic, key_type=bytes, value_type=bytes, value_serializer="raw")
+    # Keys are the device id bytes, as on ``readings``: with the producer's partitioner a device's
+    # changelog lands in the same partition number as its readings (state follows the device).
+    # ``use_partitioner`` is also what lets a batch from ``stream.take`` update the table.
+    device_table = app.Table(
+        "device-state",
+        default=dict,
+        partitions=k.partitions,
+        key_type=bytes,
+        use_partitioner=True,
+    )
+
+    pipeline = DetectorPipeline(lambda: registry.current, _BytesKeyed(device_table))
+
+    async def publish(out: Outputs) -> None:
+        for alert in out.alerts:
+            await alerts.send(key=alert.resident_id.encode(), value=alert.to_json())
+            log.info(
+                "alert %s %s %s resident=%s",
+                alert.alert_id,
+                alert.kind,
+                alert.severity,
+                alert.resident_id,
+            )
+        for command in out.commands:
+            await commands.send(key=str(command["device_id"]).encode(), value=dumps(command))
+        for record in out.rejected:
+            await rejected.send(key=str(record.get("device_id", "-")).encode(), value=dumps(record))
+
+    @app.agent(readings, name="detect")
+    async def detect(stream: Any) -> None:
+        async for batch in stream.take(f.batch_size, within=f.batch_timeout):
+            out = Outputs()
+            now = time.time()
+            for raw in batch:
+                try:
+                    reading = loads(raw)
+                    out.extend(pipeline.process(reading, now))
+                except Exception as exc:  # one poisoned record must not stop the device stream
+                    log.exception("reading could not be processed")
+                    out.rejected.append(
+                        {
+                            "reason": f"detector error: {type(exc).__name__}",
+                            "stage": "detectors",
+                            "payload": raw.decode("utf-8", "replace"),
+                        }
+                    )
+            await publish(out)
+
+    if ready_file is not None:
+        ready = ready_file
+
+        @app.on_rebalance_complete.connect  # type: ignore[arg-type]
+        async def _ready(sender: Any, **kwargs: Any) -> None:
+            ready.parent.mkdir(parents=True, exist_ok=True)
+            ready.write_text(str(time.time()))
+            log.info("worker ready: partitions assigned")
+
+    return app
+
+
+def run_worker(settings: Settings, ready_file: Path | None = None) -> None:
+    """Run one detector worker in the foreground until SIGINT/SIGTERM."""
+    from anxin import logs
+
+    settings.faust.data_dir.mkdir(parents=True, exist_ok=True)
+    app = create_app(settings, ready_file)
+    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
+    logs.configure(settings.log_level)
+    worker.execute_from_commandline()

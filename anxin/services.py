@@ -1,0 +1,444 @@
+"""Local service supervisor: the real services as child processes on 127.0.0.1 and free ports.
+
+Used by ``anxin services up``, ``anxin demo`` and the pytest session fixture alike. Each service
+gets its config, data and log in the run folder; readiness is the service answering its own protocol
+(MQTT CONNACK, Kafka metadata, HTTP health, SQL ``select 1``), never a sleep. Children get
+``PR_SET_PDEATHSIG`` so that they die with the supervisor even when it is killed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import glob
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+
+from anxin.logs import get_logger
+
+log = get_logger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+TWILIO_MOCK_DIR = PROJECT_ROOT / "tools" / "twilio-mock"
+TWILIO_SPEC = "node_modules/@twilio-alpha/mcp/twilio-oai/spec/json/twilio_api_v2010.json"
+TEST_ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
+SERVICE_NAMES = ("mosquitto", "kafka", "victoriametrics", "postgres", "twilio")
+
+
+class ServiceError(RuntimeError):
+    """A service did not start; the message carries the tail of its log."""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: ask the kernel for SIGTERM when the supervisor dies."""
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    pr_set_pdeathsig = 1
+    libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def which(name: str, *extra_globs: str) -> str:
+    found = shutil.which(name)
+    if found:
+        return found
+    for pattern in extra_globs:
+        matches = sorted(glob.glob(pattern))
+        if matches:
+            return matches[-1]
+    raise ServiceError(f"{name} not found: run scripts/setup (it installs the Debian packages)")
+
+
+@dataclass
+class Endpoints:
+    """Where the running services answer; written to ``services.json`` for the CLI."""
+
+    mqtt_port: int
+    kafka_port: int
+    vm_port: int
+    pg_port: int
+    twilio_port: int
+    host: str = "127.0.0.1"
+    twilio_account_sid: str = TEST_ACCOUNT_SID
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"{self.host}:{self.kafka_port}"
+
+    @property
+    def vm_url(self) -> str:
+        return f"http://{self.host}:{self.vm_port}"
+
+    @property
+    def pg_dsn(self) -> str:
+        return f"postgresql://anxin@{self.host}:{self.pg_port}/anxin"
+
+    @property
+    def twilio_url(self) -> str:
+        return f"http://{self.host}:{self.twilio_port}"
+
+    def settings(self) -> dict[str, Any]:
+        """The settings overrides that point Anxin at these services."""
+        return {
+            "mqtt": {"host": self.host, "port": self.mqtt_port},
+            "kafka": {"bootstrap": self.kafka_bootstrap},
+            "influx": {"url": self.vm_url},
+            "postgres": {"dsn": self.pg_dsn},
+            "twilio": {"base_url": self.twilio_url, "account_sid": self.twilio_account_sid},
+        }
+
+    def env(self) -> dict[str, str]:
+        """The same overrides as ``ANXIN_`` environment variables, for child processes."""
+        out: dict[str, str] = {}
+        for section, values in self.settings().items():
+            for key, value in values.items():
+                out[f"ANXIN_{section.upper()}__{key.upper()}"] = str(value)
+        return out
+
+
+@dataclass
+class _Child:
+    name: str
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+
+
+@dataclass
+class Supervisor:
+    """Starts, watches and stops the local services. Use as a context manager."""
+
+    run_dir: Path
+    only: Sequence[str] = SERVICE_NAMES
+    startup_timeout: float = 60.0
+    children: list[_Child] = field(default_factory=list)
+    endpoints: Endpoints | None = None
+
+    def __enter__(self) -> Endpoints:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def start(self) -> Endpoints:
+        self.run_dir = self.run_dir.resolve()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.run_dir, 0o755)  # the postgres user must reach its data folder
+        ep = Endpoints(
+            mqtt_port=free_port(),
+            kafka_port=free_port(),
+            vm_port=free_port(),
+            pg_port=free_port(),
+            twilio_port=free_port(),
+        )
+        self.endpoints = ep
+        starters: dict[str, Callable[[Endpoints], None]] = {
+            "mosquitto": self._start_mosquitto,
+            "kafka": self._start_kafka,
+            "victoriametrics": self._start_vm,
+            "postgres": self._start_postgres,
+            "twilio": self._start_twilio,
+        }
+        try:
+            for name in self.only:
+                starters[name](ep)
+            self._wait_ready(ep)
+        except BaseException:
+            self.stop()
+            raise
+        self._write_state(ep)
+        return ep
+
+    def stop(self) -> None:
+        for child in reversed(self.children):
+            if child.proc.poll() is None:
+                child.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for child in reversed(self.children):
+            try:
+                child.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.proc.kill()
+                child.proc.wait()
+        self.children.clear()
+        state = self.run_dir / "services.json"
+        if state.exists():
+            state.unlink()
+
+    def _write_state(self, ep: Endpoints) -> None:
+        state = {
+            "supervisor_pid": os.getpid(),
+            "endpoints": asdict(ep),
+            "settings": ep.settings(),
+            "pids": {c.name: c.proc.pid for c in self.children},
+            "logs": {c.name: str(c.log_path) for c in self.children},
+        }
+        (self.run_dir / "services.json").write_text(json.dumps(state, indent=2))
+
+    # -- spawning ------------------------------------------------------------------------------
+    def _spawn(
+        self,
+        name: str,
+        argv: list[str],
+        cwd: Path | None = None,
+        user: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> _Child:
+        log_path = self.run_dir / f"{name}.log"
+        logf = open(log_path, "ab")  # noqa: SIM115 - the child owns it for its lifetime
+        proc = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
+            user=user,
+            env={**os.environ, **(env or {})},
+        )
+        logf.close()
+        child = _Child(name, proc, log_path)
+        self.children.append(child)
+        return child
+
+    def _start_mosquitto(self, ep: Endpoints) -> None:
+        folder = self.run_dir / "mosquitto"
+        folder.mkdir(exist_ok=True)
+        conf = folder / "mosquitto.conf"
+        conf.write_text(
+            f"listener {ep.mqtt_port} {ep.host}\n"
+            "allow_anonymous true\n"
+            "persistence true\n"
+            f"persistence_location {folder}/\n"
+            "max_queued_messages 100000\n"
+            "log_dest stderr\n"
+            "log_type error\nlog_type warning\nlog_type notice\n"
+        )
+        argv = [which("mosquitto", "/usr/sbin/mosquitto"), "-c", str(conf)]
+        if os.geteuid() == 0:
+            # mosquitto drops root to the "mosquitto" user; let that user write its folder.
+            _chown_to(folder, "mosquitto")
+        self._spawn("mosquitto", argv)
+
+    def _start_kafka(self, ep: Endpoints) -> None:
+        url = f"tcp://{ep.host}:{ep.kafka_port}"
+        tansu = which("tansu", str(Path(sys.executable).parent / "tansu"))
+        self._spawn(
+            "kafka",
+            [
+                tansu,
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
+            cwd=self.run_dir,
+        )
+
+    def _start_vm(self, ep: Endpoints) -> None:
+        folder = self.run_dir / "victoriametrics"
+        folder.mkdir(exist_ok=True)
+        self._spawn(
+            "victoriametrics",
+            [
+                which("victoria-metrics", "/usr/bin/victoria-metrics"),
+                f"-httpListenAddr={ep.host}:{ep.vm_port}",
+                f"-storageDataPath={folder}",
+                "-retentionPeriod=1y",
+                "-search.latencyOffset=0s",
+                "-loggerLevel=WARN",
+            ],
+        )
+
+    def _start_postgres(self, ep: Endpoints) -> None:
+        bindir = Path(which("initdb", "/usr/lib/postgresql/*/bin/initdb")).parent
+        data = self.run_dir / "postgres"
+        user: str | None = None
+        if os.geteuid() == 0:
+            user = "postgres"  # postgres refuses to run as root
+        if not (data / "PG_VERSION").exists():
+            data.mkdir(exist_ok=True)
+            if user:
+                _chown_to(data, user)
+            result = subprocess.run(
+                [
+                    str(bindir / "initdb"),
+                    "-D",
+                    str(data),
+                    "-U",
+                    "anxin",
+                    "--auth=trust",
+                    "-E",
+                    "UTF8",
+                ],
+                capture_output=True,
+                user=user,
+                text=True,
+            )
+            if result.returncode != 0:
+                raise ServiceError(f"postgres initdb failed:\n{result.stdout}\n{result.stderr}")
+        self._spawn(
+            "postgres",
+            [
+                str(bindir / "postgres"),
+                "-D",
+                str(data),
+                "-h",
+                ep.host,
+                "-p",
+                str(ep.pg_port),
+                "-k",
+                str(data),
+                "-c",
+                "fsync=off",
+                "-c",
+                "max_connections=200",
+            ],
+            user=user,
+        )
+
+    def _start_twilio(self, ep: Endpoints) -> None:
+        prism = TWILIO_MOCK_DIR / "node_modules" / ".bin" / "prism"
+        if not prism.exists():
+            raise ServiceError(f"{prism} is missing: run scripts/setup (npm ci of the Twilio mock)")
+        self._spawn(
+            "twilio",
+            [str(prism), "mock", "-h", ep.host, "-p", str(ep.twilio_port), TWILIO_SPEC],
+            cwd=TWILIO_MOCK_DIR,
+        )
+
+    # -- readiness -----------------------------------------------------------------------------
+    def _wait_ready(self, ep: Endpoints) -> None:
+        checks: dict[str, Callable[[], bool]] = {
+            "mosquitto": lambda: mqtt_ready(ep.host, ep.mqtt_port),
+            "kafka": lambda: kafka_ready(ep.kafka_bootstrap),
+            "victoriametrics": lambda: http_ready(f"{ep.vm_url}/health"),
+            "postgres": lambda: postgres_ready(ep.pg_dsn),
+            "twilio": lambda: http_ready(
+                f"{ep.twilio_url}/2010-04-01/Accounts/{ep.twilio_account_sid}.json", any_status=True
+            ),
+        }
+        pending = {c.name: c for c in self.children}
+        deadline = time.monotonic() + self.startup_timeout
+        delay = 0.05
+        while pending:
+            for name, child in list(pending.items()):
+                if child.proc.poll() is not None:
+                    raise ServiceError(
+                        f"{name} exited with code {child.proc.returncode} while starting; "
+                        f"last lines of {child.log_path}:\n{_tail(child.log_path)}"
+                    )
+                if checks[name]():
+                    log.info("service %s ready", name)
+                    del pending[name]
+            if pending and time.monotonic() > deadline:
+                name, child = next(iter(pending.items()))
+                raise ServiceError(
+                    f"{name} did not answer within {self.startup_timeout:.0f} s; "
+                    f"last lines of {child.log_path}:\n{_tail(child.log_path)}"
+                )
+            if pending:
+                time.sleep(
+                    delay
+                )  # polling interval between readiness probes, not a wait for readiness
+                delay = min(delay * 1.5, 0.5)
+
+
+def _chown_to(path: Path, user: str) -> None:
+    entry = pwd.getpwnam(user)
+    os.chown(path, entry.pw_uid, entry.pw_gid)
+
+
+def mqtt_ready(host: str, port: int) -> bool:
+    """True once the broker answers CONNECT with CONNACK."""
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"anxin-probe-{os.getpid()}")
+    try:
+        client.connect(host, port, keepalive=5)
+        deadline = time.monotonic() + 2
+        while not client.is_connected() and time.monotonic() < deadline:
+            client.loop(timeout=0.1)
+        ok = client.is_connected()
+        client.disconnect()
+        return ok
+    except OSError:
+        return False
+
+
+def kafka_ready(bootstrap: str) -> bool:
+    """True once the broker answers a Kafka metadata request."""
+    from aiokafka import AIOKafkaClient
+
+    async def probe() -> bool:
+        client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=2000)
+        try:
+            await client.bootstrap()
+            return True
+        except Exception:
+            return False
+        finally:
+            await client.close()
+
+    return asyncio.run(probe())
+
+
+def http_ready(url: str, any_status: bool = False) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return bool(resp.status == 200)
+    except urllib.error.HTTPError:
+        return any_status
+    except (OSError, ValueError):
+        return False
+
+
+def postgres_ready(dsn: str) -> bool:
+    """True once ``select 1`` answers; creates the ``anxin`` database on first start."""
+    import psycopg
+
+    try:
+        admin_dsn = dsn.rsplit("/", 1)[0] + "/postgres"
+        with psycopg.connect(admin_dsn, connect_timeout=2, autocommit=True) as conn:
+            conn.execute("select 1")
+            exists = conn.execute("select 1 from pg_database where datname = 'anxin'").fetchone()
+            if not exists:
+                conn.execute("create database anxin")
+        return True
+    except psycopg.OperationalError:
+        return False
+
+
+def read_state(run_dir: Path) -> dict[str, Any] | None:
+    path = run_dir / "services.json"
+    if not path.exists():
+        return None
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data

@@ -1,0 +1,38 @@
+"""Create the Kafka topics with the partition count from settings, before anyone uses them."""
+
+from __future__ import annotations
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from anxin.settings import KafkaSettings
+
+
+def topic_names(kafka: KafkaSettings) -> list[str]:
+    return [
+        kafka.readings_topic,
+        kafka.rejected_topic,
+        kafka.status_topic,
+        kafka.alerts_topic,
+        kafka.alert_events_topic,
+        kafka.commands_topic,
+    ]
+
+
+async def ensure_topics(kafka: KafkaSettings, replication: int = 1) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [
+            NewTopic(name, num_partitions=kafka.partitions, replication_factor=replication)
+            for name in topic_names(kafka)
+            if name not in existing
+        ]
+        if wanted:
+            try:
+                await admin.create_topics(wanted)
+            except TopicAlreadyExistsError:
+                pass  # another process created them first
+    finally:
+        await admin.close()

@@ -1,0 +1,277 @@
+"""The MQTT ⇄ Kafka bridge: telemetry and status in, device commands out.
+
+Uplink: a shared subscription (several bridges split the load) on a persistent MQTT v5 session;
+each message is validated, produced to ``readings`` keyed by device id (or to
+``readings-rejected`` with its reason), and only acknowledged to the broker (paho manual ack)
+once Kafka has acknowledged the produce, so a killed bridge loses nothing.
+Downlink: records on ``device-commands`` are published to ``{prefix}/devices/{id}/commands``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import signal
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from anxin.logs import get_logger
+from anxin.records import dumps, loads
+from anxin.registry import RegistryWatcher
+from anxin.settings import Settings
+from anxin.topics import ensure_topics
+from ingest.telemetry import Rejected, validate_status, validate_telemetry
+
+log = get_logger(__name__)
+
+SESSION_EXPIRY_S = 24 * 3600
+
+
+@dataclass
+class Incoming:
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    received_at: float
+
+
+def rejected_record(
+    reason: str, topic: str, payload: bytes, received_at: float, device_id: str | None, **extra: Any
+) -> dict[str, Any]:
+    """A dead-letter record: the reason, where it came from and the raw payload, nothing lost."""
+    try:
+        text, encoding = payload.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        text, encoding = base64.b64encode(payload).decode("ascii"), "base64"
+    return {
+        "reason": reason,
+        "topic": topic,
+        "device_id": device_id,
+        "received_at": received_at,
+        "payload": text,
+        "payload_encoding": encoding,
+        "stage": "ingest",
+        **extra,
+    }
+
+
+class Bridge:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.registry = RegistryWatcher(settings.registry, settings.registry_reload_s)
+        self.counts: Counter[str] = Counter()
+        self.queue: asyncio.Queue[Incoming] = asyncio.Queue(maxsize=50_000)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.producer: AIOKafkaProducer | None = None
+        self.client = self._mqtt_client()
+        self.stopping = asyncio.Event()
+        self.connected = asyncio.Event()
+
+    # -- MQTT side (paho's network thread) ------------------------------------------------------
+    def _mqtt_client(self) -> mqtt.Client:
+        m = self.settings.mqtt
+        client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=m.client_id,
+            protocol=mqtt.MQTTv5,
+            manual_ack=True,
+        )
+        if m.username:
+            client.username_pw_set(
+                m.username, m.password.get_secret_value() if m.password else None
+            )
+        if m.tls_ca:
+            client.tls_set(ca_certs=str(m.tls_ca))
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.max_inflight_messages_set(1000)
+        client.max_queued_messages_set(0)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        return client
+
+    def _subscriptions(self) -> list[tuple[str, int]]:
+        m = self.settings.mqtt
+        share = f"$share/{m.share_group}/" if m.share_group else ""
+        return [
+            (f"{share}{m.prefix}/devices/+/telemetry", 1),
+            (f"{share}{m.prefix}/devices/+/status", 1),
+        ]
+
+    def _on_connect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any
+    ) -> None:
+        if reason.is_failure:
+            log.error("MQTT connect refused: %s", reason)
+            return
+        client.subscribe(self._subscriptions())
+        log.info("MQTT connected (session present: %s)", flags.session_present)
+        if self.loop:
+            self.loop.call_soon_threadsafe(self.connected.set)
+
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any
+    ) -> None:
+        log.warning("MQTT disconnected (%s); paho reconnects with backoff", reason)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        item = Incoming(msg.topic, bytes(msg.payload), msg.mid, msg.qos, time.time())
+        assert self.loop is not None
+        self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
+
+    # -- Kafka side (asyncio) -------------------------------------------------------------------
+    async def run(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        k = self.settings.kafka
+        await ensure_topics(k)
+        self.producer = AIOKafkaProducer(
+            bootstrap_servers=k.bootstrap, linger_ms=5, acks="all", enable_idempotence=False
+        )
+        await self.producer.start()
+        m = self.settings.mqtt
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = SESSION_EXPIRY_S
+        self.client.connect_async(
+            m.host, m.port, keepalive=m.keepalive, clean_start=False, properties=props
+        )
+        self.client.loop_start()
+        tasks = [
+            asyncio.create_task(self._uplink(), name="uplink"),
+            asyncio.create_task(self._downlink(), name="downlink"),
+            asyncio.create_task(self._report(), name="report"),
+        ]
+        try:
+            await self.stopping.wait()
+        finally:
+            for t in tasks:
+                t.cancel()
+            for t in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await t
+            self.client.disconnect()
+            self.client.loop_stop()
+            await self.producer.stop()
+            log.info("bridge stopped: %s", dict(self.counts))
+
+    async def _uplink(self) -> None:
+        assert self.producer is not None
+        while True:
+            batch = [await self.queue.get()]
+            while not self.queue.empty() and len(batch) < 1000:
+                batch.append(self.queue.get_nowait())
+            sends = [await self._route(item) for item in batch]
+            for item, futures in zip(batch, sends, strict=True):
+                try:
+                    for fut in futures:
+                        await fut
+                except Exception:
+                    # Not acknowledged: the broker redelivers it on the next session.
+                    log.exception("Kafka produce failed; MQTT message left unacknowledged")
+                    self.counts["produce_failed"] += 1
+                    continue
+                if item.qos > 0:
+                    self.client.ack(item.mid, item.qos)
+
+    async def _route(self, item: Incoming) -> list[asyncio.Future[Any]]:
+        assert self.producer is not None
+        k, m = self.settings.kafka, self.settings.mqtt
+        if item.topic.endswith("/status"):
+            status = validate_status(item.topic, item.payload, m.prefix)
+            if isinstance(status, Rejected):
+                return [await self._reject(item, status)]
+            device_id = item.topic.split("/")[-2]
+            self.counts["status"] += 1
+            record = {"device_id": device_id, "status": status, "received_at": item.received_at}
+            return [await self.producer.send(k.status_topic, dumps(record), key=device_id.encode())]
+        result = validate_telemetry(
+            item.topic, item.payload, item.received_at, m.prefix, self.settings.max_payload_bytes
+        )
+        if isinstance(result, Rejected):
+            return [await self._reject(item, result)]
+        owner = self.registry.current.device_owner(result.device_id)
+        if owner is None:
+            return [
+                await self._reject(
+                    item, Rejected("unknown device: not in the registry", result.device_id)
+                )
+            ]
+        reading = result.reading
+        reading["resident_id"] = owner[0]
+        futures = []
+        if result.dropped:
+            reading["dropped"] = [d.field for d in result.dropped]
+            reason = "; ".join(f"{d.field}: {d.reason}" for d in result.dropped)
+            futures.append(
+                await self._reject(
+                    item, Rejected(f"fields dropped: {reason}", result.device_id), partial=True
+                )
+            )
+        self.counts["readings"] += 1
+        futures.append(
+            await self.producer.send(
+                k.readings_topic, dumps(reading), key=result.device_id.encode()
+            )
+        )
+        return futures
+
+    async def _reject(
+        self, item: Incoming, rejected: Rejected, partial: bool = False
+    ) -> asyncio.Future[Any]:
+        assert self.producer is not None
+        self.counts["rejected_partial" if partial else "rejected"] += 1
+        record = rejected_record(
+            rejected.reason,
+            item.topic,
+            item.payload,
+            item.received_at,
+            rejected.device_id,
+            partial=partial,
+        )
+        key = (rejected.device_id or "-").encode()
+        return await self.producer.send(self.settings.kafka.rejected_topic, dumps(record), key=key)
+
+    async def _downlink(self) -> None:
+        k, m = self.settings.kafka, self.settings.mqtt
+        consumer = AIOKafkaConsumer(
+            k.commands_topic,
+            bootstrap_servers=k.bootstrap,
+            group_id=f"{m.client_id}-downlink",
+            enable_auto_commit=True,
+            auto_offset_reset="earliest",
+        )
+        await consumer.start()
+        try:
+            async for msg in consumer:
+                try:
+                    command = loads(msg.value)
+                    device_id = command.pop("device_id")
+                except Exception:
+                    log.error("device command without a device_id dropped (offset %s)", msg.offset)
+                    continue
+                topic = f"{m.prefix}/devices/{device_id}/commands"
+                self.client.publish(topic, dumps(command), qos=1)
+                self.counts["commands"] += 1
+        finally:
+            await consumer.stop()
+
+    async def _report(self) -> None:
+        while True:
+            await asyncio.sleep(30)
+            log.info("bridge counts: %s", dict(self.counts))
+
+
+async def run_bridge(settings: Settings) -> None:
+    bridge = Bridge(settings)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, bridge.stopping.set)
+    await bridge.run()
