@@ -1,0 +1,180 @@
+"""Device trouble rules (silent, offline, removed, battery low) as a small per-device state.
+
+Why this shape:
+- Time is always passed in: ``observe``/``status`` take the message time and ``check(now)`` is
+  called by the caller's timer, because "nothing arrived" can only be noticed by a clock. Feed
+  one clock throughout (arrival time live and in replay), not a mix of device and wall clocks.
+- Each reason has at most one open alert and resolves itself when its condition clears, so the
+  alerts side sees a clean raise/resolve pair per episode.
+- Battery alerts once per discharge (a noisy 14.9/15.1 % reading must not flap): warning and
+  critical each fire at most once until the battery has been charged above ``battery_rearm``.
+- ``silent`` is suppressed while the device has said it is offline: one cause, one alert.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+REASONS = ("silent", "offline", "removed", "battery_low")
+
+
+@dataclass(frozen=True)
+class Raise:
+    kind: ClassVar[str] = "device"
+    reason: str
+    severity: str
+    ts: float
+    details: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Resolve:
+    kind: ClassVar[str] = "device"
+    reason: str
+    ts: float
+
+
+Decision = Raise | Resolve
+
+
+@dataclass(frozen=True)
+class DeviceHealthConfig:
+    silent_after_s: float = 600.0
+    offline_grace_s: float = 120.0
+    removed_grace_s: float = 300.0
+    battery_warning: float = 0.15  # fractions, as in telemetry
+    battery_critical: float = 0.05
+    battery_rearm: float = 0.30
+
+
+@dataclass
+class DeviceHealth:
+    """Trouble state of one device: feed telemetry, status messages and timer ticks."""
+
+    config: DeviceHealthConfig = field(default_factory=DeviceHealthConfig)
+    last_seen: float | None = None
+    offline_since: float | None = None
+    unworn_since: float | None = None
+    removed_event: bool = False
+    battery: float | None = None
+    bat_armed: list[bool] = field(default_factory=lambda: [True, True])  # [warning, critical]
+    open: dict[str, str] = field(default_factory=dict)  # reason -> severity
+
+    # --- state
+
+    def to_state(self) -> dict[str, Any]:
+        return {"seen": self.last_seen, "off": self.offline_since, "unworn": self.unworn_since,
+                "rm": self.removed_event, "bat": self.battery, "armed": list(self.bat_armed),
+                "open": dict(self.open)}
+
+    @classmethod
+    def from_state(
+        cls, state: Mapping[str, Any] | None, config: DeviceHealthConfig | None = None
+    ) -> DeviceHealth:
+        h = cls(config or DeviceHealthConfig())
+        if state:
+            h.last_seen, h.offline_since = state["seen"], state["off"]
+            h.unworn_since, h.removed_event = state["unworn"], bool(state["rm"])
+            h.battery, h.bat_armed = state["bat"], [bool(x) for x in state["armed"]]
+            h.open = dict(state["open"])
+        return h
+
+    # --- inputs
+
+    def observe(self, ts: float, telemetry: Mapping[str, Any]) -> list[Decision]:
+        """One telemetry message (fields ``battery``, ``worn``, ``event`` are used)."""
+        out: list[Decision] = []
+        self.last_seen = ts if self.last_seen is None else max(self.last_seen, ts)
+        if "silent" in self.open:
+            out.append(self._resolve("silent", ts))
+        self.offline_since = None  # it talks, so it is online
+        if "offline" in self.open:
+            out.append(self._resolve("offline", ts))
+
+        worn, event = telemetry.get("worn"), telemetry.get("event")
+        if worn is True:
+            self.unworn_since, self.removed_event = None, False
+            if "removed" in self.open:
+                out.append(self._resolve("removed", ts))
+        elif worn is False and self.unworn_since is None:
+            self.unworn_since = ts
+        if event == "removed":
+            self.removed_event = True
+            if self.unworn_since is None:
+                self.unworn_since = ts
+
+        out.extend(self._battery(ts, telemetry.get("battery")))
+        out.extend(self.check(ts))
+        return out
+
+    def status(self, ts: float, status: str) -> list[Decision]:
+        """Retained MQTT status (``"online"``/``"offline"``, the last will)."""
+        out: list[Decision] = []
+        if status == "offline":
+            if self.offline_since is None:
+                self.offline_since = ts
+        elif status == "online":
+            if self.offline_since is not None:  # reconnected: the silence clock restarts
+                self.last_seen = ts if self.last_seen is None else max(self.last_seen, ts)
+            self.offline_since = None
+            if "offline" in self.open:
+                out.append(self._resolve("offline", ts))
+        out.extend(self.check(ts))
+        return out
+
+    def check(self, now: float) -> list[Decision]:
+        """Timer tick: raise what has lasted past its grace period."""
+        cfg = self.config
+        out: list[Decision] = []
+        if (self.offline_since is not None and "offline" not in self.open
+                and now - self.offline_since >= cfg.offline_grace_s):
+            out.append(self._raise("offline", "warning", self.offline_since,
+                                   {"offline_since": self.offline_since}))
+        if (self.last_seen is not None and self.offline_since is None
+                and "silent" not in self.open and now - self.last_seen > cfg.silent_after_s):
+            out.append(self._raise("silent", "warning", self.last_seen + cfg.silent_after_s,
+                                   {"last_seen": self.last_seen,
+                                    "silent_s": round(now - self.last_seen, 1)}))
+        if self.unworn_since is not None and "removed" not in self.open and (
+                self.removed_event or now - self.unworn_since >= cfg.removed_grace_s):
+            ts = now if self.removed_event else self.unworn_since
+            out.append(self._raise("removed", "warning", ts, {
+                "since": self.unworn_since, "event": self.removed_event}))
+        return out
+
+    # --- internals
+
+    def _battery(self, ts: float, level: Any) -> list[Decision]:
+        if isinstance(level, bool) or not isinstance(level, int | float):
+            return []
+        if not (math.isfinite(level) and 0.0 <= level <= 1.0):
+            return []
+        cfg = self.config
+        self.battery = float(level)
+        out: list[Decision] = []
+        if level >= cfg.battery_rearm:
+            self.bat_armed = [True, True]
+        if level >= cfg.battery_warning:
+            if "battery_low" in self.open:
+                out.append(self._resolve("battery_low", ts))
+            return out
+        severity = "critical" if level < cfg.battery_critical else "warning"
+        idx = 1 if severity == "critical" else 0
+        current = self.open.get("battery_low")
+        if self.bat_armed[idx] and current != "critical" and current != severity:
+            self.bat_armed[idx] = False
+            if severity == "critical":
+                self.bat_armed[0] = False  # no warning after critical in the same discharge
+            out.append(self._raise("battery_low", severity, ts, {"battery": round(level, 3)}))
+        return out
+
+    def _raise(self, reason: str, severity: str, ts: float, details: dict[str, Any]) -> Raise:
+        self.open[reason] = severity
+        return Raise(reason, severity, ts, details)
+
+    def _resolve(self, reason: str, ts: float) -> Resolve:
+        self.open.pop(reason, None)
+        return Resolve(reason, ts)

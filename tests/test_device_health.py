@@ -1,0 +1,130 @@
+"""Device trouble rules: silent, offline, removed, battery low; each raises once and resolves."""
+
+from __future__ import annotations
+
+import json
+
+from detectors.device_health import DeviceHealth, DeviceHealthConfig, Raise, Resolve
+
+
+def rt(h: DeviceHealth) -> DeviceHealth:
+    return DeviceHealth.from_state(json.loads(json.dumps(h.to_state())), h.config)
+
+
+def test_silent_raise_and_resolve() -> None:
+    h = DeviceHealth()
+    assert h.observe(1000, {"battery": 0.8, "worn": True}) == []
+    assert h.check(1600) == []  # exactly 600 s: not yet
+    h = rt(h)
+    got = h.check(1601)
+    assert got == [Raise("silent", "warning", 1600, {"last_seen": 1000, "silent_s": 601.0})]
+    assert h.check(5000) == []  # one alert
+    assert h.observe(5010, {}) == [Resolve("silent", 5010)]
+    assert h.check(5020) == []
+
+
+def test_never_seen_is_not_silent() -> None:
+    assert DeviceHealth().check(10**9) == []
+
+
+def test_offline_after_grace_then_online_resolves() -> None:
+    h = DeviceHealth()
+    h.observe(0, {})
+    assert h.status(10, "offline") == []
+    assert h.check(129) == []
+    h = rt(h)
+    assert h.check(130) == [Raise("offline", "warning", 10, {"offline_since": 10})]
+    assert h.check(5000) == []  # offline covers it: no silent alert as well
+    assert h.status(6000, "online") == [Resolve("offline", 6000)]
+    # reconnected: the silence clock restarts from the reconnection
+    assert h.check(6600) == []
+    assert [d.reason for d in h.check(6601) if isinstance(d, Raise)] == ["silent"]
+    assert h.status(6700, "online") == []  # a retained "online" again is not a reconnection
+    assert h.check(6800) == []
+
+
+def test_brief_offline_is_not_an_alert() -> None:
+    h = DeviceHealth()
+    h.observe(0, {})
+    h.status(10, "offline")
+    assert h.status(60, "online") == []
+    assert h.check(200) == []
+
+
+def test_telemetry_clears_offline() -> None:
+    h = DeviceHealth()
+    h.status(0, "offline")
+    assert [d.reason for d in h.check(200)] == ["offline"]
+    assert h.observe(300, {}) == [Resolve("offline", 300)]
+
+
+def test_removed_after_grace_and_resolve() -> None:
+    h = DeviceHealth()
+    assert h.observe(0, {"worn": False}) == []
+    assert h.observe(299, {"worn": False}) == []
+    h = rt(h)
+    got = h.observe(300, {"worn": False})
+    assert got == [Raise("removed", "warning", 0, {"since": 0, "event": False})]
+    assert h.observe(310, {"worn": False}) == []
+    assert h.observe(320, {"worn": True}) == [Resolve("removed", 320)]
+
+
+def test_removed_by_timer() -> None:
+    h = DeviceHealth()
+    h.observe(0, {"worn": False})
+    assert [d.reason for d in h.check(300)] == ["removed"]
+
+
+def test_short_unworn_is_not_an_alert() -> None:
+    h = DeviceHealth()
+    h.observe(0, {"worn": False})
+    assert h.observe(200, {"worn": True}) == []
+    assert h.check(700) == []
+
+
+def test_removed_event_at_once() -> None:
+    h = DeviceHealth()
+    h.observe(0, {"worn": True})
+    got = h.observe(50, {"event": "removed"})
+    assert got == [Raise("removed", "warning", 50, {"since": 50, "event": True})]
+    assert h.observe(60, {"worn": True}) == [Resolve("removed", 60)]
+
+
+def test_battery_once_per_discharge() -> None:
+    h = DeviceHealth()
+    levels = [0.5, 0.2, 0.149, 0.151, 0.148, 0.10, 0.049, 0.03, 0.06, 0.02]
+    got = [(d.reason, getattr(d, "severity", None))
+           for i, b in enumerate(levels) for d in h.observe(i, {"battery": b})]
+    assert got == [("battery_low", "warning"), (("battery_low", None)),
+                   ("battery_low", "critical")]
+    h = rt(h)
+    assert h.observe(20, {"battery": 0.2}) == [Resolve("battery_low", 20)]
+    assert h.observe(21, {"battery": 0.1}) == []  # not re-armed: no recharge above 30 %
+    assert h.observe(22, {"battery": 0.04}) == []
+    assert h.observe(23, {"battery": 0.9}) == []  # charged: re-armed
+    got2 = h.observe(24, {"battery": 0.12})
+    assert got2 == [Raise("battery_low", "warning", 24, {"battery": 0.12})]
+
+
+def test_battery_critical_first_then_no_warning() -> None:
+    h = DeviceHealth()
+    assert [d.severity for d in h.observe(0, {"battery": 0.03}) if isinstance(d, Raise)] \
+        == ["critical"]
+    assert h.observe(1, {"battery": 0.10}) == []
+    assert h.observe(2, {"battery": 0.16}) == [Resolve("battery_low", 2)]
+    assert h.observe(3, {"battery": 0.10}) == []
+
+
+def test_battery_ignores_nonsense() -> None:
+    h = DeviceHealth()
+    for b in (None, True, "0.1", 1.5, -0.1, float("nan")):
+        assert h.observe(0, {"battery": b}) == []
+    assert h.battery is None
+
+
+def test_custom_config_and_small_state() -> None:
+    h = DeviceHealth(DeviceHealthConfig(silent_after_s=60, battery_warning=0.3,
+                                        battery_rearm=0.5))
+    assert [d.reason for d in h.observe(0, {"battery": 0.25})] == ["battery_low"]
+    assert [d.reason for d in h.check(61)] == ["silent"]
+    assert len(json.dumps(h.to_state())) < 200
