@@ -30,6 +30,9 @@ app.add_typer(alerts_app, name="alerts")
 app.add_typer(registry_app, name="registry")
 console = Console()
 
+for _room in ("alerts.cli", "storage.cli", "simulators.cli"):
+    __import__(_room, fromlist=["register"]).register(app, alerts_app)
+
 
 def _settings() -> Settings:
     settings = get_settings()
@@ -148,11 +151,13 @@ def _print_endpoints(settings: dict[str, dict[str, object]]) -> None:
 
 
 @app.command()
-def ingest() -> None:
+def ingest(
+    ready_file: Annotated[Path | None, typer.Option(help="Written once subscribed.")] = None,
+) -> None:
     """Run the MQTT → Kafka bridge (and the command downlink)."""
     from ingest.bridge import run_bridge
 
-    asyncio.run(run_bridge(_settings()))
+    asyncio.run(run_bridge(_settings(), ready_file))
 
 
 @app.command()

@@ -41,11 +41,12 @@ def run_demo(
         ready = run_dir / "worker.ready"
         ready.unlink(missing_ok=True)
         with console.status("starting the MQTT→Kafka bridge and a Faust detector worker…"):
-            bridge = group.spawn("bridge", "ingest")
+            bridge_ready = run_dir / "bridge.ready"
+            bridge_ready.unlink(missing_ok=True)
+            bridge = group.spawn("bridge", "ingest", "--ready-file", str(bridge_ready))
             worker = group.spawn("worker", "worker", "--ready-file", str(ready))
+            group.wait_until(bridge, bridge_ready.exists)
             group.wait_until(worker, ready.exists)
-            if not bridge.alive():
-                raise ServiceError(f"bridge exited; see {bridge.log_path}")
         console.print(f"[green]✓[/] bridge and worker running (logs in {group.run_dir})")
         group.spawn(
             "fleet",

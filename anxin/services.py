@@ -136,6 +136,7 @@ class Supervisor:
     run_dir: Path
     only: Sequence[str] = SERVICE_NAMES
     startup_timeout: float = 60.0
+    ports: dict[str, int] = field(default_factory=dict)  # pin a service's port; default: free
     children: list[_Child] = field(default_factory=list)
     endpoints: Endpoints | None = None
 
@@ -150,12 +151,13 @@ class Supervisor:
         self.run_dir = self.run_dir.resolve()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.run_dir, 0o755)  # the postgres user must reach its data folder
+        port = {name: self.ports.get(name) or free_port() for name in SERVICE_NAMES}
         ep = Endpoints(
-            mqtt_port=free_port(),
-            kafka_port=free_port(),
-            vm_port=free_port(),
-            pg_port=free_port(),
-            twilio_port=free_port(),
+            mqtt_port=port["mosquitto"],
+            kafka_port=port["kafka"],
+            vm_port=port["victoriametrics"],
+            pg_port=port["postgres"],
+            twilio_port=port["twilio"],
         )
         self.endpoints = ep
         starters: dict[str, Callable[[Endpoints], None]] = {

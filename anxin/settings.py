@@ -22,6 +22,9 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from alerts.config import AlertsSettings
+from storage.config import StorageSettings
+
 DEFAULT_RUN_DIR = Path(".run")
 
 
@@ -45,6 +48,8 @@ class KafkaSettings(BaseModel):
     alerts_topic: str = "alerts"
     alert_events_topic: str = "alert-events"
     commands_topic: str = "device-commands"
+    # Detector-side lifecycle changes of alerts they raised (cancel, resolve) and wearer "ok"s.
+    alert_updates_topic: str = "alert-updates"
     partitions: int = 4
 
 
@@ -96,6 +101,8 @@ class Settings(BaseSettings):
     influx: InfluxSettings = Field(default_factory=InfluxSettings)
     postgres: PostgresSettings = Field(default_factory=PostgresSettings)
     twilio: TwilioSettings = Field(default_factory=TwilioSettings)
+    alerts: AlertsSettings = Field(default_factory=AlertsSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
     max_payload_bytes: int = 64 * 1024
     registry_reload_s: float = 5.0
 

@@ -16,6 +16,7 @@ def topic_names(kafka: KafkaSettings) -> list[str]:
         kafka.alerts_topic,
         kafka.alert_events_topic,
         kafka.commands_topic,
+        kafka.alert_updates_topic,
     ]
 
 

@@ -16,6 +16,7 @@ import signal
 import time
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -65,8 +66,9 @@ def rejected_record(
 
 
 class Bridge:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, ready_file: Path | None = None):
         self.settings = settings
+        self.ready_file = ready_file
         self.registry = RegistryWatcher(settings.registry, settings.registry_reload_s)
         self.counts: Counter[str] = Counter()
         self.queue: asyncio.Queue[Incoming] = asyncio.Queue(maxsize=50_000)
@@ -97,6 +99,7 @@ class Bridge:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         return client
 
     def _subscriptions(self) -> list[tuple[str, int]]:
@@ -117,6 +120,18 @@ class Bridge:
         log.info("MQTT connected (session present: %s)", flags.session_present)
         if self.loop:
             self.loop.call_soon_threadsafe(self.connected.set)
+
+    def _on_subscribe(
+        self, client: mqtt.Client, userdata: Any, mid: int, codes: Any, props: Any
+    ) -> None:
+        failed = [c for c in codes if c.is_failure]
+        if failed:
+            log.error("MQTT subscription refused: %s", failed)
+            return
+        if self.ready_file is not None:
+            self.ready_file.parent.mkdir(parents=True, exist_ok=True)
+            self.ready_file.write_text(str(time.time()))
+        log.info("bridge ready: subscribed")
 
     def _on_disconnect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any
@@ -269,8 +284,8 @@ class Bridge:
             log.info("bridge counts: %s", dict(self.counts))
 
 
-async def run_bridge(settings: Settings) -> None:
-    bridge = Bridge(settings)
+async def run_bridge(settings: Settings, ready_file: Path | None = None) -> None:
+    bridge = Bridge(settings, ready_file)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, bridge.stopping.set)

@@ -1,0 +1,73 @@
+"""Real services for the tests: started once per session by the same supervisor as the CLI."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from anxin.processes import ProcessGroup
+from anxin.services import Endpoints, Supervisor
+from anxin.settings import Settings
+
+TEST_REGISTRY = Path(__file__).parent / "data" / "registry.yaml"
+
+
+@pytest.fixture(scope="session")
+def run_root() -> Iterator[Path]:
+    # Not pytest's tmp_path: that is mode 700 and PostgreSQL runs as another user when we are root.
+    root = Path(tempfile.mkdtemp(prefix="anxin-test-"))
+    os.chmod(root, 0o755)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def services(run_root: Path) -> Iterator[Endpoints]:
+    with Supervisor(run_root / "services") as endpoints:
+        yield endpoints
+
+
+@pytest.fixture(scope="session")
+def registry_file(run_root: Path) -> Path:
+    """A writable copy of the test registry (tests may change it while workers run)."""
+    path = run_root / "registry.yaml"
+    shutil.copy(TEST_REGISTRY, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def anxin_env(services: Endpoints, run_root: Path, registry_file: Path) -> dict[str, str]:
+    return {
+        **services.env(),
+        "ANXIN_RUN_DIR": str(run_root / "services"),
+        "ANXIN_REGISTRY": str(registry_file),
+        "ANXIN_FAUST__DATA_DIR": str(run_root / "faust"),
+        "ANXIN_REGISTRY_RELOAD_S": "0.5",
+        "ANXIN_LOG_LEVEL": "INFO",
+    }
+
+
+@pytest.fixture(scope="session")
+def settings(services: Endpoints, registry_file: Path) -> Settings:
+    return Settings(registry=registry_file, **services.settings())  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def pipeline(anxin_env: dict[str, str], run_root: Path) -> Iterator[ProcessGroup]:
+    """The bridge and one detector worker, running against the session's services."""
+    group = ProcessGroup(run_root / "logs", env=anxin_env)
+    ready = run_root / "worker.ready"
+    bridge_ready = run_root / "bridge.ready"
+    try:
+        bridge = group.spawn("bridge", "ingest", "--ready-file", str(bridge_ready))
+        worker = group.spawn("worker", "worker", "--ready-file", str(ready))
+        group.wait_until(bridge, bridge_ready.exists)
+        group.wait_until(worker, ready.exists)
+        yield group
+    finally:
+        group.stop()

@@ -1,0 +1,64 @@
+"""Reading the real topics in tests: collect what a test produced, identified by a predicate."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+
+async def _collect(
+    bootstrap: str,
+    topic: str,
+    match: Callable[[dict[str, Any]], bool],
+    until: Callable[[list[dict[str, Any]]], bool],
+    timeout: float,
+    settle_ms: int,
+) -> list[dict[str, Any]]:
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        deadline = time.monotonic() + timeout
+        partitions: set[int] | None = None
+        while not partitions:
+            await consumer._client.force_metadata_update()
+            partitions = consumer.partitions_for_topic(topic)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"topic {topic} does not exist")
+            if not partitions:
+                await asyncio.sleep(0.2)
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        found: list[dict[str, Any]] = []
+        done = False
+        while time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=settle_ms if done else 500)
+            new = [orjson.loads(m.value) for msgs in batches.values() for m in msgs]
+            matched = [v for v in new if match(v)]
+            found.extend(matched)
+            if done and not matched:
+                return found  # nothing more arrived within the settle window
+            done = until(found)
+        return found
+    finally:
+        await consumer.stop()
+
+
+def collect(
+    bootstrap: str,
+    topic: str,
+    match: Callable[[dict[str, Any]], bool],
+    until: Callable[[list[dict[str, Any]]], bool],
+    timeout: float = 60.0,
+    settle_ms: int = 1500,
+) -> list[dict[str, Any]]:
+    """Every record of ``topic`` that ``match``es, read until ``until(found)`` holds and then
+    for ``settle_ms`` more, so that a record too many is seen too."""
+    return asyncio.run(_collect(bootstrap, topic, match, until, timeout, settle_ms))
