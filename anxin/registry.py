@@ -91,7 +91,7 @@ class Contact(_Strict):
     @classmethod
     def _e164(cls, v: str) -> str:
         if not _PHONE.match(v):
-            raise ValueError("must be an E.164 number such as +8613800000001")
+            raise ValueError("must be an E.164 number: +, country code, then 7 to 15 digits in all")
         return v
 
 

@@ -243,10 +243,13 @@ class Supervisor:
             "log_type error\nlog_type warning\nlog_type notice\n"
         )
         argv = [which("mosquitto", "/usr/sbin/mosquitto"), "-c", str(conf)]
+        user = None
         if os.geteuid() == 0:
-            # mosquitto drops root to the "mosquitto" user; let that user write its folder.
-            _chown_to(folder, "mosquitto")
-        self._spawn("mosquitto", argv)
+            # Started as root, mosquitto would switch user itself, which clears the parent-death
+            # signal; start it as its own user instead.
+            user = "mosquitto"
+            _chown_to(folder, user)
+        self._spawn("mosquitto", argv, user=user)
 
     def _start_kafka(self, ep: Endpoints) -> None:
         url = f"tcp://{ep.host}:{ep.kafka_port}"
