@@ -1,0 +1,192 @@
+"""Unit tests of detectors.fall on constructed signals (no recorded data)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from detectors.fall import (
+    FallDetector,
+    FallFinding,
+    check_accel,
+)
+
+RATE = 50.0
+T0 = 1_767_225_600.0
+
+
+def _fall_signal(rate: float = RATE, peak: float = 4.0, still: bool = True) -> np.ndarray:
+    """Standing 6 s, 0.7 s topple (partial free fall), impact, lying on the back 6 s."""
+    n_pre, n_fall, n_post = int(6 * rate), int(0.7 * rate), int(6 * rate)
+    up = np.array([0.0, -1.0, 0.0])  # gravity on -y when upright (as a belt device)
+    pre = np.tile(up, (n_pre, 1))
+    ang = np.linspace(0, np.pi / 2, n_fall) ** 1.5 / (np.pi / 2) ** 0.5
+    mag = np.linspace(1.0, 0.3, n_fall)
+    fall = np.column_stack([np.zeros(n_fall), -np.cos(ang), np.sin(ang)]) * mag[:, None]
+    lying = np.tile(np.array([0.0, 0.0, 1.0]), (n_post, 1))
+    k = max(3, int(0.06 * rate))
+    lying[:k] *= 1 + (peak - 1) * np.sin(np.linspace(0, np.pi, k))[:, None]
+    if not still:
+        t = np.arange(n_post) / rate
+        lying += 0.6 * np.column_stack([np.sin(5 * t), np.cos(3 * t), np.sin(7 * t)])
+    g = np.vstack([pre, fall, lying])
+    return g + np.random.default_rng(1).normal(0, 0.01, g.shape)
+
+
+def _feed(det: FallDetector, g: np.ndarray, rate: float, sizes: list[int]) -> list[FallFinding]:
+    out, i, j = [], 0, 0
+    while i < len(g):
+        n = sizes[j % len(sizes)]
+        out += det.feed(T0 + i / rate, rate, g[i : i + n])
+        i, j = i + n, j + 1
+    return out
+
+
+def _impact_ts(rate: float = RATE) -> float:
+    return T0 + 6.7
+
+
+@pytest.mark.parametrize("placement", ["waist", "pendant", "wrist"])
+def test_detects_a_constructed_fall(placement: str) -> None:
+    f = _feed(FallDetector(placement), _fall_signal(peak=6.0), RATE, [50])
+    assert len(f) == 1
+    assert abs(f[0].impact_ts - _impact_ts()) < 0.15
+    assert f[0].peak_g > 4.0 and f[0].lying_still and f[0].placement == placement
+    json.dumps(f[0].evidence)
+
+
+def test_quiet_standing_and_walking_give_nothing() -> None:
+    t = np.arange(int(60 * RATE)) / RATE
+    walk = np.column_stack([0.2 * np.sin(2 * np.pi * t), -1 + 0.4 * np.sin(4 * np.pi * t), 0 * t])
+    assert _feed(FallDetector("waist"), walk, RATE, [50]) == []
+
+
+def test_impact_without_orientation_change_is_not_a_fall() -> None:
+    g = np.tile([0.0, -1.0, 0.0], (int(10 * RATE), 1))
+    g[250:253] = [0.0, -5.0, 0.0]  # stamping, jumping in place
+    assert _feed(FallDetector("waist"), g, RATE, [50]) == []
+
+
+@pytest.mark.parametrize("rate", [20.0, 50.0, 100.0, 200.0])
+def test_any_rate(rate: float) -> None:
+    f = _feed(FallDetector("waist"), _fall_signal(rate), rate, [int(rate)])
+    assert len(f) == 1 and abs(f[0].impact_ts - _impact_ts(rate)) < 0.15
+
+
+def _key(fs: list[FallFinding]) -> list[tuple[float, float, bool]]:
+    return [(f.impact_ts, f.peak_g, f.lying_still) for f in fs]
+
+
+@pytest.mark.parametrize("sizes", [[250], [1], [7, 50, 3, 120], [13]])
+def test_chunking_does_not_change_findings(sizes: list[int]) -> None:
+    g = np.vstack([_fall_signal(), _fall_signal(peak=3.0)])
+    ref = _feed(FallDetector("waist"), g, RATE, [50])
+    got = _feed(FallDetector("waist"), g, RATE, sizes)
+    assert len(ref) == 2 and _key(got) == _key(ref)
+    assert [f.evidence for f in got] == [f.evidence for f in ref]
+
+
+def test_random_chunks_and_state_round_trip() -> None:
+    g = np.vstack([_fall_signal(), _fall_signal(peak=3.0, still=False), _fall_signal()])
+    ref = _feed(FallDetector("waist"), g, RATE, [50])
+    rng = np.random.default_rng(7)
+    det, out, i = FallDetector("waist"), [], 0
+    while i < len(g):
+        n = int(rng.integers(1, 200))
+        out += det.feed(T0 + i / RATE, RATE, g[i : i + n])
+        det = FallDetector.from_state(json.loads(json.dumps(det.to_state())))
+        i += n
+    assert _key(out) == _key(ref) and len(ref) >= 2
+
+
+def test_state_is_small() -> None:
+    det = FallDetector("wrist")
+    _feed(det, _fall_signal(), RATE, [50])
+    assert len(json.dumps(det.to_state())) <= 4096
+
+
+def test_duplicates_and_overlaps_are_ignored() -> None:
+    g = _fall_signal()
+    ref = _feed(FallDetector("waist"), g, RATE, [50])
+    det, out = FallDetector("waist"), []
+    for i in range(0, len(g), 50):
+        out += det.feed(T0 + i / RATE, RATE, g[i : i + 50])
+        out += det.feed(T0 + i / RATE, RATE, g[i : i + 50])  # same message again
+        if i >= 50:
+            out += det.feed(T0 + (i - 25) / RATE, RATE, g[i - 25 : i + 25])  # overlap
+    assert _key(out) == _key(ref)
+
+
+def test_gap_restarts_without_crash() -> None:
+    det = FallDetector("waist")
+    g = _fall_signal()
+    assert det.feed(T0, RATE, g[:100]) == []
+    assert len(_feed(det, g, RATE, [50])) == 1  # the first 100 samples again: skipped
+    later = [det.feed(T0 + 3600 + i / RATE, RATE, g[i : i + 50]) for i in range(0, len(g), 50)]
+    assert sum(len(x) for x in later) == 1
+
+
+def test_clipped_fall_still_found() -> None:
+    g = np.clip(_fall_signal(peak=6.0), -2.0, 2.0)  # a +-2 g phone
+    assert check_accel(RATE, g).notes == ("saturated",)
+    f = _feed(FallDetector("waist"), g, RATE, [50])
+    assert len(f) == 1 and f[0].peak_g <= 2 * np.sqrt(3)
+
+
+def test_latency_within_a_few_seconds() -> None:
+    det, g = FallDetector("waist"), _fall_signal()
+    for i in range(0, len(g), 50):
+        if det.feed(T0 + i / RATE, RATE, g[i : i + 50]):
+            assert (T0 + (i + 50) / RATE) - _impact_ts() <= 4.0
+            return
+    pytest.fail("no finding")
+
+
+def test_still_for_after_fall() -> None:
+    det = FallDetector("waist")
+    g = _fall_signal()
+    _feed(det, g, RATE, [50])
+    end = T0 + len(g) / RATE
+    assert 3.0 < det.still_for(end) <= 6.0
+
+
+@pytest.mark.parametrize(
+    ("rate", "g", "reason"),
+    [
+        (50, [], "no samples"),
+        (50, [[0, 0, 1, 2]], "shape"),
+        (50, [[0, float("nan"), 1]], "NaN"),
+        (50, [[0, float("inf"), 1]], "NaN"),
+        (10, [[0, 0, 1]], "rate"),
+        (500, [[0, 0, 1]], "rate"),
+        ("x", [[0, 0, 1]], "rate"),
+        (50, [[0, 0, 40.0]], "beyond"),
+        (50, [["a", 0, 1]], "numeric"),
+        (50, [[0, 0], [1]], "numeric"),
+    ],
+)
+def test_check_accel_errors(rate: object, g: object, reason: str) -> None:
+    c = check_accel(rate, g)
+    assert not c.ok and c.error is not None and reason in c.error
+
+
+def test_check_accel_ok() -> None:
+    assert check_accel(50, [[0, 0, 1]] * 10) == check_accel(50.0, np.zeros((3, 3)))
+    assert check_accel(50, [[0, 0, 1]] * 10).ok
+
+
+def test_unknown_placement() -> None:
+    with pytest.raises(ValueError):
+        FallDetector("ankle")
+
+
+def test_throughput() -> None:
+    import time
+
+    g = np.vstack([_fall_signal()] * 40)
+    det = FallDetector("wrist")
+    t = time.perf_counter()
+    _feed(det, g, RATE, [500])
+    assert len(g) / (time.perf_counter() - t) > 200_000  # loose: CI machines are slow
