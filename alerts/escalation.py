@@ -1,0 +1,167 @@
+"""Escalation: run the steps that are due, and move on at once when nobody answered.
+
+Each open alert has a due time in the database (``next_due_at``, engine clock). ``run_due``
+claims due alerts with ``FOR UPDATE SKIP LOCKED`` (several workers share the work), writes the
+step's outbox rows and sets the next due time, all in one transaction: a crash before the commit
+leaves the step due, a crash after it leaves the rows for any worker to send.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alerts.db import Conn, Database
+from alerts.lifecycle import UNACKED_STATES, add_notification, record_event
+from alerts.policies import Directory, Recipient
+from anxin.logs import get_logger
+
+log = get_logger(__name__)
+
+VOICE_ENDED = ("no-answer", "busy", "failed", "canceled", "completed", "rejected")
+
+
+def run_due(db: Database, directory: Directory, now: float, limit: int = 20) -> int:
+    """Run every step due at ``now``; returns how many steps ran."""
+    ran = 0
+    with db.transaction() as conn:
+        due = conn.execute(
+            "select * from alerts where state = any(%s) and next_due_at <= %s"
+            " order by next_due_at limit %s for update skip locked",
+            (list(UNACKED_STATES), now, limit),
+        ).fetchall()
+        for alert in due:
+            ran += run_step(conn, alert, directory, now)
+    return ran
+
+
+def _recipients(
+    directory: Directory, notify: list[str], resident_id: str, now: float
+) -> list[Recipient]:
+    seen: dict[str, Recipient] = {}
+    for who in notify:
+        for r in directory.resolve(who, resident_id, now):
+            seen.setdefault(r.contact_id, r)
+    return list(seen.values())
+
+
+def run_step(conn: Conn, alert: dict[str, Any], directory: Directory, now: float) -> int:
+    """Run the alert's next step (the row is locked by the caller); 1 if a step ran."""
+    chain = directory.chain(alert["policy"], alert["severity"])
+    step, repeat = alert["step"], alert["repeat"]
+    if step >= len(chain.steps):
+        step, repeat = 0, repeat + 1
+    passes = chain.passes()
+    if passes is not None and repeat >= passes:
+        conn.execute(
+            "update alerts set next_due_at = null, updated_at = %s where alert_id = %s",
+            (now, alert["alert_id"]),
+        )
+        record_event(
+            conn,
+            alert["alert_id"],
+            "exhausted",
+            alert["state"],
+            now,
+            note=f"no acknowledgement after {passes} passes of the chain",
+        )
+        log.warning("alert %s: chain exhausted without acknowledgement", alert["alert_id"])
+        return 0
+    st = chain.steps[step]
+    told: list[str] = []
+    for r in _recipients(directory, st.notify, alert["resident_id"], now):
+        channels = [c for c in st.via if c != "device"]
+        for channel in channels:
+            add_notification(conn, alert, step, repeat, r.role, r.contact_id, channel, "alert", now)
+        if channels:
+            told.append(f"{r.by} {'+'.join(channels)}")
+    if "device" in st.via:
+        add_notification(
+            conn,
+            alert,
+            step,
+            repeat,
+            "wearer",
+            f"device:{alert['device_id']}",
+            "device",
+            "alert",
+            now,
+        )
+        told.append(f"wearer:device:{alert['device_id']} device")
+    if not told:
+        log.warning(
+            "alert %s: step %d of policy %s reaches nobody now",
+            alert["alert_id"],
+            step + 1,
+            alert["policy"],
+        )
+    conn.execute(
+        "update alerts set state = 'notifying', step = %s, repeat = %s, next_due_at = %s,"
+        " updated_at = %s where alert_id = %s",
+        (step + 1, repeat, now + st.wait_s, now, alert["alert_id"]),
+    )
+    note = f"step {step + 1}/{len(chain.steps)} pass {repeat + 1}: " + "; ".join(told)
+    record_event(conn, alert["alert_id"], "escalated", "notifying", now, note=note)
+    log.info("alert %s %s", alert["alert_id"], note)
+    return 1
+
+
+def attempt_ended(conn: Conn, notification_id: int, outcome: str, now: float) -> bool:
+    """A call ended without an acknowledgement (no-answer, busy, failed, hang-up) or a send
+    failed for good: when no call of the current step is still ringing, the next step is due now.
+    Returns True when that moved the chain on."""
+    n = conn.execute(
+        "select * from notifications where id = %s for update", (notification_id,)
+    ).fetchone()
+    if n is None:
+        return False
+    if n["outcome"] is None:
+        conn.execute(
+            "update notifications set outcome = %s, outcome_at = %s where id = %s",
+            (outcome, now, notification_id),
+        )
+    alert = conn.execute(
+        "select * from alerts where alert_id = %s for update", (n["alert_id"],)
+    ).fetchone()
+    if alert is None or n["purpose"] != "alert":
+        return False
+    if n["outcome"] is None:
+        record_event(
+            conn,
+            alert["alert_id"],
+            "not_reached",
+            alert["state"],
+            now,
+            f"{n['role']}:{n['contact_id']}",
+            n["channel"],
+            outcome,
+        )
+    current = (
+        alert["state"] in UNACKED_STATES
+        and n["round"] == alert["round"]
+        and n["repeat"] == alert["repeat"]
+        and n["step"] == alert["step"] - 1
+    )
+    if not current or n["channel"] != "voice":
+        return False
+    ringing = conn.execute(
+        "select count(*) as c from notifications where alert_id = %s and round = %s"
+        " and step = %s and repeat = %s and purpose = 'alert' and channel = 'voice'"
+        " and outcome is null and state in ('pending', 'sending', 'sent')",
+        (alert["alert_id"], alert["round"], n["step"], n["repeat"]),
+    ).fetchone()
+    if ringing and ringing["c"] == 0 and (alert["next_due_at"] or 0) > now:
+        conn.execute(
+            "update alerts set next_due_at = %s, updated_at = %s where alert_id = %s",
+            (now, now, alert["alert_id"]),
+        )
+        record_event(
+            conn,
+            alert["alert_id"],
+            "no_answer",
+            alert["state"],
+            now,
+            note=f"step {n['step'] + 1}: nobody answered; next step now",
+        )
+        log.info("alert %s: nobody answered step %d, moving on", alert["alert_id"], n["step"] + 1)
+        return True
+    return False

@@ -1,0 +1,216 @@
+"""The notification outbox: claim due rows, send them, record the result.
+
+A row is written (by a step, an acknowledgement or a closing) before any request. ``claim`` takes
+due rows with ``FOR UPDATE SKIP LOCKED`` and marks them ``sending`` under a wall-clock lease, in
+a committed transaction, so two workers never send the same row. After the request the row is
+``sent``, back to ``pending`` with a backoff (429/5xx/network), or ``failed`` (permanent 4xx).
+A worker that dies mid-send leaves its row ``sending``; when the lease runs out the row becomes
+``unknown`` (the request may have gone out): it is never sent twice.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+from alerts import messages
+from alerts.clock import Clock
+from alerts.config import AlertsSettings
+from alerts.db import Database
+from alerts.escalation import attempt_ended
+from alerts.lifecycle import UNACKED_STATES, record_event
+from alerts.notifiers import SendResult, TwilioNotifier
+from alerts.policies import Directory
+from anxin.logs import get_logger
+
+log = get_logger(__name__)
+
+PHONE_CHANNELS = ("voice", "sms")
+
+
+def backoff(attempts: int, base: float, cap: float, rng: random.Random | None = None) -> float:
+    """Exponential backoff with jitter: between half and all of min(cap, base * 2^(n-1))."""
+    r = rng or random
+    return min(cap, base * 2 ** max(0, attempts - 1)) * r.uniform(0.5, 1.0)
+
+
+class Outbox:
+    def __init__(
+        self,
+        db: Database,
+        directory: Callable[[], Directory],
+        settings: AlertsSettings,
+        clock: Clock,
+        worker_id: str,
+        public_base_url: str = "http://127.0.0.1:8000",
+        notifier: TwilioNotifier | None = None,
+    ):
+        self.db = db
+        self.directory = directory
+        self.settings = settings
+        self.clock = clock
+        self.worker_id = worker_id
+        self.public_base_url = public_base_url.rstrip("/")
+        self.notifier = notifier
+
+    def claim(self, channels: tuple[str, ...] = PHONE_CHANNELS) -> list[dict[str, Any]]:
+        """Due rows of these channels, marked ``sending`` for this worker (committed)."""
+        now, wall = self.clock.now(), time.time()
+        with self.db.transaction() as conn:
+            lost = conn.execute(
+                "update notifications set state = case when channel = 'device' then 'pending'"
+                " else 'unknown' end, error = 'worker lost during send' where state = 'sending'"
+                " and lease_until < %s and channel = any(%s) returning id, contact_id, channel",
+                (wall, list(channels)),
+            ).fetchall()
+            for row in lost:
+                log.warning(
+                    "notification %d to %s via %s: worker lost mid-send, not resent",
+                    row["id"],
+                    row["contact_id"],
+                    row["channel"],
+                )
+            rows = conn.execute(
+                "select n.*, a.state as alert_state, a.resident_id, a.device_id, a.kind,"
+                " a.severity, a.details from notifications n join alerts a using (alert_id)"
+                " where n.state = 'pending' and n.next_attempt_at <= %s and n.channel = any(%s)"
+                " order by n.next_attempt_at, n.id limit %s for update of n skip locked",
+                (now, list(channels), self.settings.claim_batch),
+            ).fetchall()
+            claimed = []
+            for row in rows:
+                if row["purpose"] == "alert" and row["alert_state"] not in UNACKED_STATES:
+                    conn.execute(
+                        "update notifications set state = 'skipped', error = 'alert closed'"
+                        " where id = %s",
+                        (row["id"],),
+                    )
+                    continue
+                conn.execute(
+                    "update notifications set state = 'sending', attempts = attempts + 1,"
+                    " lease_until = %s, claimed_by = %s where id = %s",
+                    (wall + self.settings.lease_s, self.worker_id, row["id"]),
+                )
+                row["attempts"] += 1
+                claimed.append(row)
+        return claimed
+
+    def finish(self, row: dict[str, Any], result: SendResult) -> None:
+        """Record a send's result; a permanent failure of a call moves the chain on."""
+        now = self.clock.now()
+        who = f"{row['role']}:{row['contact_id']}"
+        with self.db.transaction() as conn:
+            current = conn.execute(
+                "select state, claimed_by from notifications where id = %s for update",
+                (row["id"],),
+            ).fetchone()
+            if (
+                not current
+                or current["state"] != "sending"
+                or current["claimed_by"] != self.worker_id
+            ):
+                return  # our lease ran out and the row was given up meanwhile
+            if result.kind == "sent":
+                conn.execute(
+                    "update notifications set state = 'sent', sent_at = %s, provider_sid = %s,"
+                    " http_status = %s, error = null, lease_until = null where id = %s",
+                    (now, result.sid, result.http_status, row["id"]),
+                )
+                record_event(
+                    conn,
+                    row["alert_id"],
+                    "notified" if row["purpose"] == "alert" else row["purpose"],
+                    row["alert_state"],
+                    now,
+                    who,
+                    row["channel"],
+                    f"step {row['step'] + 1}" if row["step"] >= 0 else None,
+                )
+                return
+            if result.kind == "retry" and row["attempts"] < self.settings.max_attempts:
+                delay = backoff(
+                    row["attempts"], self.settings.retry_base_s, self.settings.retry_max_s
+                )
+                conn.execute(
+                    "update notifications set state = 'pending', next_attempt_at = %s,"
+                    " http_status = %s, error = %s, lease_until = null where id = %s",
+                    (now + delay, result.http_status, result.error, row["id"]),
+                )
+                log.warning(
+                    "notification %d to %s via %s: %s; retry %d in %.1f s",
+                    row["id"],
+                    who,
+                    row["channel"],
+                    result.error,
+                    row["attempts"],
+                    delay,
+                )
+                return
+            conn.execute(
+                "update notifications set state = 'failed', http_status = %s, error = %s,"
+                " lease_until = null where id = %s",
+                (result.http_status, result.error, row["id"]),
+            )
+            log.warning(
+                "notification %d to %s via %s failed for good: %s",
+                row["id"],
+                who,
+                row["channel"],
+                result.error,
+            )
+            if row["purpose"] == "alert":
+                attempt_ended(conn, row["id"], "failed", now)
+
+    # -- phone channels ------------------------------------------------------------------------
+
+    def render(self, row: dict[str, Any]) -> tuple[str, str] | None:
+        """(number, TwiML or SMS text) for a row, or None when the contact is unknown now."""
+        directory = self.directory()
+        contact = directory.find(row["contact_id"])
+        if contact is None or contact.phone is None:
+            return None
+        resident = directory.registry.residents.get(row["resident_id"])
+        name = resident.name if resident else row["resident_id"]
+        address = resident.address if resident else None
+        lang = messages.language(contact.language, resident.language if resident else None)
+        if row["purpose"] == "closed_notice":
+            with self.db.connect() as conn:
+                state = conn.execute(
+                    "select state from alerts where alert_id = %s", (row["alert_id"],)
+                ).fetchone()
+            return contact.phone, messages.closed_text(
+                state["state"] if state else "resolved", name, lang
+            )
+        if row["channel"] == "voice":
+            base = self.public_base_url
+            twiml = messages.voice_twiml(
+                row, name, address, lang, f"{base}/twilio/voice/gather?n={row['id']}"
+            )
+            return contact.phone, twiml
+        return contact.phone, messages.sms_text(row, name, address, lang)
+
+    def deliver(self, row: dict[str, Any]) -> SendResult:
+        """Send one claimed phone row and record the result."""
+        rendered = self.render(row)
+        if rendered is None:
+            result = SendResult("failed", error="contact no longer in the directory")
+        elif self.notifier is None:
+            result = SendResult("retry", error="no notifier configured")
+        else:
+            to, content = rendered
+            if row["channel"] == "voice":
+                callback = f"{self.public_base_url}/twilio/voice/status?n={row['id']}"
+                result = self.notifier.call(to, content, callback)
+            else:
+                result = self.notifier.sms(to, content)
+        self.finish(row, result)
+        return result
+
+    def run_once(self) -> int:
+        """Claim and send what is due now (one thread); returns how many rows were tried."""
+        rows = self.claim()
+        for row in rows:
+            self.deliver(row)
+        return len(rows)

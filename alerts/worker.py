@@ -1,0 +1,279 @@
+"""The alerts worker: Kafka intake, the escalation engine, the outbox senders, the event
+publisher and the Twilio webhook server, in one asyncio process. Run several for scale: they
+share the Kafka partitions (one consumer group) and the database work (SKIP LOCKED claims).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import uvicorn
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from pydantic import ValidationError
+
+from alerts import messages
+from alerts.clock import Clock
+from alerts.db import Database, migrate
+from alerts.escalation import run_due
+from alerts.lifecycle import apply_update, ingest_alert
+from alerts.notifiers import TwilioNotifier
+from alerts.outbox import Outbox
+from alerts.policies import DirectorySource, policies_path
+from alerts.webhooks import Webhooks
+from anxin.logs import get_logger
+from anxin.records import AlertRecord
+from anxin.settings import Settings
+from anxin.topics import ensure_topics
+
+log = get_logger(__name__)
+
+
+class _QuietServer(uvicorn.Server):
+    """Leaves SIGINT/SIGTERM to the worker, which stops every task, the server included."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class Worker:
+    def __init__(self, settings: Settings, clock: Clock, worker_id: str | None = None):
+        self.settings = settings
+        self.clock = clock
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
+        self.db = Database(settings.postgres.dsn.get_secret_value())
+        self.directory = DirectorySource(
+            policies_path(settings.alerts.policies, settings.registry),
+            settings.registry,
+            settings.registry_reload_s,
+        )
+        self.outbox = Outbox(
+            self.db,
+            self.directory,
+            settings.alerts,
+            clock,
+            self.worker_id,
+            settings.twilio.public_base_url,
+            TwilioNotifier(settings.twilio, settings.alerts.request_timeout_s),
+        )
+        self.webhooks = Webhooks(
+            self.db,
+            self.directory,
+            clock,
+            settings.twilio.auth_token.get_secret_value(),
+            settings.twilio.public_base_url,
+        )
+        self.stop = asyncio.Event()
+
+    # -- intake --------------------------------------------------------------------------------
+
+    def apply(self, topic: str, raw: bytes) -> str:
+        """Apply one record in its own transaction (idempotent: a redelivery changes nothing)."""
+        k = self.settings.kafka
+        try:
+            value = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            log.error("invalid JSON on %s skipped", topic)
+            return "invalid"
+        with self.db.transaction() as conn:
+            now = self.clock.now()
+            if topic == k.alerts_topic:
+                try:
+                    record = AlertRecord.model_validate(value)
+                except ValidationError as exc:
+                    log.error("invalid alert record skipped: %d errors", exc.error_count())
+                    return "invalid"
+                return ingest_alert(conn, record, self.directory(), now)
+            if isinstance(value, dict):
+                return apply_update(conn, value, now)
+            return "invalid"
+
+    def _apply_with_retry(self, topic: str, raw: bytes) -> str:
+        import psycopg
+
+        for attempt in range(3):
+            try:
+                return self.apply(topic, raw)
+            except psycopg.errors.UniqueViolation:
+                # Another worker opened the same episode at the same moment: apply again (merge).
+                if attempt == 2:
+                    raise
+        return "unreachable"
+
+    async def intake(self, consumer: AIOKafkaConsumer) -> None:
+        while not self.stop.is_set():
+            batches = await consumer.getmany(timeout_ms=300, max_records=200)
+            for tp, msgs in batches.items():
+                for msg in msgs:
+                    if msg.value is not None:
+                        await asyncio.to_thread(self._apply_with_retry, tp.topic, msg.value)
+                # Offsets only after the database committed: a crash replays, never loses.
+                await consumer.commit({tp: msgs[-1].offset + 1})
+
+    # -- engine and senders --------------------------------------------------------------------
+
+    async def _pause(self) -> None:
+        try:
+            await asyncio.wait_for(self.stop.wait(), self.settings.alerts.tick_s)
+        except TimeoutError:
+            pass
+
+    async def engine(self) -> None:
+        while not self.stop.is_set():
+            await asyncio.to_thread(
+                run_due,
+                self.db,
+                self.directory(),
+                self.clock.now(),
+                self.settings.alerts.claim_batch,
+            )
+            rows = await asyncio.to_thread(self.outbox.claim)
+            if rows:
+                await asyncio.gather(*(asyncio.to_thread(self.outbox.deliver, r) for r in rows))
+            await self._pause()
+
+    def _claim_events(self) -> list[dict[str, Any]]:
+        wall = time.time()
+        with self.db.transaction() as conn:
+            rows: list[dict[str, Any]] = conn.execute(
+                "with c as (select event_id from alert_events where published_at is null"
+                " and (lease_until is null or lease_until < %s) order by event_id limit 500"
+                " for update skip locked)"
+                " update alert_events e set lease_until = %s from c, alerts a"
+                " where e.event_id = c.event_id and a.alert_id = e.alert_id"
+                " returning e.*, a.resident_id, a.kind, a.severity",
+                (wall, wall + self.settings.alerts.lease_s),
+            ).fetchall()
+        return sorted(rows, key=lambda r: r["event_id"])
+
+    def _mark_published(self, ids: list[int]) -> None:
+        with self.db.transaction() as conn:
+            conn.execute(
+                "update alert_events set published_at = %s where event_id = any(%s)",
+                (self.clock.now(), ids),
+            )
+
+    def _device_command(self, row: dict[str, Any]) -> dict[str, Any]:
+        directory = self.directory()
+        resident = directory.registry.residents.get(row["resident_id"])
+        lang = messages.language(resident.language if resident else None)
+        base = {"device_id": row["device_id"], "alert_id": row["alert_id"]}
+        if row["purpose"] == "closed_notice":
+            return {**base, "cmd": "cancel"}
+        return {**base, "cmd": "notify", "text": messages.device_text(row["purpose"], lang)}
+
+    async def publisher(self, producer: AIOKafkaProducer) -> None:
+        """Alert events to ``alert-events`` and device prompts to ``device-commands``."""
+        k = self.settings.kafka
+        while not self.stop.is_set():
+            events = await asyncio.to_thread(self._claim_events)
+            for e in events:
+                record = {
+                    "event_id": e["event_id"],
+                    "alert_id": e["alert_id"],
+                    "state": e["state"],
+                    "event": e["event"],
+                    "at": e["at"],
+                    "by": e["by"],
+                    "channel": e["channel"],
+                    "note": e["note"],
+                    "resident_id": e["resident_id"],
+                    "kind": e["kind"],
+                    "severity": e["severity"],
+                }
+                await producer.send(
+                    k.alert_events_topic, orjson.dumps(record), key=e["alert_id"].encode()
+                )
+            if events:
+                await producer.flush()
+                await asyncio.to_thread(self._mark_published, [e["event_id"] for e in events])
+            rows = await asyncio.to_thread(self.outbox.claim, ("device",))
+            for row in rows:
+                command = self._device_command(row)
+                await producer.send_and_wait(
+                    k.commands_topic, orjson.dumps(command), key=row["device_id"].encode()
+                )
+                from alerts.notifiers import SendResult
+
+                await asyncio.to_thread(self.outbox.finish, row, SendResult("sent"))
+            await self._pause()
+
+    # -- the whole process ---------------------------------------------------------------------
+
+    async def run(self, ready_file: Path | None = None, webhooks: bool = True) -> None:
+        s = self.settings
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.stop.set)
+        version = await asyncio.to_thread(migrate, self.db)
+        log.info("database schema at version %d", version)
+        await ensure_topics(s.kafka)
+        producer = AIOKafkaProducer(bootstrap_servers=s.kafka.bootstrap, acks="all")
+        consumer = AIOKafkaConsumer(
+            s.kafka.alerts_topic,
+            s.kafka.alert_updates_topic,
+            bootstrap_servers=s.kafka.bootstrap,
+            group_id=s.alerts.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset=s.alerts.auto_offset_reset,
+            session_timeout_ms=int(s.faust.session_timeout * 1000),
+            rebalance_timeout_ms=int(s.faust.rebalance_timeout * 1000),
+            heartbeat_interval_ms=int(s.faust.heartbeat_interval * 1000),
+        )
+        await producer.start()
+        await consumer.start()
+        server: uvicorn.Server | None = None
+        tasks = [
+            asyncio.create_task(self.intake(consumer), name="intake"),
+            asyncio.create_task(self.engine(), name="engine"),
+            asyncio.create_task(self.publisher(producer), name="publisher"),
+        ]
+        if webhooks:
+            config = uvicorn.Config(
+                self.webhooks.app(),
+                host=s.alerts.webhook_host,
+                port=s.alerts.webhook_port,
+                log_level="warning",
+                lifespan="off",
+                access_log=False,
+            )
+            server = _QuietServer(config)
+            tasks.append(asyncio.create_task(server.serve(), name="webhooks"))
+        try:
+            while not consumer.assignment() or (server is not None and not server.started):
+                done = [t for t in tasks if t.done()]
+                if done:
+                    done[0].result()
+                    raise RuntimeError(f"{done[0].get_name()} ended while starting")
+                await asyncio.sleep(0.05)  # poll interval while the group joins
+            if ready_file is not None:
+                ready_file.parent.mkdir(parents=True, exist_ok=True)
+                ready_file.write_text(str(time.time()))
+            log.info(
+                "alerts worker %s ready: partitions %d, webhooks %s",
+                self.worker_id,
+                len(consumer.assignment()),
+                f"on port {s.alerts.webhook_port}" if webhooks else "off",
+            )
+            stop_task = asyncio.create_task(self.stop.wait())
+            done_set, _ = await asyncio.wait([*tasks, stop_task], return_when="FIRST_COMPLETED")
+            for t in done_set:
+                if t is not stop_task and t.exception():
+                    raise t.exception()  # type: ignore[misc]
+        finally:
+            self.stop.set()
+            if server is not None:
+                server.should_exit = True
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await consumer.stop()
+            await producer.stop()
+            log.info("alerts worker stopped")
