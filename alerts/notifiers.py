@@ -67,7 +67,7 @@ class TwilioNotifier:
                     twiml=twiml,
                     status_callback=status_callback,
                     status_callback_method="POST",
-                    status_callback_event=["completed"],
+                    # No StatusCallbackEvent: "completed" (the final status) is the default.
                     timeout=30,
                 ).sid
             )

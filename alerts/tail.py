@@ -15,14 +15,18 @@ from anxin.settings import Settings
 _STYLE = {"critical": "bold red", "warning": "yellow"}
 
 
+_SHOWN_DETAILS = ("reason", "news2", "peak_g", "distance_m", "detected_by", "trend")
+
+
 def format_alert(alert: AlertRecord) -> str:
+    """One line per alert: severity, kind, who, when, how late, and the telling details."""
     when = time.strftime("%H:%M:%S", time.localtime(alert.ts))
     lag = alert.detected_at - alert.ts
     style = _STYLE.get(alert.severity, "")
-    extra = ", ".join(f"{k}={v}" for k, v in alert.details.items() if k not in ("evidence",))
+    extra = " ".join(f"{k}={alert.details[k]}" for k in _SHOWN_DETAILS if k in alert.details)
     return (
-        f"[{style}]{alert.severity.upper():8}[/] {alert.kind:7} resident {alert.resident_id:8} "
-        f"device {alert.device_id:8} at {when} (+{lag:.1f} s)  [dim]{alert.alert_id} {extra}[/]"
+        f"[{style}]{alert.severity.upper():8}[/] {alert.kind:7} {alert.resident_id:8} "
+        f"{alert.device_id:8} {when} +{lag:4.1f}s  [dim]{alert.alert_id}[/] {extra}"
     )
 
 
@@ -41,6 +45,9 @@ async def tail_alerts(
         enable_auto_commit=False,
     )
     await consumer.start()
+    console.print(
+        "[dim]severity kind    resident device   time     delay  alert id[/]", soft_wrap=True
+    )
     shown = 0
     sink = out.open("ab") if out else None
     try:
@@ -50,7 +57,7 @@ async def tail_alerts(
             except ValueError:
                 console.print(f"[red]invalid alert record at offset {msg.offset}", highlight=False)
                 continue
-            console.print(format_alert(alert), highlight=False)
+            console.print(format_alert(alert), highlight=False, soft_wrap=True)
             if sink:
                 sink.write(alert.to_json() + b"\n")
                 sink.flush()
