@@ -67,22 +67,30 @@ def create_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
     )
     registry = RegistryWatcher(settings.registry, settings.registry_reload_s)
 
-    readings = app.topic(k.readings_topic, key_type=bytes, value_type=bytes, value_serializer="raw")
-    alerts = app.topic(k.alerts_topic, key_type=bytes, value_type=bytes, value_serializer="raw")
-    rejected = app.topic(k.rejected_topic, key_type=bytes, value_type=bytes, value_serializer="raw")
-    commands = app.topic(k.commands_topic, key_type=bytes, value_type=bytes, value_serializer="raw")
-    # Keys are the device id bytes, as on ``readings``: with the producer's partitioner a device's
-    # changelog lands in the same partition number as its readings (state follows the device).
-    # ``use_partitioner`` is also what lets a batch from ``stream.take`` update the table.
-    device_table = app.Table(
-        "device-state",
-        default=dict,
-        partitions=k.partitions,
-        key_type=bytes,
-        use_partitioner=True,
-    )
+    def raw_topic(name: str) -> Any:
+        return app.topic(name, key_type=bytes, value_type=bytes, value_serializer="raw")
 
-    pipeline = DetectorPipeline(lambda: registry.current, _BytesKeyed(device_table))
+    readings = raw_topic(k.readings_topic)
+    statuses = raw_topic(k.status_topic)
+    vitals = raw_topic(k.vitals_topic)
+    alerts = raw_topic(k.alerts_topic)
+    updates = raw_topic(k.alert_updates_topic)
+    rejected = raw_topic(k.rejected_topic)
+    commands = raw_topic(k.commands_topic)
+
+    def state_table(name: str) -> Any:
+        # Keys are id bytes, as on the topics: with the producer's partitioner a key's changelog
+        # lands in the same partition number as its messages (state follows the device).
+        # ``use_partitioner`` is also what lets batches (``stream.take``) and timers update it.
+        return app.Table(
+            name, default=dict, partitions=k.partitions, key_type=bytes, use_partitioner=True
+        )
+
+    device_table = state_table("device-state")
+    resident_table = state_table("resident-state")
+    pipeline = DetectorPipeline(
+        lambda: registry.current, _BytesKeyed(device_table), _BytesKeyed(resident_table)
+    )
 
     async def publish(out: Outputs) -> None:
         for alert in out.alerts:
@@ -94,30 +102,62 @@ def create_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
                 alert.severity,
                 alert.resident_id,
             )
+        for update in out.updates:
+            await updates.send(key=str(update["resident_id"]).encode(), value=dumps(update))
         for command in out.commands:
             await commands.send(key=str(command["device_id"]).encode(), value=dumps(command))
         for record in out.rejected:
             await rejected.send(key=str(record.get("device_id", "-")).encode(), value=dumps(record))
+        for record in out.vitals:
+            await vitals.send(key=str(record["resident_id"]).encode(), value=dumps(record))
+
+    def guarded(step: Any, raw: bytes, now: float, out: Outputs, stage: str) -> None:
+        try:
+            out.extend(step(loads(raw), now))
+        except Exception as exc:  # one poisoned record must not stop the partition
+            log.exception("%s: record could not be processed", stage)
+            out.rejected.append(
+                {
+                    "reason": f"{stage} error: {type(exc).__name__}",
+                    "stage": stage,
+                    "payload": raw.decode("utf-8", "replace"),
+                    "received_at": now,
+                }
+            )
 
     @app.agent(readings, name="detect")
     async def detect(stream: Any) -> None:
         async for batch in stream.take(f.batch_size, within=f.batch_timeout):
-            out = Outputs()
-            now = time.time()
+            out, now = Outputs(), time.time()
             for raw in batch:
-                try:
-                    reading = loads(raw)
-                    out.extend(pipeline.process(reading, now))
-                except Exception as exc:  # one poisoned record must not stop the device stream
-                    log.exception("reading could not be processed")
-                    out.rejected.append(
-                        {
-                            "reason": f"detector error: {type(exc).__name__}",
-                            "stage": "detectors",
-                            "payload": raw.decode("utf-8", "replace"),
-                        }
-                    )
+                guarded(pipeline.process, raw, now, out, "detectors")
             await publish(out)
+
+    @app.agent(statuses, name="device-status")
+    async def device_status(stream: Any) -> None:
+        async for batch in stream.take(f.batch_size, within=f.batch_timeout):
+            out, now = Outputs(), time.time()
+            for raw in batch:
+                guarded(pipeline.process_status, raw, now, out, "device-status")
+            await publish(out)
+
+    @app.agent(vitals, name="news2")
+    async def vitals_agent(stream: Any) -> None:
+        async for batch in stream.take(f.batch_size, within=f.batch_timeout):
+            out, now = Outputs(), time.time()
+            for raw in batch:
+                guarded(pipeline.process_vitals, raw, now, out, "news2")
+            await publish(out)
+
+    @app.timer(interval=f.tick_interval)
+    async def timers() -> None:
+        """Silence, grace periods, check windows: fire even when nothing arrives."""
+        now, out = time.time(), Outputs()
+        for key in list(device_table.keys()):
+            out.extend(pipeline.tick_device(key.decode(), now))
+        for key in list(resident_table.keys()):
+            out.extend(pipeline.tick_resident(key.decode(), now))
+        await publish(out)
 
     if ready_file is not None:
         ready = ready_file

@@ -50,6 +50,8 @@ class KafkaSettings(BaseModel):
     commands_topic: str = "device-commands"
     # Detector-side lifecycle changes of alerts they raised (cancel, resolve) and wearer "ok"s.
     alert_updates_topic: str = "alert-updates"
+    # Vital signs re-keyed by resident, so NEWS2 combines all of a resident's devices.
+    vitals_topic: str = "vitals"
     partitions: int = 4
 
 
@@ -64,6 +66,7 @@ class FaustSettings(BaseModel):
     web_enabled: bool = False
     batch_size: int = 500
     batch_timeout: float = 0.05
+    tick_interval: float = 1.0  # seconds between timer sweeps (silence, check windows)
 
 
 class InfluxSettings(BaseModel):

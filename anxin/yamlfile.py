@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 M = TypeVar("M", bound=BaseModel)
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml if built
 Loc = tuple[str | int, ...]
 
 
@@ -82,20 +83,20 @@ def load_yaml_model(path: Path, model: type[M]) -> M:
     except OSError as exc:
         raise ConfigError(path, [f"{path}: cannot read: {exc.strerror}"]) from None
     try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         raise ConfigError(
             path, [f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}"]
         ) from None
-    lines: dict[Loc, int] = {}
-    if node is not None:
-        _line_index(node, (), lines)
     try:
         return model.model_validate(data if data is not None else {})
     except ValidationError as exc:
+        lines: dict[Loc, int] = {}  # only on failure: composing again costs as much as loading
+        node = yaml.compose(text, Loader=_Loader)
+        if node is not None:
+            _line_index(node, (), lines)
         problems = []
         for error in exc.errors(include_input=False, include_url=False):
             loc: Loc = tuple(p for p in error["loc"] if not str(p).startswith("function-"))

@@ -1,9 +1,16 @@
-"""The detectors behind one interface, so the Faust agent and ``anxin evaluate`` run the same code.
+"""Every detector behind one interface, so the Faust agents and ``anxin evaluate`` run one code.
 
-``process`` takes one validated reading (as on the ``readings`` topic) and returns what it
-produces; the caller owns the I/O. Per-device state lives in a mapping the caller provides (a
-Faust table in the worker, a dict in evaluation). Duplicate presses (same device and ``seq``) are
-dropped here, so a redelivered or replayed message raises nothing twice.
+Two stages, because readings are keyed by device but NEWS2 is per resident:
+- ``process(reading, now)``: device stage (SOS, falls and the "are you OK?" window, geofences,
+  device trouble); it also emits the reading's vitals as a resident-keyed record;
+- ``process_vitals(record, now)``: resident stage (NEWS2 over all the resident's devices).
+``tick_device`` / ``tick_resident`` are the timers (silence, check windows, vitals resolution):
+a clock, not a message, decides those. ``now`` is the wall clock live and the message arrival
+time ``t`` in replay, so a replay yields the same alerts.
+
+State is a JSON-able dict per device and per resident in mappings the caller provides (Faust
+tables in the worker, dicts in evaluation). Each state carries ``due``: the earliest time a timer
+could fire, so a tick over thousands of idle devices is a float comparison each.
 """
 
 from __future__ import annotations
@@ -12,46 +19,570 @@ from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from anxin.records import AlertRecord
-from anxin.registry import Registry
+import numpy as np
+
+from anxin.records import AlertRecord, alert_id
+from anxin.registry import Registry, Resident
+from detectors import device_health, geofence, news2
+from detectors.fall import FallDetector, FallFinding, check_accel
 from detectors.sos import sos_alert
+
+State = dict[str, Any]
+INF = float("inf")
+FALL_EPISODE_S = 30.0  # a device event and an accelerometer finding this close are one fall
+STILL_UPGRADE_S = 15.0  # motionless this long after a detected fall: upgrade before the timeout
+SATURATION_NOTE_EVERY_S = 600.0
 
 
 @dataclass
 class Outputs:
     alerts: list[AlertRecord] = field(default_factory=list)
-    commands: list[dict[str, Any]] = field(default_factory=list)
-    rejected: list[dict[str, Any]] = field(default_factory=list)
+    updates: list[dict[str, Any]] = field(default_factory=list)  # topic alert-updates
+    commands: list[dict[str, Any]] = field(default_factory=list)  # topic device-commands
+    rejected: list[dict[str, Any]] = field(default_factory=list)  # topic readings-rejected
+    vitals: list[dict[str, Any]] = field(default_factory=list)  # resident-keyed, to stage two
 
     def extend(self, other: Outputs) -> None:
-        self.alerts.extend(other.alerts)
-        self.commands.extend(other.commands)
-        self.rejected.extend(other.rejected)
+        self.alerts += other.alerts
+        self.updates += other.updates
+        self.commands += other.commands
+        self.rejected += other.rejected
+        self.vitals += other.vitals
+
+
+def _placement(resident: Resident | None, device_id: str) -> str:
+    device = resident.devices.get(device_id) if resident else None
+    if device is None:
+        return "wrist"
+    if device.placement:
+        return device.placement
+    return "pendant" if device.type == "pendant" else "wrist"
 
 
 class DetectorPipeline:
     def __init__(
         self,
         registry: Callable[[], Registry],
-        device_state: MutableMapping[str, dict[str, Any]] | None = None,
+        device_state: MutableMapping[str, State] | None = None,
+        resident_state: MutableMapping[str, State] | None = None,
+        health: device_health.DeviceHealthConfig | None = None,
     ):
         self.registry = registry
-        self.device_state: MutableMapping[str, dict[str, Any]] = (
-            device_state if device_state is not None else {}
+        self.device_state: MutableMapping[str, State] = {} if device_state is None else device_state
+        self.resident_state: MutableMapping[str, State] = (
+            {} if resident_state is None else resident_state
+        )
+        self.health_config = health or device_health.DeviceHealthConfig()
+        self._fences: dict[str, tuple[int, list[geofence.Fence]]] = {}
+        self._next_due = -INF  # no timer of any key is due before this (unknown at start)
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _resident(self, resident_id: str) -> Resident | None:
+        return self.registry().residents.get(resident_id)
+
+    def _alert(
+        self,
+        kind: str,
+        severity: str,
+        resident_id: str,
+        device_id: str,
+        ts: float,
+        now: float,
+        details: dict[str, Any],
+        *id_parts: object,
+    ) -> AlertRecord:
+        return AlertRecord(
+            alert_id=alert_id(kind, device_id if kind != "vitals" else resident_id, *id_parts),
+            kind=kind,  # type: ignore[arg-type]
+            severity=severity,  # type: ignore[arg-type]
+            resident_id=resident_id,
+            device_id=device_id,
+            ts=float(ts),
+            detected_at=float(now),
+            details=details,
         )
 
-    def process(self, reading: dict[str, Any], detected_at: float) -> Outputs:
+    @staticmethod
+    def _update(
+        action: str, alert: str, resident_id: str, kind: str, now: float, reason: str
+    ) -> State:
+        return {
+            "action": action,
+            "alert_id": alert,
+            "resident_id": resident_id,
+            "kind": kind,
+            "at": now,
+            "reason": reason,
+        }
+
+    @staticmethod
+    def _rejected(reading: State, reason: str, now: float, partial: bool = True) -> State:
+        return {
+            "reason": reason,
+            "stage": "detectors",
+            "device_id": reading["device_id"],
+            "received_at": reading.get("received_at", now),
+            "ts": reading.get("ts"),
+            "seq": reading.get("seq"),
+            "partial": partial,
+        }
+
+    # -- device stage -------------------------------------------------------------------------
+    def process(self, reading: State, now: float) -> Outputs:
         out = Outputs()
-        device_id = reading["device_id"]
+        device_id, resident_id = reading["device_id"], reading["resident_id"]
+        resident = self._resident(resident_id)
         state = dict(self.device_state.get(device_id) or {})
-        event = reading.get("event")
-        if event == "sos":
-            press = reading.get("seq", reading["ts"])
-            if state.get("last_sos") != press:
-                alert = sos_alert(reading, detected_at)
-                if alert is not None:
-                    out.alerts.append(alert)
-                state["last_sos"] = press
-        state["last_seen"] = max(float(state.get("last_seen", 0.0)), reading["ts"])
+        arrived = float(reading.get("received_at", now))
+
+        self._sos(reading, state, now, out)
+        self._falls(reading, state, resident, now, out)
+        self._wander(reading, state, resident, now, out)
+        health = device_health.DeviceHealth.from_state(state.get("health"), self.health_config)
+        self._health_decisions(health.observe(arrived, reading), state, reading, now, out)
+        state["health"] = health.to_state()
+        if reading.get("event") == "ok":
+            out.updates.append(
+                {
+                    "action": "wearer_ok",
+                    "resident_id": resident_id,
+                    "device_id": device_id,
+                    "at": now,
+                }
+            )
+        vitals = reading.get("vitals")
+        if vitals:
+            reasons = news2.plausible(vitals)
+            if reasons:
+                out.rejected.append(self._rejected(reading, "vitals: " + "; ".join(reasons), now))
+            else:
+                out.vitals.append(
+                    {
+                        "resident_id": resident_id,
+                        "device_id": device_id,
+                        "ts": reading["ts"],
+                        "vitals": vitals,
+                    }
+                )
+        self._set_due(state)
         self.device_state[device_id] = state
+        return out
+
+    def process_status(self, record: State, now: float) -> Outputs:
+        """A retained ``online``/``offline`` from the ``device-status`` topic."""
+        out = Outputs()
+        device_id = record["device_id"]
+        owner = self.registry().device_owner(device_id)
+        if owner is None:
+            return out
+        state = dict(self.device_state.get(device_id) or {})
+        health = device_health.DeviceHealth.from_state(state.get("health"), self.health_config)
+        reading = {"device_id": device_id, "resident_id": owner[0]}
+        decisions = health.status(float(record.get("received_at", now)), record["status"])
+        self._health_decisions(decisions, state, reading, now, out)
+        state["health"] = health.to_state()
+        self._set_due(state)
+        self.device_state[device_id] = state
+        return out
+
+    def tick_device(self, device_id: str, now: float) -> Outputs:
+        """Timers of one device: silence, offline and removal grace, the check window."""
+        out = Outputs()
+        state = self.device_state.get(device_id)
+        if not state or state.get("due", INF) > now:
+            return out
+        state = dict(state)
+        owner = self.registry().device_owner(device_id)
+        if owner is None:
+            return out
+        reading = {"device_id": device_id, "resident_id": owner[0]}
+        health = device_health.DeviceHealth.from_state(state.get("health"), self.health_config)
+        self._health_decisions(health.check(now), state, reading, now, out)
+        state["health"] = health.to_state()
+        self._check_window(state, reading, now, out)
+        self._set_due(state)
+        self.device_state[device_id] = state
+        return out
+
+    def _set_due(self, state: State) -> None:
+        due = INF
+        check = state.get("check")
+        if check:
+            due = min(due, check["deadline"])
+        h = state.get("health") or {}
+        cfg = self.health_config
+        if h.get("seen") is not None and "silent" not in h.get("open", {}):
+            due = min(due, h["seen"] + cfg.silent_after_s + 0.001)
+        if h.get("off") is not None and "offline" not in h.get("open", {}):
+            due = min(due, h["off"] + cfg.offline_grace_s)
+        if h.get("unworn") is not None and "removed" not in h.get("open", {}):
+            due = min(due, h["unworn"] + cfg.removed_grace_s)
+        state["due"] = due
+        self._next_due = min(self._next_due, due)
+
+    # -- SOS ----------------------------------------------------------------------------------
+    def _sos(self, reading: State, state: State, now: float, out: Outputs) -> None:
+        if reading.get("event") != "sos":
+            return
+        press = reading.get("seq", reading["ts"])
+        if state.get("last_sos") == press:
+            return  # the same press again (redelivered or replayed)
+        state["last_sos"] = press
+        alert = sos_alert(reading, now)
+        if alert is not None:
+            out.alerts.append(alert)
+
+    # -- falls and the "are you OK?" window ---------------------------------------------------
+    def _falls(
+        self, reading: State, state: State, resident: Resident | None, now: float, out: Outputs
+    ) -> None:
+        device_id = reading["device_id"]
+        accel = reading.get("accel")
+        if accel:
+            verdict = check_accel(accel.get("rate"), accel.get("g"))
+            if verdict.error:
+                out.rejected.append(self._rejected(reading, f"accel: {verdict.error}", now))
+            else:
+                if "saturated" in verdict.notes and (
+                    now - state.get("saturation_noted", -INF) >= SATURATION_NOTE_EVERY_S
+                ):
+                    state["saturation_noted"] = now
+                    out.rejected.append(
+                        self._rejected(
+                            reading,
+                            "accel: sensor saturated (clipped axis); chunk kept as a lower "
+                            "bound of the true acceleration",
+                            now,
+                        )
+                    )
+                placement = _placement(resident, device_id)
+                saved = state.get("fall_detector")
+                detector = (
+                    FallDetector.from_state(saved)
+                    if saved and saved.get("placement") == placement
+                    else FallDetector(placement)
+                )
+                findings = detector.feed(
+                    reading["ts"], float(accel["rate"]), np.asarray(accel["g"], dtype=np.float64)
+                )
+                state["fall_detector"] = detector.to_state()
+                for finding in findings:
+                    self._accel_fall(finding, reading, state, resident, now, out)
+                check = state.get("check")
+                if (
+                    check
+                    and detector.still_for(reading["ts"]) >= STILL_UPGRADE_S
+                    and check.get("lying")
+                ):
+                    self._upgrade_fall(state, reading, now, out, "motionless after the fall")
+        if reading.get("event") == "fall":
+            self._device_fall(reading, state, now, out)
+        if reading.get("event") == "ok" and state.get("check"):
+            check = state.pop("check")
+            out.updates.append(
+                self._update(
+                    "cancel",
+                    check["alert_id"],
+                    reading["resident_id"],
+                    "fall",
+                    now,
+                    "wearer pressed I'm OK",
+                )
+            )
+            out.commands.append(
+                {"device_id": device_id, "cmd": "cancel", "alert_id": check["alert_id"]}
+            )
+        self._check_window(state, reading, now, out)
+
+    def _accel_fall(
+        self,
+        finding: FallFinding,
+        reading: State,
+        state: State,
+        resident: Resident | None,
+        now: float,
+        out: Outputs,
+    ) -> None:
+        last = state.get("fall")
+        if last and abs(finding.impact_ts - last["impact"]) <= FALL_EPISODE_S:
+            return  # the same fall, already raised (by the device or an earlier finding)
+        timeout = resident.check_timeout_s if resident else 30
+        details = {
+            "detected_by": "pipeline",
+            "peak_g": round(finding.peak_g, 2),
+            "placement": finding.placement,
+            "lying_still": finding.lying_still,
+            "evidence": finding.evidence,
+            "check_timeout_s": timeout,
+        }
+        alert = self._alert(
+            "fall",
+            "warning",
+            reading["resident_id"],
+            reading["device_id"],
+            finding.impact_ts,
+            now,
+            details,
+            round(finding.impact_ts, 1),
+        )
+        out.alerts.append(alert)
+        state["fall"] = {
+            "impact": finding.impact_ts,
+            "alert_id": alert.alert_id,
+            "severity": "warning",
+            "details": details,
+        }
+        state["check"] = {
+            "alert_id": alert.alert_id,
+            "deadline": now + timeout,
+            "lying": finding.lying_still,
+        }
+        out.commands.append(
+            {
+                "device_id": reading["device_id"],
+                "cmd": "check",
+                "alert_id": alert.alert_id,
+                "timeout_s": timeout,
+            }
+        )
+
+    def _device_fall(self, reading: State, state: State, now: float, out: Outputs) -> None:
+        last = state.get("fall")
+        ts = float(reading["ts"])
+        if last and abs(ts - last["impact"]) <= FALL_EPISODE_S:
+            if last["severity"] != "critical":
+                self._upgrade_fall(state, reading, now, out, "the device detected the fall too")
+            return
+        details = {
+            "detected_by": "device",
+            "placement": _placement(self._resident(reading["resident_id"]), reading["device_id"]),
+        }
+        alert = self._alert(
+            "fall",
+            "critical",
+            reading["resident_id"],
+            reading["device_id"],
+            ts,
+            now,
+            details,
+            "device",
+            reading.get("seq", ts),
+        )
+        out.alerts.append(alert)
+        state["fall"] = {
+            "impact": ts,
+            "alert_id": alert.alert_id,
+            "severity": "critical",
+            "details": details,
+        }
+
+    def _check_window(self, state: State, reading: State, now: float, out: Outputs) -> None:
+        check = state.get("check")
+        if check and now >= check["deadline"]:
+            self._upgrade_fall(state, reading, now, out, "no answer to are-you-OK")
+
+    def _upgrade_fall(
+        self, state: State, reading: State, now: float, out: Outputs, reason: str
+    ) -> None:
+        state.pop("check", None)
+        fall = state.get("fall")
+        if not fall or fall["severity"] == "critical":
+            return
+        fall["severity"] = "critical"
+        details = {**fall["details"], "upgraded": reason}
+        out.alerts.append(
+            AlertRecord(
+                alert_id=fall["alert_id"],
+                kind="fall",
+                severity="critical",
+                resident_id=reading["resident_id"],
+                device_id=reading["device_id"],
+                ts=fall["impact"],
+                detected_at=now,
+                details=details,
+            )
+        )
+
+    # -- wandering ----------------------------------------------------------------------------
+    def _fences_of(self, resident_id: str, resident: Resident) -> list[geofence.Fence]:
+        cached = self._fences.get(resident_id)
+        if cached is None or cached[0] != id(resident):
+            fences = geofence.fences_from_registry([f.model_dump() for f in resident.geofences])
+            cached = (id(resident), fences)
+            self._fences[resident_id] = cached
+        return cached[1]
+
+    def _wander(
+        self, reading: State, state: State, resident: Resident | None, now: float, out: Outputs
+    ) -> None:
+        loc = reading.get("location")
+        if not loc or resident is None or not resident.geofences:
+            return
+        monitor = geofence.GeofenceMonitor.from_state(
+            state.get("wander"),
+            self._fences_of(reading["resident_id"], resident),
+            resident.timezone,
+        )
+        decision = monitor.observe(reading["ts"], loc["lat"], loc["lon"], loc.get("acc"))
+        state["wander"] = monitor.to_state()
+        if isinstance(decision, geofence.Raise):
+            alert = self._alert(
+                "wander",
+                decision.severity,
+                reading["resident_id"],
+                reading["device_id"],
+                decision.ts,
+                now,
+                decision.details,
+                round(decision.ts, 1),
+            )
+            state["wander_alert"] = alert.alert_id
+            out.alerts.append(alert)
+        elif isinstance(decision, geofence.Resolve) and state.get("wander_alert"):
+            out.updates.append(
+                self._update(
+                    "resolve",
+                    state.pop("wander_alert"),
+                    reading["resident_id"],
+                    "wander",
+                    now,
+                    "back inside",
+                )
+            )
+
+    # -- device trouble -----------------------------------------------------------------------
+    def _health_decisions(
+        self,
+        decisions: list[device_health.Decision],
+        state: State,
+        reading: State,
+        now: float,
+        out: Outputs,
+    ) -> None:
+        open_ids: dict[str, str] = state.setdefault("health_alerts", {})
+        for d in decisions:
+            if isinstance(d, device_health.Raise):
+                same_episode = open_ids.get(d.reason)
+                alert = self._alert(
+                    "device",
+                    d.severity,
+                    reading["resident_id"],
+                    reading["device_id"],
+                    d.ts,
+                    now,
+                    {"reason": d.reason, **d.details},
+                    d.reason,
+                    same_episode or round(d.ts, 1),
+                )
+                if same_episode:  # a rise (battery warning → critical) re-uses the alert id
+                    alert = alert.model_copy(update={"alert_id": same_episode})
+                open_ids[d.reason] = alert.alert_id
+                out.alerts.append(alert)
+            elif d.reason in open_ids:
+                out.updates.append(
+                    self._update(
+                        "resolve",
+                        open_ids.pop(d.reason),
+                        reading["resident_id"],
+                        "device",
+                        now,
+                        f"{d.reason} cleared",
+                    )
+                )
+
+    # -- resident stage: vitals ---------------------------------------------------------------
+    def _vitals_config(self, resident: Resident | None) -> news2.VitalsConfig:
+        if resident is None:
+            return news2.VitalsConfig()
+        return news2.VitalsConfig(
+            spo2_scale=resident.vitals.spo2_scale, freshness_s=resident.vitals.freshness_s
+        )
+
+    def process_vitals(self, record: State, now: float) -> Outputs:
+        resident_id = record["resident_id"]
+        resident = self._resident(resident_id)
+        state = dict(self.resident_state.get(resident_id) or {})
+        monitor = news2.VitalsMonitor.from_state(state.get("news2"), self._vitals_config(resident))
+        decision = monitor.observe(float(record["ts"]), record["vitals"], record["device_id"])
+        out = self._vitals_decision(decision, state, resident_id, record["device_id"], now)
+        state["news2"] = monitor.to_state()
+        state["device"] = record["device_id"]
+        state["last_wall"] = now
+        state["due"] = now + 60.0 if state.get("vitals_alert") else INF
+        self._next_due = min(self._next_due, state["due"])
+        self.resident_state[resident_id] = state
+        return out
+
+    def tick_resident(self, resident_id: str, now: float) -> Outputs:
+        state = self.resident_state.get(resident_id)
+        if not state or state.get("due", INF) > now:
+            return Outputs()
+        state = dict(state)
+        monitor = news2.VitalsMonitor.from_state(
+            state.get("news2"), self._vitals_config(self._resident(resident_id))
+        )
+        # The monitor runs on device time: advance it by the wall time since its last reading.
+        last_wall = state.get("last_wall", now)
+        decision = (
+            monitor.check(monitor.now + max(0.0, now - last_wall)) if monitor.now > -INF else None
+        )
+        out = self._vitals_decision(decision, state, resident_id, state.get("device", "-"), now)
+        state["news2"] = monitor.to_state()
+        state["last_wall"] = now
+        state["due"] = now + 60.0 if state.get("vitals_alert") else INF
+        self.resident_state[resident_id] = state
+        return out
+
+    def _vitals_decision(
+        self,
+        decision: news2.Decision | None,
+        state: State,
+        resident_id: str,
+        device_id: str,
+        now: float,
+    ) -> Outputs:
+        out = Outputs()
+        if isinstance(decision, news2.Raise):
+            episode = state.get("vitals_alert")
+            alert = self._alert(
+                "vitals",
+                decision.severity,
+                resident_id,
+                device_id,
+                decision.ts,
+                now,
+                decision.details,
+                round(decision.ts, 1),
+            )
+            if episode:
+                alert = alert.model_copy(update={"alert_id": episode})
+            state["vitals_alert"] = alert.alert_id
+            out.alerts.append(alert)
+        elif isinstance(decision, news2.Resolve) and state.get("vitals_alert"):
+            out.updates.append(
+                self._update(
+                    "resolve",
+                    state.pop("vitals_alert"),
+                    resident_id,
+                    "vitals",
+                    now,
+                    "NEWS2 low again",
+                )
+            )
+        return out
+
+    def tick(self, now: float) -> Outputs:
+        """All timers (evaluation; the worker ticks its own partitions' keys)."""
+        out = Outputs()
+        if now < self._next_due:
+            return out
+        for device_id in list(self.device_state):
+            out.extend(self.tick_device(device_id, now))
+        for resident_id in list(self.resident_state):
+            out.extend(self.tick_resident(resident_id, now))
+        self._next_due = min(
+            [s.get("due", INF) for s in self.device_state.values()]
+            + [s.get("due", INF) for s in self.resident_state.values()],
+            default=INF,
+        )
         return out
