@@ -212,36 +212,6 @@ def registry_check(path: Path) -> None:
 
 
 @app.command()
-def simulate(
-    residents: Annotated[int, typer.Option(help="Residents, one watch each.")] = 10,
-    interval: Annotated[float, typer.Option(help="Seconds between a watch's reports.")] = 10.0,
-    sos_rate: Annotated[float, typer.Option(help="SOS presses per device-hour.")] = 2.0,
-    seed: int = 1,
-) -> None:
-    """Run a simulated fleet against the configured MQTT broker (the registry must list it)."""
-    from anxin.registry import load_registry
-    from simulators.fleet import Fleet
-
-    settings = _settings()
-    registry = load_registry(settings.registry).model_dump()
-    registry["residents"] = dict(list(registry["residents"].items())[:residents])
-    fleet = Fleet(
-        registry,
-        settings.mqtt.host,
-        settings.mqtt.port,
-        settings.mqtt.prefix,
-        interval,
-        sos_rate,
-        seed=seed,
-    )
-    signal.signal(signal.SIGTERM, lambda *a: fleet.stop())
-    try:
-        fleet.run()
-    except KeyboardInterrupt:
-        fleet.stop()
-
-
-@app.command()
 def demo(
     residents: Annotated[int, typer.Option(help="Simulated residents.")] = 20,
     interval: Annotated[float, typer.Option(help="Seconds between a watch's reports.")] = 10.0,
