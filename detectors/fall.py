@@ -1,17 +1,26 @@
 """Accelerometer fall detector: pure numpy, per-device streaming state, no I/O.
 
 Why this shape:
-- Samples are reduced to 50 ms bins on an absolute time grid (``floor(t * 20)``), each holding
-  max |a|, min |a| and the mean vector, in integer milli-g. Binning keeps the impact peak (a max
-  is not lost the way a resampled sample is), accepts any rate 20..200 Hz, and makes results
-  independent of how the stream was cut into chunks: a bin is closed only when a later sample
-  arrives, and integer sums do not depend on summation order.
-- The ring of recent bins is small (6 s) and stored as int16, so the serialised state is a
+- Samples are quantised to 1 mg on arrival and reduced to 50 ms bins on an absolute time grid
+  (``floor(t * 20)``), each holding max |a|, min |a| and the mean vector, in integer milli-g.
+  Binning keeps the impact peak (a max is not lost the way a resampled sample is), accepts any
+  rate 20..200 Hz, and makes results independent of how the stream was cut into chunks: a bin
+  is closed only when a later sample arrives, and integer sums do not depend on summation order.
+- The ring of recent bins is small (6.2 s) and stored as int16, so the serialised state is a
   few KiB and a JSON round-trip is exact.
+- Throughput: a chunk without any large |a| (nearly all of a day) is only checked (one
+  vectorised max) and queued; queued chunks are binned together once ``MAX_PENDING`` samples
+  have gathered, so the per-call Python overhead is paid once per few chunks. Any chunk with
+  a candidate peak, and every chunk while a candidate or a "lying still" watch is open, is
+  processed at once, so latency is not affected. The queue is part of the state (int16 mg).
 - A candidate impact is a local maximum of |a|. It is decided once ``POST_S`` seconds of data
   after it exist, from physical evidence: impact size (a clipped peak is a lower bound), a
-  free-fall dip before it, the change of orientation from before to after, and how still the
-  wearer is afterwards.
+  free-fall dip before it, the change of orientation from before to after, how still the
+  wearer is afterwards, and whether similar impacts repeat (clapping, jogging).
+- Slow path: a fall with little impact (sliding off a chair) does not score enough at
+  ``POST_S``. If it ended far from the orientation held seconds before (``REF_S``) and the
+  wearer lies still, it is watched; if they are still lying still ``SLOW_S`` seconds after the
+  impact it becomes a finding (``evidence["slow"]``).
 """
 
 from __future__ import annotations
@@ -25,22 +34,29 @@ import numpy as np
 import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float64]
+I16 = npt.NDArray[np.int16]
 
 BIN_HZ = 20  # 50 ms bins
-RING_BINS = 130  # 6.5 s of history per device: pre window + candidate + post window + a step
 POST_S = 2.5  # data needed after the impact before deciding
 POST_START_S = 1.0  # post window starts this long after the impact (settling)
 PRE_S = (3.0, 1.0)  # window (seconds before the impact) for the "before" orientation
+REF_S = (3.5, 2.5)  # older reference orientation for the slow path (slides rotate slowly)
 FF_S = 1.0  # free-fall dip is searched this long before the impact
 PEAK_HALF_S = 0.5  # a candidate must be the largest |a| within +-this
+RING_BINS = int((REF_S[0] + POST_S) * BIN_HZ) + 4  # 6.2 s: every undecided candidate's context
 REFRACTORY_S = 5.0  # one finding per fall (bounces and rolling are not new falls)
 MAX_GAP_S = 2.0  # a longer gap in the samples restarts the history
+MIN_HISTORY_S = 1.2  # an impact with less history before it has no "before" orientation
 STILL_RANGE_G = 0.15  # a bin whose |a| varies less than this counts as still
 MAX_ABS_G = 32.0  # beyond any wearable sensor range: the chunk is corrupt
 RATE_RANGE = (20.0, 200.0)
 WEIGHTLESS_G = 0.3  # |a| below this in a whole bin: nearly weightless
 WEIGHTLESS_MAX_S = 0.3  # real falls stay under 0.25 s of it; a device dropped from 0.5 m+ not
 CLIP_LEVELS_G = np.array([2.0, 4.0, 8.0, 16.0])  # common accelerometer full-scale ranges
+MAX_PENDING = 128  # quiet samples queued before binning (bounded: they are part of the state)
+SLOW_S = 6.0  # slow path: still lying this long after the impact confirms the fall
+SLOW_MOVING_MAX = 0.1  # fraction of moving bins tolerated while "lying still"
+SLOW_DRIFT_DEG = 25.0  # orientation may drift this much while lying
 
 PLACEMENTS = ("wrist", "waist", "pendant")
 
@@ -66,17 +82,47 @@ class Params:
     weights: tuple[float, float, float, float]  # impact, free fall, orientation, stillness
     repeat_penalty: float  # per other impact of similar size within +-2 s (clapping, jogging)
     min_score: float  # evidence needed for a finding
+    slow_peak_g: float  # slow path: smallest bump at the end of the descent
+    slow_angle_deg: float  # slow path: rotation from the older reference to lying
+    slow_dip_g: float  # slow path: |a| must have dipped below this before (the body dropped)
 
 
 PARAMS: dict[str, Params] = {
     "waist": Params(
-        (1.9, 3.0), (0.9, 0.3), (20.0, 60.0), (1.2, 0.2), (1.0, 0.5, 2.0, 1.0), 0.0, 3.5
+        (1.9, 3.0),
+        (0.9, 0.3),
+        (20.0, 60.0),
+        (1.2, 0.2),
+        (1.0, 0.5, 2.0, 1.0),
+        0.0,
+        3.5,
+        1.8,
+        45.0,
+        0.8,
     ),
     "pendant": Params(
-        (1.9, 3.0), (0.9, 0.3), (20.0, 60.0), (1.2, 0.2), (1.0, 0.5, 2.0, 1.0), 0.0, 3.5
+        (1.9, 3.0),
+        (0.9, 0.3),
+        (20.0, 60.0),
+        (1.2, 0.2),
+        (1.0, 0.5, 2.0, 1.0),
+        0.0,
+        3.5,
+        1.8,
+        45.0,
+        0.8,
     ),
     "wrist": Params(
-        (2.2, 5.0), (0.9, 0.3), (20.0, 60.0), (1.2, 0.2), (1.0, 0.5, 2.0, 2.0), 0.5, 3.75
+        (2.2, 5.0),
+        (0.9, 0.3),
+        (20.0, 60.0),
+        (1.2, 0.2),
+        (1.0, 0.5, 2.0, 2.0),
+        0.5,
+        3.75,
+        2.0,
+        45.0,
+        0.8,
     ),
 }
 LYING_ANGLE_DEG = 50.0  # orientation change that, with stillness, means "lying still"
@@ -92,6 +138,25 @@ class FallFinding:
     placement: str
     evidence: dict[str, float | bool]
     lying_still: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "impact_ts": self.impact_ts,
+            "peak_g": self.peak_g,
+            "placement": self.placement,
+            "evidence": dict(self.evidence),
+            "lying_still": self.lying_still,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FallFinding:
+        return cls(
+            float(d["impact_ts"]),
+            float(d["peak_g"]),
+            str(d["placement"]),
+            dict(d["evidence"]),
+            bool(d["lying_still"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -124,13 +189,13 @@ def check_accel(rate: Any, g: Any) -> AccelCheck:
         return AccelCheck(error=f"samples have shape {a.shape}, expected N x 3")
     if not np.isfinite(a).all():
         return AccelCheck(error="NaN or infinite sample")
-    top = float(np.abs(a).max())
+    absa = np.abs(a)
+    peak = absa.max(axis=0)
+    top = float(peak.max())
     if top > MAX_ABS_G:
         return AccelCheck(error=f"|axis| {top:.1f} g beyond any sensor range")
     notes: list[str] = []
     # Saturation: an axis at a common full-scale value, or flat-topped at its extreme.
-    absa = np.abs(a)
-    peak = absa.max(axis=0)
     flat = ((absa >= peak - 1e-3).sum(axis=0) >= 2) & (peak >= 1.5)
     at_range = (np.abs(peak[:, None] - CLIP_LEVELS_G) <= 0.03 * CLIP_LEVELS_G).any(axis=1)
     if (flat | at_range).any():
@@ -138,12 +203,30 @@ def check_accel(rate: Any, g: Any) -> AccelCheck:
     return AccelCheck(notes=tuple(notes))
 
 
-def _pack(a: npt.NDArray[np.int16]) -> str:
-    return base64.b64encode(a.astype("<i2").tobytes()).decode("ascii")
+def _pack(a: npt.NDArray[Any]) -> str:
+    return base64.b64encode(np.ascontiguousarray(a, dtype="<i2").tobytes()).decode("ascii")
 
 
-def _unpack(s: str, cols: int) -> npt.NDArray[np.int16]:
+def _unpack(s: str, cols: int) -> I16:
     return np.frombuffer(base64.b64decode(s), dtype="<i2").reshape(-1, cols).astype(np.int16)
+
+
+_EMPTY_RING: I16 = np.zeros((0, 5), dtype=np.int16)
+_ARANGE: dict[int, FloatArray] = {}
+
+
+def _arange(n: int) -> FloatArray:
+    r = _ARANGE.get(n)
+    if r is None:
+        r = np.arange(n, dtype=np.float64)
+        if len(_ARANGE) < 256:
+            _ARANGE[n] = r
+    return r
+
+
+def _angle(u: FloatArray, v: FloatArray) -> float:
+    norm = float(np.linalg.norm(u) * np.linalg.norm(v))
+    return math.degrees(math.acos(max(-1.0, min(1.0, float(u @ v) / max(1e-6, norm)))))
 
 
 @dataclass
@@ -152,26 +235,36 @@ class FallDetector:
 
     placement: str
     # ring of closed bins, int16 milli-g: columns max|a|, min|a|, mean x, y, z
-    ring: npt.NDArray[np.int16] = field(
-        default_factory=lambda: np.zeros((0, 5), dtype=np.int16), repr=False
-    )
+    ring: I16 = field(default_factory=lambda: _EMPTY_RING, repr=False)
     ring_end: int = 0  # absolute bin index one past the last closed bin
     part_bin: int | None = None  # the open (not yet closed) bin
     part: list[int] = field(default_factory=lambda: [0, 0, 0, 0, 0, 0])  # n, sx, sy, sz, max, min
-    last_t: float | None = None  # time of the last consumed sample
+    last_t: float | None = None  # time of the last accepted sample (queued ones included)
     decided_end: int = 0  # candidates below this absolute bin were already decided
     last_finding_bin: int = -(10**12)
     still_from: float | None = None  # start of the current still period (epoch s)
+    hist_start: int = 0  # absolute bin where the current unbroken history starts
+    hot_until: float = -math.inf  # process every chunk up to this time (candidate pending)
+    watch: list[float] | None = None  # slow path: [bin, peak, post x, y, z, score, angle]
+    pend: list[FloatArray] = field(default_factory=list, repr=False)  # queued quiet chunks
+    pend_t0: float = 0.0  # time of the first queued sample
+    pend_rate: float = 0.0
+    pend_n: int = 0
+    held: list[FallFinding] = field(default_factory=list)  # findings not yet returned
 
     def __post_init__(self) -> None:
         if self.placement not in PARAMS:
             raise ValueError(f"unknown placement {self.placement!r}")
+        p = PARAMS[self.placement]
+        self._p = p
+        self._cand_mg = min(p.impact_g[0], p.slow_peak_g) * 1000.0
+        self._hot2 = (self._cand_mg / 1000.0) ** 2
 
     # ---- state -------------------------------------------------------------------------
     def to_state(self) -> dict[str, Any]:
-        """JSON-able state (a few KiB) for a Faust table keyed by device."""
+        """JSON-able state (at most about 3.5 KiB) for a Faust table keyed by device."""
         return {
-            "v": 1,
+            "v": 2,
             "placement": self.placement,
             "ring": _pack(self.ring),
             "ring_end": self.ring_end,
@@ -181,12 +274,19 @@ class FallDetector:
             "decided_end": self.decided_end,
             "last_finding_bin": self.last_finding_bin,
             "still_from": self.still_from,
+            "hist_start": self.hist_start,
+            "hot_until": self.hot_until if math.isfinite(self.hot_until) else None,
+            "watch": self.watch,
+            "pend": _pack(self._pending_mg()) if self.pend_n else "",
+            "pend_t0": self.pend_t0,
+            "pend_rate": self.pend_rate,
+            "held": [f.to_dict() for f in self.held],
         }
 
     @classmethod
     def from_state(cls, s: dict[str, Any]) -> FallDetector:
-        """Inverse of :meth:`to_state`."""
-        return cls(
+        """Inverse of :meth:`to_state` (also reads version 1 states)."""
+        d = cls(
             placement=s["placement"],
             ring=_unpack(s["ring"], 5),
             ring_end=int(s["ring_end"]),
@@ -197,94 +297,156 @@ class FallDetector:
             last_finding_bin=int(s["last_finding_bin"]),
             still_from=None if s["still_from"] is None else float(s["still_from"]),
         )
+        if s.get("v", 1) >= 2:
+            d.hist_start = int(s["hist_start"])
+            d.hot_until = -math.inf if s["hot_until"] is None else float(s["hot_until"])
+            d.watch = None if s["watch"] is None else [float(v) for v in s["watch"]]
+            if s["pend"]:
+                q = _unpack(s["pend"], 3).astype(np.float64) / 1000.0
+                d.pend, d.pend_n = [q], q.shape[0]
+                d.pend_t0, d.pend_rate = float(s["pend_t0"]), float(s["pend_rate"])
+            d.held = [FallFinding.from_dict(f) for f in s["held"]]
+        else:
+            d.hist_start = d.ring_end - d.ring.shape[0]
+        return d
+
+    def _pending_mg(self) -> npt.NDArray[np.int64]:
+        a = self.pend[0] if len(self.pend) == 1 else np.concatenate(self.pend)
+        return np.clip(np.rint(a * 1000.0), -32767, 32767).astype(np.int64)
 
     # ---- input -------------------------------------------------------------------------
     def feed(self, ts: float, rate: float, g: Any) -> list[FallFinding]:
         """Consume one chunk (first sample at ``ts``); return findings decided by it."""
-        a = np.asarray(g, dtype=np.float64).reshape(-1, 3)
+        a = g if type(g) is np.ndarray and g.dtype == np.float64 else np.asarray(g, np.float64)
+        if a.ndim != 2:
+            a = a.reshape(-1, 3)
         n = a.shape[0]
+        rate = float(rate)
+        if n and self.last_t is not None:  # drop replayed / overlapping samples
+            x = (self.last_t - ts) * rate + 0.5
+            if x >= 0.0:
+                j0 = math.floor(x) + 1
+                if j0 >= n:
+                    return self._take_held()
+                a, ts, n = a[j0:], ts + j0 / rate, n - j0
         if n == 0:
-            return []
-        t = ts + np.arange(n) / float(rate)
-        if self.last_t is not None:  # drop replayed / overlapping samples
-            keep = t > self.last_t + 0.5 / float(rate)
-            if not keep.all():
-                a, t = a[keep], t[keep]
-                if a.shape[0] == 0:
-                    return []
-        if self.last_t is not None and t[0] - self.last_t > MAX_GAP_S:
+            return self._take_held()
+        t_end = ts + (n - 1) / rate
+        if self.pend_n and (
+            rate != self.pend_rate
+            or abs(ts - (self.pend_t0 + self.pend_n / rate)) > 0.25 / rate
+            or self.pend_n + n > MAX_PENDING
+        ):
+            self._process()
+        if self.last_t is not None and ts - self.last_t > MAX_GAP_S:
+            self._process()
             self._restart()
-        self.last_t = float(t[-1])
-        dense, first = self._add_samples(t, a)
-        out: list[FallFinding] = []
-        # append in steps so every candidate is decided with its full pre window in the ring,
-        # whatever the chunk length
-        step = RING_BINS - int((PRE_S[0] + POST_S + PEAK_HALF_S) * BIN_HZ)
-        for s in range(0, dense.shape[0], step):
-            part = dense[s : s + step]
-            if self.ring.shape[0] == 0:
-                self.decided_end = max(self.decided_end, first + s)
-            self.ring = np.vstack([self.ring, part])[-RING_BINS:]
-            self.ring_end = first + s + part.shape[0]
-            self._track_still(part)
-            out += self._decide()
+        self.last_t = t_end
+        if not self.pend_n:
+            self.pend_t0, self.pend_rate = ts, rate
+        self.pend.append(a)
+        self.pend_n += n
+        hot = ts <= self.hot_until or self.watch is not None
+        if not hot:
+            m2 = float(np.einsum("ij,ij->i", a, a).max())
+            if m2 >= self._hot2:
+                hot = True
+                self.hot_until = t_end + POST_S + 2 * PEAK_HALF_S + 0.2
+        if hot or self.pend_n >= MAX_PENDING:
+            self._process()
+        return self._take_held()
+
+    def flush(self) -> list[FallFinding]:
+        """Bin queued quiet samples now (they hold no candidate); return any held findings."""
+        self._process()
+        return self._take_held()
+
+    def _take_held(self) -> list[FallFinding]:
+        if not self.held:
+            return []
+        out, self.held = self.held, []
         return out
 
     def _restart(self) -> None:
         """Forget history after a long gap: it says nothing about the data that follows."""
-        self.ring = np.zeros((0, 5), dtype=np.int16)
+        self.ring = _EMPTY_RING
         self.part_bin = None
         self.decided_end = 0
         self.still_from = None
+        self.watch = None
 
-    def _add_samples(self, t: FloatArray, a: FloatArray) -> tuple[npt.NDArray[np.int16], int]:
+    def _process(self) -> None:
+        """Bin the queued samples into the ring and decide every candidate that is ripe."""
+        if not self.pend_n:
+            return
+        mg = self._pending_mg()
+        t = self.pend_t0 + _arange(mg.shape[0]) / self.pend_rate
+        self.pend, self.pend_n = [], 0
+        dense, first = self._add_samples(t, mg)
+        if not dense.shape[0]:
+            return
+        if not self.ring.shape[0]:
+            self.hist_start = first
+            self.decided_end = max(self.decided_end, first)
+            work = dense
+        else:
+            work = np.concatenate([self.ring, dense])
+        self.ring_end = first + dense.shape[0]
+        self._track_still(dense)
+        self._decide(work, self.ring_end - work.shape[0])
+        self.ring = work[-RING_BINS:] if work.shape[0] > RING_BINS else work
+
+    def _add_samples(self, t: FloatArray, mg: npt.NDArray[np.int64]) -> tuple[I16, int]:
         """Bin the samples; return the newly closed bins (dense) and the first one's index."""
-        mg = np.rint(a * 1000.0).astype(np.int64)
-        mag = np.rint(np.sqrt((a * a).sum(axis=1)) * 1000.0).astype(np.int64)
+        mag = np.rint(np.sqrt(np.einsum("ij,ij->i", mg, mg).astype(np.float64))).astype(np.int64)
         k = np.floor(t * BIN_HZ + 1e-3).astype(np.int64)
         k = np.maximum.accumulate(k)  # never step back in time
-        starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+        starts = np.flatnonzero(np.diff(k, prepend=k[0] - 1))
         bins = k[starts]
-        cnt = np.diff(np.r_[starts, k.size]).astype(np.int64)
-        sums = np.add.reduceat(mg, starts, axis=0)
-        mx = np.maximum.reduceat(mag, starts)
-        mn = np.minimum.reduceat(mag, starts)
-        acc = np.column_stack([cnt, sums, mx, mn])  # n, sx, sy, sz, max, min per bin
+        cnt = np.diff(starts, append=k.size)
+        acc = np.empty((bins.size, 6), dtype=np.int64)  # n, sx, sy, sz, max, min per bin
+        acc[:, 0] = cnt
+        acc[:, 1:4] = np.add.reduceat(mg, starts, axis=0)
+        acc[:, 4] = np.maximum.reduceat(mag, starts)
+        acc[:, 5] = np.minimum.reduceat(mag, starts)
         if self.part_bin is not None:
-            p = np.array(self.part, dtype=np.int64)
+            p = self.part
             if bins[0] == self.part_bin:
                 acc[0, :4] += p[:4]
                 acc[0, 4] = max(acc[0, 4], p[4])
                 acc[0, 5] = min(acc[0, 5], p[5])
             else:
-                bins = np.r_[self.part_bin, bins]
-                acc = np.vstack([p, acc])
+                bins = np.concatenate([[self.part_bin], bins])
+                acc = np.concatenate([np.array([p], dtype=np.int64), acc])
         # the last bin stays open until a later sample arrives
         self.part_bin = int(bins[-1])
-        self.part = [int(v) for v in acc[-1]]
+        self.part = acc[-1].tolist()
+        nb = bins.size - 1
+        if not nb:
+            return _EMPTY_RING, self.ring_end
         bins, acc = bins[:-1], acc[:-1]
-        if not bins.size:
-            return np.zeros((0, 5), dtype=np.int16), self.ring_end
-        mean = np.rint(acc[:, 1:4] / acc[:, :1]).astype(np.int64)
-        rows = np.column_stack([acc[:, 4], acc[:, 5], mean])
+        rows = np.empty((nb, 5), dtype=np.int64)
+        rows[:, 0] = acc[:, 4]
+        rows[:, 1] = acc[:, 5]
+        rows[:, 2:] = np.rint(acc[:, 1:4] / acc[:, :1])
         first = int(bins[0]) if self.ring.shape[0] == 0 else self.ring_end
         span = int(bins[-1]) + 1 - first
-        # dense rows from `first`; empty bins (short gaps, low rates) repeat the previous bin
-        idx = np.full(span, -1, dtype=np.int64)
-        idx[bins - first] = np.arange(bins.size)
-        filled = np.maximum.accumulate(idx)
-        if filled[0] < 0:  # gap right after the ring's last bin: carry it forward
-            prev = self.ring[-1].astype(np.int64)
-            quiet = np.r_[np.full(2, math.hypot(*prev[2:])), prev[2:]]
-            rows = np.vstack([rows, np.rint(quiet)[None, :]]).astype(np.int64)
-            filled = np.where(filled < 0, rows.shape[0] - 1, filled)
-        return np.clip(rows[filled], -32767, 32767).astype(np.int16), first
+        if span != nb or int(bins[0]) != first:
+            # dense rows from `first`; empty bins (short gaps, low rates) repeat the previous bin
+            idx = np.full(span, -1, dtype=np.int64)
+            idx[bins - first] = np.arange(nb)
+            filled = np.maximum.accumulate(idx)
+            if filled[0] < 0:  # gap right after the ring's last bin: carry it forward
+                prev = self.ring[-1].astype(np.int64)
+                quiet = np.r_[np.full(2, math.hypot(*prev[2:])), prev[2:]]
+                rows = np.vstack([rows, np.rint(quiet)[None, :]]).astype(np.int64)
+                filled = np.where(filled < 0, rows.shape[0] - 1, filled)
+            rows = rows[filled]
+        return np.clip(rows, -32767, 32767).astype(np.int16), first
 
-    def _track_still(self, dense: npt.NDArray[np.int16]) -> None:
+    def _track_still(self, dense: I16) -> None:
         still = (dense[:, 0].astype(np.int64) - dense[:, 1]) < STILL_RANGE_G * 1000
         end = self.ring_end
-        if not still.size:
-            return
         if still.all():
             if self.still_from is None:
                 self.still_from = (end - dense.shape[0]) / BIN_HZ
@@ -293,83 +455,148 @@ class FallDetector:
         self.still_from = (end - dense.shape[0] + last_moving + 1) / BIN_HZ
 
     def still_for(self, now_ts: float) -> float:
-        """Seconds the device has been still up to its latest closed bin (0 if moving)."""
+        """Seconds the device has been still up to its latest sample (0 if moving)."""
         if self.still_from is None:
             return 0.0
-        return max(0.0, min(now_ts, self.ring_end / BIN_HZ) - self.still_from)
+        end = self.ring_end / BIN_HZ
+        if self.pend_n:  # queued samples count if they are still too (no state change here)
+            a = self.pend[0] if len(self.pend) == 1 else np.concatenate(self.pend)
+            mag = np.sqrt(np.einsum("ij,ij->i", a, a))
+            if float(mag.max() - mag.min()) >= STILL_RANGE_G:
+                return 0.0
+            end = max(end, self.pend_t0 + (self.pend_n - 1) / self.pend_rate)
+        return max(0.0, min(now_ts, end) - self.still_from)
 
     # ---- decision ----------------------------------------------------------------------
-    def _decide(self) -> list[FallFinding]:
+    def _decide(self, work: I16, ws: int) -> None:
+        """Decide candidates in ``work`` (bins from absolute index ``ws``) with a full post."""
         post = int(POST_S * BIN_HZ)
         half = int(PEAK_HALF_S * BIN_HZ)
-        ring_start = self.ring_end - self.ring.shape[0]
-        lo = max(self.decided_end, ring_start)
-        hi = self.ring_end - post  # candidates below hi have their post window
+        end = ws + work.shape[0]
+        lo = max(self.decided_end, ws)
+        hi = end - post  # candidates below hi have their post window
         if hi <= lo:
-            return []
+            self._confirm(work, ws, end)
+            return
         self.decided_end = hi
-        p = PARAMS[self.placement]
-        amax = self.ring[:, 0].astype(np.int64)
-        rel = np.arange(lo - ring_start, hi - ring_start)
-        cand = rel[amax[rel] >= p.impact_g[0] * 1000]
-        out: list[FallFinding] = []
-        for i in cand:
-            j0, j1 = max(0, i - half), i + half + 1
-            w = amax[j0:j1]
-            if int(np.argmax(w)) + j0 != i:  # not the first largest |a| nearby
-                continue
-            absbin = ring_start + int(i)
-            if absbin < self.last_finding_bin + REFRACTORY_S * BIN_HZ:
-                continue
-            ev = self._features(int(i))
-            score = _score(ev, p)
-            ev["score"] = round(score, 3)
-            if score >= p.min_score:
-                self.last_finding_bin = absbin
-                out.append(
-                    FallFinding(
-                        impact_ts=(absbin + 0.5) / BIN_HZ,
-                        peak_g=float(ev["peak_g"]),
-                        placement=self.placement,
-                        evidence=ev,
-                        lying_still=bool(ev["lying_still"]),
-                    )
-                )
-        return out
+        amax = work[lo - ws : hi - ws, 0]
+        cand = np.flatnonzero(amax >= self._cand_mg)
+        if cand.size:
+            amax = work[:, 0]
+            for c in (cand + (lo - ws)).tolist():
+                absbin = ws + c
+                # events in the order a bin-by-bin stream would see them
+                self._confirm(work, ws, absbin + post + 1)
+                j0 = max(0, c - half)
+                if int(np.argmax(amax[j0 : c + half + 1])) + j0 != c:
+                    continue  # not the first largest |a| nearby
+                if absbin < self.last_finding_bin + REFRACTORY_S * BIN_HZ:
+                    continue
+                if absbin - self.hist_start < MIN_HISTORY_S * BIN_HZ:
+                    continue  # no orientation before it to compare with
+                self._candidate(work, c, absbin)
+        self._confirm(work, ws, end)
 
-    def _features(self, i: int) -> dict[str, float | bool]:
-        """Evidence around the candidate impact at ring row ``i`` (post window is present)."""
-        r = self.ring.astype(np.float64) / 1000.0
-        amax, amin, vec = r[:, 0], r[:, 1], r[:, 2:]
+    def _candidate(self, work: I16, c: int, absbin: int) -> None:
+        p = self._p
+        ev, post_vec = self._features(work, c)
+        score = _score(ev, p)
+        ev["score"] = round(score, 3)
+        if score >= p.min_score and float(ev["peak_g"]) >= p.impact_g[0]:
+            self._emit(absbin, ev)
+            return
+        slow = (
+            float(ev["peak_g"]) >= p.slow_peak_g
+            and float(ev["ref_angle_deg"]) >= p.slow_angle_deg
+            and float(ev["freefall_g"]) <= p.slow_dip_g
+            and float(ev["post_motion_g"]) <= LYING_MOTION_G
+            and float(ev["weightless_s"]) < WEIGHTLESS_MAX_S
+            and float(ev["repeats"]) == 0.0
+        )
+        if slow:
+            self.watch = [float(absbin), float(ev["peak_g"]), *map(float, post_vec)]
+            self.watch += [float(ev["score"]), float(ev["ref_angle_deg"])]
+            self.hot_until = max(self.hot_until, (absbin + 1) / BIN_HZ + SLOW_S + 0.5)
+
+    def _emit(self, absbin: int, ev: dict[str, float | bool]) -> None:
+        self.last_finding_bin = absbin
+        self.watch = None
+        self.held.append(
+            FallFinding(
+                impact_ts=(absbin + 0.5) / BIN_HZ,
+                peak_g=float(ev["peak_g"]),
+                placement=self.placement,
+                evidence=ev,
+                lying_still=bool(ev["lying_still"]),
+            )
+        )
+
+    def _confirm(self, work: I16, ws: int, upto: int) -> None:
+        """Slow path: decide the watched candidate once ``SLOW_S`` of data after it exist."""
+        if self.watch is None:
+            return
+        wb = int(self.watch[0])
+        due = wb + int(SLOW_S * BIN_HZ)
+        if due >= upto:
+            return
+        w = self.watch
+        self.watch = None
+        lo = max(ws, wb + int(POST_S * BIN_HZ)) - ws
+        seg = work[lo : due - ws].astype(np.int64)
+        if not seg.shape[0]:
+            return
+        moving = float(np.mean((seg[:, 0] - seg[:, 1]) >= STILL_RANGE_G * 1000))
+        now_vec = seg[-BIN_HZ:, 2:].mean(axis=0)
+        drift = _angle(now_vec, np.asarray(w[2:5]) * 1000.0)
+        if moving <= SLOW_MOVING_MAX and drift <= SLOW_DRIFT_DEG:
+            ev: dict[str, float | bool] = {
+                "peak_g": w[1],
+                "ref_angle_deg": w[6],
+                "score": w[5],
+                "still_s": SLOW_S - POST_S,
+                "moving_frac": moving,
+                "drift_deg": drift,
+                "slow": True,
+                "lying_still": True,
+            }
+            self._emit(wb, ev)
+
+    def _features(self, work: I16, i: int) -> tuple[dict[str, float | bool], FloatArray]:
+        """Evidence around the candidate impact at row ``i`` of ``work`` (post window present)."""
         b = BIN_HZ
+        w0 = max(0, i - int(REF_S[0] * b))
+        r = work[w0 : i + int(POST_S * b) + 1].astype(np.float64) / 1000.0
+        i -= w0
+        amax, amin, vec = r[:, 0], r[:, 1], r[:, 2:]
         freefall = float(amin[max(0, i - int(FF_S * b)) : i + 1].min())
         # true weightlessness (a dropped device) lasts; a toppling body keeps some support
         weightless = float(np.count_nonzero(amax[max(0, i - int(FF_S * b)) : i] < WEIGHTLESS_G))
         pre0 = max(0, i - int(PRE_S[0] * b))
         pre = vec[pre0 : max(pre0 + 1, i - int(PRE_S[1] * b))]
+        ref = vec[0 : max(1, i - int(REF_S[1] * b))]
         lo, hi = i + int(POST_START_S * b), i + int(POST_S * b) + 1
         post, post_rng = vec[lo:hi], amax[lo:hi] - amin[lo:hi]
         pre_m, post_m = pre.mean(axis=0), post.mean(axis=0)
-        norm = float(np.linalg.norm(pre_m) * np.linalg.norm(post_m))
-        cosang = float(pre_m @ post_m) / max(1e-6, norm)
-        angle = math.degrees(math.acos(max(-1.0, min(1.0, cosang))))
+        angle = _angle(pre_m, post_m)
+        ref_angle = _angle(ref.mean(axis=0), post_m)
         # movement after: slow (spread of the mean vector) plus fast (typical range within a bin)
         post_motion = math.sqrt(float(((post - post_m) ** 2).sum(axis=1).mean()))
         post_motion += float(np.median(post_rng)) / 2
         pre_motion = math.sqrt(float(((pre - pre_m) ** 2).sum(axis=1).mean()))
         # other impacts of similar size nearby: clapping, jogging, hammering repeat; a fall does not
-        w0, w1 = max(0, i - 2 * b), min(len(amax), i + 2 * b + 1)
-        near = amax[w0:w1]
-        level = max(PARAMS[self.placement].impact_g[0], 0.6 * float(amax[i]))
+        n0, n1 = max(0, i - 2 * b), min(len(amax), i + 2 * b + 1)
+        near = amax[n0:n1]
+        level = max(self._p.impact_g[0], 0.6 * float(amax[i]))
         tops = (near[1:-1] >= level) & (near[1:-1] >= near[:-2]) & (near[1:-1] > near[2:])
-        pos = np.flatnonzero(tops) + 1 + w0
+        pos = np.flatnonzero(tops) + 1 + n0
         repeats = int(np.count_nonzero(np.abs(pos - i) > int(0.3 * b)))
         # magnitude of the 50 ms mean vector around the impact: a body impact lasts, a knock not
         impact_mean = float(np.linalg.norm(vec[max(0, i - 2) : i + 3], axis=1).max())
-        return {
+        ev: dict[str, float | bool] = {
             "peak_g": float(amax[i]),
             "freefall_g": freefall,
             "angle_deg": angle,
+            "ref_angle_deg": ref_angle,
             "post_motion_g": post_motion,
             "pre_motion_g": pre_motion,
             "post_g": float(np.linalg.norm(post_m)),
@@ -378,6 +605,7 @@ class FallDetector:
             "impact_mean_g": impact_mean,
             "lying_still": angle >= LYING_ANGLE_DEG and post_motion <= LYING_MOTION_G,
         }
+        return ev, post_m
 
 
 def _score(ev: dict[str, float | bool], p: Params) -> float:

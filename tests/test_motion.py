@@ -95,7 +95,7 @@ def _run_days(placement: str, days: int, seed: int) -> tuple[int, int, int]:
 
 @pytest.mark.parametrize(
     ("placement", "min_recall", "max_false_per_day"),
-    [("waist", 0.85, 0.1), ("pendant", 0.9, 0.1), ("wrist", 0.7, 1.0)],  # see module doc
+    [("waist", 0.95, 0.1), ("pendant", 0.95, 0.1), ("wrist", 0.7, 1.0)],  # see module doc
 )
 def test_detector_on_generated_days(
     placement: str, min_recall: float, max_false_per_day: float
