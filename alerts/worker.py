@@ -110,7 +110,11 @@ class Worker:
         return "unreachable"
 
     async def intake(self, consumer: AIOKafkaConsumer) -> None:
+        assigned = False
         while not self.stop.is_set():
+            if not assigned and consumer.assignment():
+                assigned = True
+                log.info("intake: %d partitions assigned", len(consumer.assignment()))
             batches = await consumer.getmany(timeout_ms=300, max_records=200)
             for tp, msgs in batches.items():
                 for msg in msgs:
@@ -249,19 +253,22 @@ class Worker:
             server = _QuietServer(config)
             tasks.append(asyncio.create_task(server.serve(), name="webhooks"))
         try:
-            while not consumer.assignment() or (server is not None and not server.started):
+            # Ready once the database is migrated, the consumer started and the webhooks listen.
+            # The group join may take a few seconds more (longer after an unclean exit); the
+            # engine and the senders work meanwhile, and nothing on the topics is skipped: a new
+            # group starts at the earliest offset, a known one at its committed offsets.
+            while server is not None and not server.started:
                 done = [t for t in tasks if t.done()]
                 if done:
                     done[0].result()
                     raise RuntimeError(f"{done[0].get_name()} ended while starting")
-                await asyncio.sleep(0.05)  # poll interval while the group joins
+                await asyncio.sleep(0.05)  # poll interval while uvicorn binds
             if ready_file is not None:
                 ready_file.parent.mkdir(parents=True, exist_ok=True)
                 ready_file.write_text(str(time.time()))
             log.info(
-                "alerts worker %s ready: partitions %d, webhooks %s",
+                "alerts worker %s ready: webhooks %s",
                 self.worker_id,
-                len(consumer.assignment()),
                 f"on port {s.alerts.webhook_port}" if webhooks else "off",
             )
             stop_task = asyncio.create_task(self.stop.wait())

@@ -1,0 +1,348 @@
+"""The alerts worker as a real process: killed with SIGKILL mid-chain and restarted, and end to end
+from an SOS published with mosquitto_pub to a keypress that stops the chain and a `notify` on the
+wearer's MQTT commands topic. Time is a file clock the test moves: no waiting for minutes."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import paho.mqtt.client as mqtt
+import psycopg
+import pytest
+from aiokafka import AIOKafkaProducer
+from psycopg.rows import dict_row
+
+from alerts.clock import FileClock
+from alerts.testing import TwilioRecorder, fresh_database, sign
+from anxin.processes import Child, ProcessGroup
+from anxin.services import Endpoints, free_port
+
+POLICIES = Path(__file__).parent / "data" / "alerts" / "alerts.yaml"
+REGISTRY = Path(__file__).parent / "data" / "registry.yaml"
+TOKEN = "worker-test-token-0123456789"
+T0 = 1_767_225_600.0  # 08:00 in Asia/Shanghai: the day nurse is on duty
+NURSE_DAY, BACKUP, RESPONDER = "+8613700000011", "+8613700000013", "+8612000000120"
+SON_R001, DAUGHTER_R003 = "+8613800000001", "+8613900000003"
+
+
+class AlertsWorker:
+    """One alerts worker configuration (database, clock, ports); start/kill/restart it."""
+
+    def __init__(self, group: ProcessGroup, services: Endpoints, twilio: TwilioRecorder, tmp: Path):
+        self.group = group
+        self.dsn = fresh_database(services.pg_dsn)
+        self.port = free_port()
+        self.public = f"http://127.0.0.1:{self.port}"
+        self.clock = FileClock(tmp / "clock")
+        self.clock.set(T0)
+        self.ready = tmp / "alerts.ready"
+        self.name = f"alerts-{uuid.uuid4().hex[:6]}"
+        self.env = {
+            "ANXIN_POSTGRES__DSN": self.dsn,
+            "ANXIN_ALERTS__POLICIES": str(POLICIES),
+            "ANXIN_ALERTS__WEBHOOK_PORT": str(self.port),
+            "ANXIN_ALERTS__GROUP_ID": f"alerts-test-{uuid.uuid4().hex[:8]}",
+            "ANXIN_ALERTS__TICK_S": "0.1",
+            "ANXIN_TWILIO__BASE_URL": twilio.url,
+            "ANXIN_TWILIO__AUTH_TOKEN": TOKEN,
+            "ANXIN_TWILIO__PUBLIC_BASE_URL": self.public,
+        }
+        self.child: Child | None = None
+
+    def start(self) -> None:
+        self.ready.unlink(missing_ok=True)
+        self.child = self.group.spawn(
+            self.name,
+            "alerts",
+            "run",
+            "--ready-file",
+            str(self.ready),
+            "--clock",
+            f"file:{self.clock.path}",
+            env=self.env,
+        )
+        self.group.wait_until(self.child, self.ready.exists, timeout=60)
+
+    def kill(self) -> None:
+        assert self.child is not None
+        self.child.proc.send_signal(signal.SIGKILL)
+        self.child.proc.wait()
+        self.group.children.remove(self.child)
+
+    def rows(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+        with psycopg.connect(self.dsn, row_factory=dict_row) as conn:  # type: ignore[arg-type]
+            return conn.execute(sql.encode(), args).fetchall()
+
+    def wait_for(self, what: str, check: Callable[[], bool], timeout: float = 30) -> None:
+        assert self.child is not None
+        deadline = time.monotonic() + timeout
+        self.group.wait_until(self.child, check, timeout=max(0.1, deadline - time.monotonic()))
+
+    def webhook(self, path: str, form: dict[str, str]) -> httpx.Response:
+        headers = {"X-Twilio-Signature": sign(TOKEN, self.public + path, form)}
+        return httpx.post(self.public + path, data=form, headers=headers, timeout=10)
+
+
+@pytest.fixture
+def twilio(services: Endpoints) -> Iterator[TwilioRecorder]:
+    recorder = TwilioRecorder(services.twilio_url).start()
+    yield recorder
+    recorder.stop()
+
+
+@pytest.fixture
+def alerts_worker(
+    services: Endpoints,
+    anxin_env: dict[str, str],
+    twilio: TwilioRecorder,
+    run_root: Path,
+) -> Iterator[AlertsWorker]:
+    folder = run_root / f"alerts-{uuid.uuid4().hex[:6]}"
+    folder.mkdir()
+    group = ProcessGroup(folder, env=anxin_env)
+    worker = AlertsWorker(group, services, twilio, folder)
+    try:
+        yield worker
+    finally:
+        group.stop()
+
+
+def produce(bootstrap: str, topic: str, key: str, value: dict[str, Any]) -> None:
+    async def go() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+        await producer.start()
+        try:
+            await producer.send_and_wait(topic, orjson.dumps(value), key=key.encode())
+        finally:
+            await producer.stop()
+
+    asyncio.run(go())
+
+
+def steps_sent(worker: AlertsWorker, alert_id: str) -> dict[tuple[int, int], list[str]]:
+    """(repeat, step) -> sorted "contact channel" of the sent rows of an alert's chain."""
+    out: dict[tuple[int, int], list[str]] = {}
+    for r in worker.rows(
+        "select * from notifications where alert_id = %s and purpose = 'alert' and state = 'sent'",
+        alert_id,
+    ):
+        out.setdefault((r["repeat"], r["step"]), []).append(f"{r['contact_id']} {r['channel']}")
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def calls_by_notification(twilio: TwilioRecorder) -> dict[int, int]:
+    """How many call requests the Twilio mock got per outbox row (from the callback URL)."""
+    counts: dict[int, int] = {}
+    for e in twilio.sent("call"):
+        match = re.search(r"[?&]n=(\d+)", e.form.get("StatusCallback", ""))
+        assert match, e.form.get("StatusCallback")
+        counts[int(match.group(1))] = counts.get(int(match.group(1)), 0) + 1
+    return counts
+
+
+def assert_nothing_twice(worker: AlertsWorker, twilio: TwilioRecorder) -> None:
+    """Every request the mock got is a sent outbox row, each row sent once, all answered 201."""
+    assert all(e.status == 201 for e in twilio.exchanges), [e.status for e in twilio.exchanges]
+    sent = worker.rows("select id, channel, attempts from notifications where state = 'sent'")
+    assert all(r["attempts"] == 1 for r in sent)
+    voice_ids = {r["id"] for r in sent if r["channel"] == "voice"}
+    by_row = calls_by_notification(twilio)
+    assert set(by_row) == voice_ids and set(by_row.values()) == {1}, by_row
+    assert len(twilio.sent("sms")) == sum(1 for r in sent if r["channel"] == "sms")
+
+
+def test_sigkill_mid_chain_then_restart_continues_without_doubles_or_gaps(
+    services: Endpoints, alerts_worker: AlertsWorker, twilio: TwilioRecorder
+) -> None:
+    w = alerts_worker
+    w.start()
+    alert_id = f"fall-crash-{uuid.uuid4().hex[:8]}"
+    record = {
+        "alert_id": alert_id,
+        "kind": "fall",
+        "severity": "critical",
+        "resident_id": "R003",
+        "device_id": "B003",
+        "ts": T0,
+        "detected_at": T0,
+        "details": {},
+    }
+    produce(services.kafka_bootstrap, "alerts", "R003", record)
+    step1 = ["nurse-li sms", "nurse-li voice"]
+    w.wait_for("step 1", lambda: steps_sent(w, alert_id).get((0, 0)) == step1)
+    w.kill()  # SIGKILL while waiting for an acknowledgement of step 1
+    w.clock.set(T0 + 60)  # the step-2 time passes while the worker is dead
+    w.start()
+    step2 = sorted(
+        f"{c} {ch}" for c in ("family:R003:0", "nurse-backup") for ch in ("sms", "voice")
+    )
+    w.wait_for("step 2", lambda: steps_sent(w, alert_id).get((0, 1)) == step2)
+    w.kill()
+    w.start()  # a restart with nothing due sends nothing
+    w.clock.set(T0 + 180)
+    w.wait_for(
+        "step 3",
+        lambda: steps_sent(w, alert_id).get((0, 2)) == ["responder-120 sms", "responder-120 voice"],
+    )
+    time.sleep(0.5)  # let a wrongly repeated send show up
+    assert steps_sent(w, alert_id) == {
+        (0, 0): step1,
+        (0, 1): step2,
+        (0, 2): ["responder-120 sms", "responder-120 voice"],
+    }
+    assert_nothing_twice(w, twilio)
+    mine = [e.form["To"] for e in twilio.sent("call")]
+    for number in (NURSE_DAY, DAUGHTER_R003, BACKUP, RESPONDER):
+        assert number in mine
+    escalated = w.rows(
+        "select note from alert_events where alert_id = %s and event = 'escalated'", alert_id
+    )
+    assert [r["note"][:13] for r in escalated] == [
+        "step 1/3 pass",
+        "step 2/3 pass",
+        "step 3/3 pass",
+    ]
+
+
+def test_sos_end_to_end_keypress_stops_the_chain_and_the_wearer_hears_help_is_coming(
+    services: Endpoints,
+    pipeline: ProcessGroup,
+    alerts_worker: AlertsWorker,
+    twilio: TwilioRecorder,
+) -> None:
+    w = alerts_worker
+    w.start()
+    commands: list[dict[str, Any]] = []
+    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"t-{uuid.uuid4().hex[:6]}")
+    subscribed = threading.Event()
+    sub.on_message = lambda c, u, m: commands.append(orjson.loads(m.payload))
+    sub.on_subscribe = lambda *a: subscribed.set()
+    sub.connect(services.host, services.mqtt_port)
+    sub.subscribe("anxin/v1/devices/W001/commands", qos=1)
+    sub.loop_start()
+    try:
+        assert subscribed.wait(10)
+        seq = 700_000 + int(time.time()) % 100_000
+        payload = {"ts": round(time.time(), 3), "seq": seq, "event": "sos"}
+        subprocess.run(
+            [
+                "mosquitto_pub",
+                "-h",
+                services.host,
+                "-p",
+                str(services.mqtt_port),
+                "-q",
+                "1",
+                "-t",
+                "anxin/v1/devices/W001/telemetry",
+                "-m",
+                orjson.dumps(payload).decode(),
+            ],
+            check=True,
+            timeout=30,
+        )
+
+        def sos_alert() -> str | None:
+            rows = w.rows(
+                "select a.alert_id from alerts a where resident_id = 'R001' and kind = 'sos'"
+                " and state in ('open', 'notifying')"
+            )
+            return rows[0]["alert_id"] if rows else None
+
+        w.wait_for("the SOS alert", lambda: sos_alert() is not None, timeout=60)
+        alert_id = sos_alert()
+        assert alert_id is not None
+        sources = w.rows("select source_alert_id from alert_sources where alert_id = %s", alert_id)
+        assert sources  # the detector's alert record(s) of this episode
+
+        # A call and an SMS to the duty nurse, the mock answering 201.
+        step1 = ["nurse-li sms", "nurse-li voice"]
+        w.wait_for("step 1", lambda: steps_sent(w, alert_id).get((0, 0)) == step1)
+        voice = w.rows(
+            "select id, http_status from notifications where alert_id = %s and channel = 'voice'",
+            alert_id,
+        )
+        assert voice[0]["http_status"] == 201
+        # No keypress: the nurse's phone was not answered -> family and backup nurse at once.
+        resp = w.webhook(f"/twilio/voice/status?n={voice[0]['id']}", {"CallStatus": "no-answer"})
+        assert resp.status_code == 204
+        step2 = sorted(
+            f"{c} {ch}" for c in ("family:R001:0", "nurse-backup") for ch in ("sms", "voice")
+        )
+        w.wait_for("step 2", lambda: steps_sent(w, alert_id).get((0, 1)) == step2)
+        # Nobody presses anything: emergency responders at 180 s.
+        w.clock.set(T0 + 180)
+        responders = ["responder-120 sms", "responder-120 voice"]
+        w.wait_for("step 3", lambda: steps_sent(w, alert_id).get((0, 2)) == responders)
+
+        # The son presses 1 (a signed Twilio request): the chain stops, the wearer is told.
+        son_call = w.rows(
+            "select id from notifications where alert_id = %s and channel = 'voice'"
+            " and contact_id = 'family:R001:0'",
+            alert_id,
+        )[0]["id"]
+        bad = httpx.post(
+            f"{w.public}/twilio/voice/gather?n={son_call}",
+            data={"Digits": "1"},
+            headers={"X-Twilio-Signature": "forged"},
+            timeout=10,
+        )
+        assert bad.status_code == 403
+        resp = w.webhook(f"/twilio/voice/gather?n={son_call}", {"Digits": "1", "CallSid": "CA1"})
+        assert resp.status_code == 200 and "<Say" in resp.text
+        state = w.rows("select state, acked_by from alerts where alert_id = %s", alert_id)[0]
+        assert state == {"state": "acknowledged", "acked_by": "family:family:R001:0"}
+
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any(
+            c.get("cmd") == "notify" and c.get("alert_id") == alert_id for c in commands
+        ):
+            time.sleep(0.1)  # poll interval for the MQTT message
+        notify = [c for c in commands if c.get("cmd") == "notify" and c.get("alert_id") == alert_id]
+        assert notify and "帮助" in notify[0]["text"], commands  # "help is coming", in zh-CN
+        def my_rows() -> int:
+            return len(w.rows("select id from notifications where alert_id = %s", alert_id))
+
+        rows = my_rows()
+        w.clock.set(T0 + 1200)  # long past every step and repeat
+        time.sleep(1.0)  # a wrongly continuing chain would call within a few ticks
+        assert my_rows() == rows
+        events = w.rows(
+            "select event, published_at from alert_events where alert_id = %s order by event_id",
+            alert_id,
+        )
+        assert "acknowledged" in [e["event"] for e in events]
+        w.wait_for(
+            "events published",
+            lambda: all(
+                r["published_at"] is not None
+                for r in w.rows(
+                    "select published_at from alert_events where alert_id = %s", alert_id
+                )
+            ),
+        )
+        assert_nothing_twice(w, twilio)
+    finally:
+        sub.loop_stop()
+        sub.disconnect()
+
+    # No name, phone number or address in anything the alerts worker logged.
+    assert w.child is not None
+    log_text = w.child.log_path.read_text(errors="replace")
+    assert "ready" in log_text
+    personal = ["王秀兰", "王伟", "文化西路", "Margaret", "Thornbury", "李德明", "李强"]
+    personal += [SON_R001, "+447700900123", DAUGHTER_R003, NURSE_DAY, BACKUP, RESPONDER]
+    personal += ["李护士", "陈护士长", "急救调度", "13800000001", "13700000011"]
+    leaked = [p for p in personal if p in log_text]
+    assert not leaked, leaked
