@@ -15,18 +15,21 @@ could fire, so a tick over thousands of idle devices is a float comparison each.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from anxin.logs import get_logger
 from anxin.records import AlertRecord, alert_id
 from anxin.registry import Registry, Resident
 from detectors import device_health, geofence, news2
 from detectors.fall import FallDetector, FallFinding, check_accel
 from detectors.sos import sos_alert
 
+log = get_logger(__name__)
 State = dict[str, Any]
 INF = float("inf")
 FALL_EPISODE_S = 30.0  # a device event and an accelerometer finding this close are one fall
@@ -79,6 +82,19 @@ class DetectorPipeline:
     # -- helpers ------------------------------------------------------------------------------
     def _resident(self, resident_id: str) -> Resident | None:
         return self.registry().residents.get(resident_id)
+
+    def _health_config(self, resident_id: str, device_id: str) -> device_health.DeviceHealthConfig:
+        """The device's own reporting expectation (registry ``expected_interval_s``)."""
+        resident = self._resident(resident_id)
+        device = resident.devices.get(device_id) if resident else None
+        if device is None or device.expected_interval_s == self.health_config.silent_after_s:
+            return self.health_config
+        return dataclasses.replace(self.health_config, silent_after_s=device.expected_interval_s)
+
+    def _health(self, state: State, resident_id: str, device_id: str) -> device_health.DeviceHealth:
+        config = self._health_config(resident_id, device_id)
+        state["silent_after"] = config.silent_after_s
+        return device_health.DeviceHealth.from_state(state.get("health"), config)
 
     def _alert(
         self,
@@ -135,12 +151,20 @@ class DetectorPipeline:
         state = dict(self.device_state.get(device_id) or {})
         arrived = float(reading.get("received_at", now))
 
-        self._sos(reading, state, now, out)
-        self._falls(reading, state, resident, now, out)
-        self._wander(reading, state, resident, now, out)
-        health = device_health.DeviceHealth.from_state(state.get("health"), self.health_config)
-        self._health_decisions(health.observe(arrived, reading), state, reading, now, out)
-        state["health"] = health.to_state()
+        # Each detector on its own: a bug in one must not cost the others (an SOS above all).
+        for name, step in (
+            ("sos", lambda: self._sos(reading, state, now, out)),
+            ("fall", lambda: self._falls(reading, state, resident, now, out)),
+            ("wander", lambda: self._wander(reading, state, resident, now, out)),
+            ("device", lambda: self._observe_health(reading, state, arrived, now, out)),
+        ):
+            try:
+                step()
+            except Exception as exc:
+                log.exception("%s detector failed on a reading of %s", name, device_id)
+                out.rejected.append(
+                    self._rejected(reading, f"{name} detector error: {type(exc).__name__}", now)
+                )
         if reading.get("event") == "ok":
             out.updates.append(
                 {
@@ -168,6 +192,13 @@ class DetectorPipeline:
         self.device_state[device_id] = state
         return out
 
+    def _observe_health(
+        self, reading: State, state: State, arrived: float, now: float, out: Outputs
+    ) -> None:
+        health = self._health(state, reading["resident_id"], reading["device_id"])
+        self._health_decisions(health.observe(arrived, reading), state, reading, now, out)
+        state["health"] = health.to_state()
+
     def process_status(self, record: State, now: float) -> Outputs:
         """A retained ``online``/``offline`` from the ``device-status`` topic."""
         out = Outputs()
@@ -176,7 +207,7 @@ class DetectorPipeline:
         if owner is None:
             return out
         state = dict(self.device_state.get(device_id) or {})
-        health = device_health.DeviceHealth.from_state(state.get("health"), self.health_config)
+        health = self._health(state, owner[0], device_id)
         reading = {"device_id": device_id, "resident_id": owner[0]}
         decisions = health.status(float(record.get("received_at", now)), record["status"])
         self._health_decisions(decisions, state, reading, now, out)
@@ -196,7 +227,7 @@ class DetectorPipeline:
         if owner is None:
             return out
         reading = {"device_id": device_id, "resident_id": owner[0]}
-        health = device_health.DeviceHealth.from_state(state.get("health"), self.health_config)
+        health = self._health(state, owner[0], device_id)
         self._health_decisions(health.check(now), state, reading, now, out)
         state["health"] = health.to_state()
         self._check_window(state, reading, now, out)
@@ -212,7 +243,7 @@ class DetectorPipeline:
         h = state.get("health") or {}
         cfg = self.health_config
         if h.get("seen") is not None and "silent" not in h.get("open", {}):
-            due = min(due, h["seen"] + cfg.silent_after_s + 0.001)
+            due = min(due, h["seen"] + state.get("silent_after", cfg.silent_after_s) + 0.001)
         if h.get("off") is not None and "offline" not in h.get("open", {}):
             due = min(due, h["off"] + cfg.offline_grace_s)
         if h.get("unworn") is not None and "removed" not in h.get("open", {}):
@@ -407,7 +438,9 @@ class DetectorPipeline:
     def _fences_of(self, resident_id: str, resident: Resident) -> list[geofence.Fence]:
         cached = self._fences.get(resident_id)
         if cached is None or cached[0] != id(resident):
-            fences = geofence.fences_from_registry([f.model_dump() for f in resident.geofences])
+            fences = geofence.fences_from_registry(
+                [f.model_dump(exclude_none=True) for f in resident.geofences]
+            )
             cached = (id(resident), fences)
             self._fences[resident_id] = cached
         return cached[1]

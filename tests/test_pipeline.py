@@ -1,0 +1,131 @@
+"""The detector pipeline in-process: the same code the Faust agents run, on a manual clock."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from anxin.registry import load_registry
+from detectors.pipeline import DetectorPipeline, Outputs
+from tests.signals import chunks, clear_fall
+
+REGISTRY = load_registry(Path(__file__).parent / "data" / "registry.yaml")
+T0 = 1_795_400_000.0
+
+
+def reading(device: str, ts: float, **fields) -> dict:
+    owner = REGISTRY.device_owner(device)
+    assert owner
+    return {"device_id": device, "resident_id": owner[0], "ts": ts, "received_at": ts, **fields}
+
+
+def feed_fall(p: DetectorPipeline, device: str, t0: float) -> tuple[Outputs, float]:
+    g, impact = clear_fall(after_s=4.0)  # ends before the 5 s "are you OK?" window does
+    out = Outputs()
+    for ts, accel in chunks(g, 50.0, t0):
+        out.extend(p.process(reading(device, ts, accel=accel), ts + 1.2))
+    return out, t0 + impact
+
+
+def test_sos_once_per_press() -> None:
+    p = DetectorPipeline(lambda: REGISTRY)
+    first = p.process(reading("W001", T0, seq=7, event="sos"), T0 + 0.2)
+    again = p.process(reading("W001", T0, seq=7, event="sos"), T0 + 5)
+    other = p.process(reading("W001", T0 + 60, seq=8, event="sos"), T0 + 60.2)
+    assert [a.kind for a in first.alerts] == ["sos"] and again.alerts == []
+    assert len(other.alerts) == 1 and other.alerts[0].alert_id != first.alerts[0].alert_id
+
+
+def test_fall_warning_check_then_ok_cancels() -> None:
+    p = DetectorPipeline(lambda: REGISTRY)
+    out, impact = feed_fall(p, "B003", T0)
+    (alert,) = out.alerts
+    assert alert.severity == "warning" and abs(alert.ts - impact) < 0.2
+    assert alert.detected_at - impact <= 10
+    (check,) = out.commands
+    assert check == {
+        "device_id": "B003",
+        "cmd": "check",
+        "alert_id": alert.alert_id,
+        "timeout_s": 5,
+    }
+    ok = p.process(reading("B003", T0 + 12, event="ok"), T0 + 12)
+    assert [u["action"] for u in ok.updates] == ["cancel", "wearer_ok"]
+    assert ok.commands == [{"device_id": "B003", "cmd": "cancel", "alert_id": alert.alert_id}]
+    assert [a for a in p.tick(T0 + 500).alerts if a.kind == "fall"] == []
+
+
+def test_fall_unanswered_upgrades_on_the_timer_and_device_event_merges() -> None:
+    p = DetectorPipeline(lambda: REGISTRY)
+    out, impact = feed_fall(p, "G003", T0)
+    (warning,) = out.alerts
+    deadline = warning.detected_at + 5
+    assert [a for a in p.tick(deadline - 0.5).alerts if a.kind == "fall"] == []
+    upgraded = [a for a in p.tick(deadline + 0.1).alerts if a.kind == "fall"]
+    assert [(a.alert_id, a.severity) for a in upgraded] == [(warning.alert_id, "critical")]
+    # The device reports the same fall afterwards: no second alert.
+    late = p.process(reading("G003", impact + 1, event="fall"), T0 + 40)
+    assert late.alerts == []
+
+
+def test_device_fall_event_is_critical_and_absorbs_the_accelerometer_finding() -> None:
+    p = DetectorPipeline(lambda: REGISTRY)
+    g, impact = clear_fall()
+    first = p.process(reading("S003", T0 + impact, seq=1, event="fall"), T0 + impact + 0.3)
+    assert [(a.kind, a.severity) for a in first.alerts] == [("fall", "critical")]
+    rest = Outputs()
+    for ts, accel in chunks(g, 50.0, T0):
+        rest.extend(p.process(reading("S003", ts, accel=accel), ts + 1.2))
+    assert rest.alerts == [] and rest.commands == []
+
+
+def test_bad_accel_chunk_is_dead_lettered_and_other_fields_still_used() -> None:
+    p = DetectorPipeline(lambda: REGISTRY)
+    out = p.process(
+        reading("W001", T0, event="sos", seq=1, accel={"rate": 500, "g": [[0, 0, 1]]}), T0
+    )
+    assert [a.kind for a in out.alerts] == ["sos"]
+    assert len(out.rejected) == 1 and out.rejected[0]["reason"].startswith("accel:")
+    saturated = np.tile([0.0, -1.0, 0.0], (50, 1))
+    saturated[20:24] = [8.0, -8.0, 8.0]
+    out = p.process(reading("W001", T0 + 1, accel={"rate": 50, "g": saturated.tolist()}), T0 + 1)
+    assert out.rejected and "saturated" in out.rejected[0]["reason"] and out.rejected[0]["partial"]
+
+
+def test_silence_is_noticed_by_the_timer_and_resolved_by_the_next_message() -> None:
+    p = DetectorPipeline(lambda: REGISTRY)
+    p.process(reading("Q004", T0, battery=0.9), T0)
+    assert p.tick(T0 + 2).alerts == []
+    (silent,) = p.tick(T0 + 3.5).alerts
+    assert silent.kind == "device" and silent.details["reason"] == "silent"
+    assert p.tick(T0 + 60).alerts == []  # one alert per silence
+    back = p.process(reading("Q004", T0 + 61, battery=0.9), T0 + 61)
+    assert [(u["action"], u["alert_id"]) for u in back.updates] == [("resolve", silent.alert_id)]
+
+
+def test_vitals_combine_devices_of_a_resident() -> None:
+    p = DetectorPipeline(lambda: REGISTRY)
+    out = p.process(reading("W002", T0, vitals={"hr": 125, "rr": 26}), T0)
+    assert len(out.vitals) == 1
+    first = p.process_vitals(out.vitals[0], T0)
+    assert [a.severity for a in first.alerts] == ["warning"]  # rr 26 scores 3 alone
+    out = p.process(reading("P002", T0 + 60, vitals={"spo2": 90, "sbp": 95, "temp": 39.3}), T0 + 60)
+    second = p.process_vitals(out.vitals[0], T0 + 60)
+    (alert,) = second.alerts
+    assert alert.severity == "critical" and alert.alert_id == first.alerts[0].alert_id
+    assert alert.details["news2"] == 12
+
+
+def test_impossible_vitals_are_rejected_not_scored() -> None:
+    p = DetectorPipeline(lambda: REGISTRY)
+    out = p.process(reading("W002", T0, vitals={"sbp": 80, "dbp": 95}), T0)
+    assert out.vitals == [] and out.rejected and out.rejected[0]["reason"].startswith("vitals:")
+
+
+def test_a_failing_detector_does_not_cost_the_sos() -> None:
+    p = DetectorPipeline(lambda: REGISTRY)
+    out = p.process(
+        reading("W001", T0, seq=3, event="sos", location={"lat": float("nan"), "lon": 0.0}), T0
+    )
+    assert [a.kind for a in out.alerts] == ["sos"]
