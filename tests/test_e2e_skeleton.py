@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import time
 from typing import Any
 
@@ -13,18 +12,9 @@ from anxin.processes import ProcessGroup
 from anxin.records import AlertRecord
 from anxin.services import Endpoints
 from tests.kafka_helpers import collect
+from tests.mqtt_helpers import mosquitto_pub
 
 PREFIX = "anxin/v1"
-
-
-def mosquitto_pub(ep: Endpoints, topic: str, lines: list[bytes]) -> None:
-    """Publish each line as one QoS 1 message with the real mosquitto client."""
-    subprocess.run(
-        ["mosquitto_pub", "-h", ep.host, "-p", str(ep.mqtt_port), "-q", "1", "-t", topic, "-l"],
-        input=b"\n".join(lines) + b"\n",
-        check=True,
-        timeout=60,
-    )
 
 
 def test_sos_from_mosquitto_pub_reaches_alerts(services: Endpoints, pipeline: ProcessGroup) -> None:
