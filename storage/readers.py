@@ -28,6 +28,8 @@ from storage.points import ACVPU_CODES
 VITALS = ("hr", "spo2", "rr", "temp", "sbp", "dbp", "o2", "acvpu")
 SEVERITIES = {1: "warning", 2: "critical"}
 ACVPU_LETTERS = {code: letter for letter, code in ACVPU_CODES.items()}
+# How far ahead of the reader's clock a device's timestamps may be and still count as latest.
+CLOCK_AHEAD_S = 300
 _ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
@@ -103,6 +105,10 @@ class VictoriaMetricsReader:
         )
 
     def _post(self, path: str, params: list[tuple[str, str]]) -> bytes:
+        if path != "/api/v1/export":
+            # The rollup cache would hide points written late (catch-up after an outage, a
+            # replay, a device that was offline): per-resident queries are cheap uncached.
+            params = [*params, ("nocache", "1")]
         resp = self._http.request(
             "POST",
             f"{self.url}{path}",
@@ -146,10 +152,15 @@ class VictoriaMetricsReader:
         return f'{{__name__=~"vitals_({names})",resident="{check_id(resident_id)}"}}'
 
     def latest_vitals(self, resident_id: str) -> dict[str, Sample]:
-        window = f"[{int(self.lookback_s)}s]"
+        import time
+
+        # Evaluated a little ahead of now: VictoriaMetrics truncates a default query time to the
+        # second, and device clocks run ahead, so "now" would miss the newest readings.
+        at = time.time() + CLOCK_AHEAD_S
+        window = f"[{int(self.lookback_s + CLOCK_AHEAD_S)}s]"
         sel = self._vitals_selector(resident_id)
-        values = self.query(f"last_over_time({sel}{window}) keep_metric_names")
-        times = self.query(f"tlast_over_time({sel}{window}) keep_metric_names")
+        values = self.query(f"last_over_time({sel}{window}) keep_metric_names", at)
+        times = self.query(f"tlast_over_time({sel}{window}) keep_metric_names", at)
         when = {
             (r["metric"]["__name__"], r["metric"].get("device", "")): float(r["value"][1])
             for r in times
@@ -247,7 +258,7 @@ def flux_time(ts: float) -> str:
 def flux_latest_vitals(bucket: str, resident_id: str, lookback_s: float) -> str:
     return (
         f"from(bucket: {flux_string(bucket)})\n"
-        f"  |> range(start: -{int(lookback_s)}s)\n"
+        f"  |> range(start: -{int(lookback_s)}s, stop: {CLOCK_AHEAD_S}s)\n"
         f'  |> filter(fn: (r) => r._measurement == "vitals" and '
         f"r.resident == {flux_string(check_id(resident_id))})\n"
         "  |> last()\n"

@@ -366,6 +366,7 @@ class StorageWriter:
             # which only overwrites the same points.
             self.stats.commit_failures += 1
             log.warning("offset commit failed (%s); records will be rewritten", exc)
+        self._write_stats(force=True)
         return True
 
     def _write_stats(self, force: bool = False) -> None:

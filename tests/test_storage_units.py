@@ -245,7 +245,7 @@ def test_flux_literals_and_ids() -> None:
 def test_flux_latest_vitals() -> None:
     assert flux_latest_vitals("anxin", "R001", 86400) == (
         'from(bucket: "anxin")\n'
-        "  |> range(start: -86400s)\n"
+        "  |> range(start: -86400s, stop: 300s)\n"
         '  |> filter(fn: (r) => r._measurement == "vitals" and r.resident == "R001")\n'
         "  |> last()\n"
         '  |> keep(columns: ["_time", "_field", "_value", "device"])'
