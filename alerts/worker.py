@@ -110,6 +110,9 @@ class Worker:
         return "unreachable"
 
     async def intake(self, consumer: AIOKafkaConsumer) -> None:
+        # Starting joins the group, which can take the session timeout after an unclean exit:
+        # done here, so the engine and the webhooks do not wait for it.
+        await consumer.start()
         assigned = False
         while not self.stop.is_set():
             if not assigned and consumer.assignment():
@@ -234,7 +237,6 @@ class Worker:
             heartbeat_interval_ms=int(s.faust.heartbeat_interval * 1000),
         )
         await producer.start()
-        await consumer.start()
         server: uvicorn.Server | None = None
         tasks = [
             asyncio.create_task(self.intake(consumer), name="intake"),
@@ -253,7 +255,7 @@ class Worker:
             server = _QuietServer(config)
             tasks.append(asyncio.create_task(server.serve(), name="webhooks"))
         try:
-            # Ready once the database is migrated, the consumer started and the webhooks listen.
+            # Ready once the database is migrated, the producer started and the webhooks listen.
             # The group join may take a few seconds more (longer after an unclean exit); the
             # engine and the senders work meanwhile, and nothing on the topics is skipped: a new
             # group starts at the earliest offset, a known one at its committed offsets.
@@ -280,7 +282,13 @@ class Worker:
             self.stop.set()
             if server is not None:
                 server.should_exit = True
+            _, pending = await asyncio.wait(tasks, timeout=3)
+            for t in pending:
+                t.cancel()  # e.g. intake still joining the group: nothing to finish there
             await asyncio.gather(*tasks, return_exceptions=True)
-            await consumer.stop()
+            try:
+                await asyncio.wait_for(consumer.stop(), 5)
+            except (TimeoutError, Exception) as exc:  # leaving anyway; the group times us out
+                log.warning("consumer did not stop cleanly: %s", type(exc).__name__)
             await producer.stop()
             log.info("alerts worker stopped")

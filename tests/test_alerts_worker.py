@@ -5,7 +5,9 @@ wearer's MQTT commands topic. Time is a file clock the test moves: no waiting fo
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import shutil
 import signal
 import subprocess
 import threading
@@ -116,6 +118,9 @@ def alerts_worker(
         yield worker
     finally:
         group.stop()
+        keep = os.environ.get("ANXIN_KEEP_TEST_LOGS")  # a folder to keep the worker logs in
+        if keep:
+            shutil.copytree(folder, Path(keep) / folder.name, dirs_exist_ok=True)
 
 
 def produce(bootstrap: str, topic: str, key: str, value: dict[str, Any]) -> None:
