@@ -53,10 +53,11 @@ RATE_RANGE = (20.0, 200.0)
 WEIGHTLESS_G = 0.3  # |a| below this in a whole bin: nearly weightless
 WEIGHTLESS_MAX_S = 0.3  # real falls stay under 0.25 s of it; a device dropped from 0.5 m+ not
 CLIP_LEVELS_G = np.array([2.0, 4.0, 8.0, 16.0])  # common accelerometer full-scale ranges
-MAX_PENDING = 128  # quiet samples queued before binning (bounded: they are part of the state)
+MAX_PENDING = 200  # quiet samples queued before binning (bounded: they are part of the state)
 SLOW_S = 6.0  # slow path: still lying this long after the impact confirms the fall
 SLOW_MOVING_MAX = 0.1  # fraction of moving bins tolerated while "lying still"
 SLOW_DRIFT_DEG = 25.0  # orientation may drift this much while lying
+SLOW_SWAY_G = 0.1  # slow movement (rms of the 50 ms mean vector) tolerated while lying
 
 PLACEMENTS = ("wrist", "waist", "pendant")
 
@@ -213,6 +214,8 @@ def _unpack(s: str, cols: int) -> I16:
 
 _EMPTY_RING: I16 = np.zeros((0, 5), dtype=np.int16)
 _ARANGE: dict[int, FloatArray] = {}
+_ZERO = np.zeros(1, dtype=np.int64)
+NEVER = 2**62
 
 
 def _arange(n: int) -> FloatArray:
@@ -244,7 +247,7 @@ class FallDetector:
     last_finding_bin: int = -(10**12)
     still_from: float | None = None  # start of the current still period (epoch s)
     hist_start: int = 0  # absolute bin where the current unbroken history starts
-    hot_until: float = -math.inf  # process every chunk up to this time (candidate pending)
+    due_bin: int = NEVER  # process the queue once a sample reaches this bin (a decision is due)
     watch: list[float] | None = None  # slow path: [bin, peak, post x, y, z, score, angle]
     pend: list[FloatArray] = field(default_factory=list, repr=False)  # queued quiet chunks
     pend_t0: float = 0.0  # time of the first queued sample
@@ -275,9 +278,9 @@ class FallDetector:
             "last_finding_bin": self.last_finding_bin,
             "still_from": self.still_from,
             "hist_start": self.hist_start,
-            "hot_until": self.hot_until if math.isfinite(self.hot_until) else None,
+            "due_bin": self.due_bin,
             "watch": self.watch,
-            "pend": _pack(self._pending_mg()) if self.pend_n else "",
+            "pend": _pack(self._pending_mg().astype(np.int16)) if self.pend_n else "",
             "pend_t0": self.pend_t0,
             "pend_rate": self.pend_rate,
             "held": [f.to_dict() for f in self.held],
@@ -299,7 +302,7 @@ class FallDetector:
         )
         if s.get("v", 1) >= 2:
             d.hist_start = int(s["hist_start"])
-            d.hot_until = -math.inf if s["hot_until"] is None else float(s["hot_until"])
+            d.due_bin = int(s["due_bin"])
             d.watch = None if s["watch"] is None else [float(v) for v in s["watch"]]
             if s["pend"]:
                 q = _unpack(s["pend"], 3).astype(np.float64) / 1000.0
@@ -310,9 +313,10 @@ class FallDetector:
             d.hist_start = d.ring_end - d.ring.shape[0]
         return d
 
-    def _pending_mg(self) -> npt.NDArray[np.int64]:
+    def _pending_mg(self) -> FloatArray:
+        """Queued samples in integer milli-g (as float64), clipped to the int16 range."""
         a = self.pend[0] if len(self.pend) == 1 else np.concatenate(self.pend)
-        return np.clip(np.rint(a * 1000.0), -32767, 32767).astype(np.int64)
+        return np.minimum(np.maximum(np.rint(a * 1000.0), -32767.0), 32767.0)
 
     # ---- input -------------------------------------------------------------------------
     def feed(self, ts: float, rate: float, g: Any) -> list[FallFinding]:
@@ -346,15 +350,21 @@ class FallDetector:
             self.pend_t0, self.pend_rate = ts, rate
         self.pend.append(a)
         self.pend_n += n
-        hot = ts <= self.hot_until or self.watch is not None
-        if not hot:
-            m2 = float(np.einsum("ij,ij->i", a, a).max())
-            if m2 >= self._hot2:
-                hot = True
-                self.hot_until = t_end + POST_S + 2 * PEAK_HALF_S + 0.2
-        if hot or self.pend_n >= MAX_PENDING:
-            self._process()
+        # decide as soon as a candidate's post window (or a watch) is complete; else queue
+        if math.floor(t_end * BIN_HZ + 1e-3) < self.due_bin:
+            self._check_peaks(a, ts, rate)
+            if self.pend_n < MAX_PENDING:
+                return self._take_held()
+        self._process()
         return self._take_held()
+
+    def _check_peaks(self, a: FloatArray, ts: float, rate: float) -> None:
+        """A candidate peak in the chunk: its decision is due ``POST_S`` after it."""
+        m2 = np.einsum("ij,ij->i", a, a)
+        if float(m2.max()) >= self._hot2:
+            j = int(np.argmax(m2 >= self._hot2))
+            due = math.floor((ts + j / rate) * BIN_HZ + 1e-3) + int(POST_S * BIN_HZ) + 1
+            self.due_bin = min(self.due_bin, due)
 
     def flush(self) -> list[FallFinding]:
         """Bin queued quiet samples now (they hold no candidate); return any held findings."""
@@ -374,15 +384,18 @@ class FallDetector:
         self.decided_end = 0
         self.still_from = None
         self.watch = None
+        self.due_bin = NEVER
 
     def _process(self) -> None:
         """Bin the queued samples into the ring and decide every candidate that is ripe."""
         if not self.pend_n:
             return
         mg = self._pending_mg()
-        t = self.pend_t0 + _arange(mg.shape[0]) / self.pend_rate
+        k = np.floor(
+            _arange(mg.shape[0]) * (BIN_HZ / self.pend_rate) + (self.pend_t0 * BIN_HZ + 1e-3)
+        )
         self.pend, self.pend_n = [], 0
-        dense, first = self._add_samples(t, mg)
+        dense, first = self._add_samples(k, mg)
         if not dense.shape[0]:
             return
         if not self.ring.shape[0]:
@@ -395,40 +408,63 @@ class FallDetector:
         self._track_still(dense)
         self._decide(work, self.ring_end - work.shape[0])
         self.ring = work[-RING_BINS:] if work.shape[0] > RING_BINS else work
+        self._set_due()
 
-    def _add_samples(self, t: FloatArray, mg: npt.NDArray[np.int64]) -> tuple[I16, int]:
-        """Bin the samples; return the newly closed bins (dense) and the first one's index."""
-        mag = np.rint(np.sqrt(np.einsum("ij,ij->i", mg, mg).astype(np.float64))).astype(np.int64)
-        k = np.floor(t * BIN_HZ + 1e-3).astype(np.int64)
-        k = np.maximum.accumulate(k)  # never step back in time
-        starts = np.flatnonzero(np.diff(k, prepend=k[0] - 1))
-        bins = k[starts]
-        cnt = np.diff(starts, append=k.size)
-        acc = np.empty((bins.size, 6), dtype=np.int64)  # n, sx, sy, sz, max, min per bin
-        acc[:, 0] = cnt
-        acc[:, 1:4] = np.add.reduceat(mg, starts, axis=0)
-        acc[:, 4] = np.maximum.reduceat(mag, starts)
-        acc[:, 5] = np.minimum.reduceat(mag, starts)
+    def _set_due(self) -> None:
+        """The next bin at which a decision (open candidate, slow-path watch) falls due."""
+        due = NEVER
+        post = int(POST_S * BIN_HZ) + 1
+        if self.part_bin is not None and self.part[4] >= self._cand_mg:
+            due = self.part_bin + post
+        ws = self.ring_end - self.ring.shape[0]
+        lo = max(self.decided_end, ws) - ws
+        open_ = (self.ring[lo:, 0] >= self._cand_mg).nonzero()[0]
+        if open_.size:
+            due = min(due, ws + lo + int(open_[0]) + post)
+        if self.watch is not None:
+            due = min(due, int(self.watch[0]) + int(SLOW_S * BIN_HZ) + 1)
+        self.due_bin = due
+
+    def _add_samples(self, k: FloatArray, mg: FloatArray) -> tuple[I16, int]:
+        """Bin samples (bin index ``k``, integer mg as float); return new closed bins, first."""
+        mag = np.rint(np.sqrt(np.einsum("ij,ij->i", mg, mg)))
+        n = k.shape[0]
+        starts = (k[1:] != k[:-1]).nonzero()[0] + 1
+        nb = starts.shape[0] + 1
+        acc = np.empty((nb, 6), dtype=np.float64)  # n, sx, sy, sz, max, min per bin
+        if nb > 1:
+            starts = np.concatenate([_ZERO, starts])
+            acc[:-1, 0] = starts[1:] - starts[:-1]
+            acc[-1, 0] = n - starts[-1]
+            acc[:, 1:4] = np.add.reduceat(mg, starts, axis=0)
+            acc[:, 4] = np.maximum.reduceat(mag, starts)
+            acc[:, 5] = np.minimum.reduceat(mag, starts)
+            bins = k[starts].astype(np.int64)
+        else:
+            acc[0, 0] = n
+            acc[0, 1:4] = mg.sum(axis=0)
+            acc[0, 4] = mag.max()
+            acc[0, 5] = mag.min()
+            bins = k[:1].astype(np.int64)
         if self.part_bin is not None:
             p = self.part
-            if bins[0] == self.part_bin:
+            if bins[0] <= self.part_bin:
                 acc[0, :4] += p[:4]
                 acc[0, 4] = max(acc[0, 4], p[4])
                 acc[0, 5] = min(acc[0, 5], p[5])
             else:
                 bins = np.concatenate([[self.part_bin], bins])
-                acc = np.concatenate([np.array([p], dtype=np.int64), acc])
+                acc = np.concatenate([np.array([p], dtype=np.float64), acc])
         # the last bin stays open until a later sample arrives
         self.part_bin = int(bins[-1])
-        self.part = acc[-1].tolist()
+        self.part = [int(v) for v in acc[-1]]
         nb = bins.size - 1
         if not nb:
             return _EMPTY_RING, self.ring_end
         bins, acc = bins[:-1], acc[:-1]
-        rows = np.empty((nb, 5), dtype=np.int64)
-        rows[:, 0] = acc[:, 4]
-        rows[:, 1] = acc[:, 5]
-        rows[:, 2:] = np.rint(acc[:, 1:4] / acc[:, :1])
+        rows = np.empty((nb, 5), dtype=np.float64)
+        rows[:, :2] = acc[:, 4:6]
+        np.rint(acc[:, 1:4] / acc[:, :1], out=rows[:, 2:])
         first = int(bins[0]) if self.ring.shape[0] == 0 else self.ring_end
         span = int(bins[-1]) + 1 - first
         if span != nb or int(bins[0]) != first:
@@ -437,15 +473,15 @@ class FallDetector:
             idx[bins - first] = np.arange(nb)
             filled = np.maximum.accumulate(idx)
             if filled[0] < 0:  # gap right after the ring's last bin: carry it forward
-                prev = self.ring[-1].astype(np.int64)
+                prev = self.ring[-1].astype(np.float64)
                 quiet = np.r_[np.full(2, math.hypot(*prev[2:])), prev[2:]]
-                rows = np.vstack([rows, np.rint(quiet)[None, :]]).astype(np.int64)
+                rows = np.vstack([rows, np.rint(quiet)[None, :]])
                 filled = np.where(filled < 0, rows.shape[0] - 1, filled)
             rows = rows[filled]
-        return np.clip(rows, -32767, 32767).astype(np.int16), first
+        return np.minimum(np.maximum(rows, -32767.0), 32767.0).astype(np.int16), first
 
     def _track_still(self, dense: I16) -> None:
-        still = (dense[:, 0].astype(np.int64) - dense[:, 1]) < STILL_RANGE_G * 1000
+        still = np.subtract(dense[:, 0], dense[:, 1], dtype=np.int32) < STILL_RANGE_G * 1000
         end = self.ring_end
         if still.all():
             if self.still_from is None:
@@ -456,16 +492,17 @@ class FallDetector:
 
     def still_for(self, now_ts: float) -> float:
         """Seconds the device has been still up to its latest sample (0 if moving)."""
-        if self.still_from is None:
-            return 0.0
-        end = self.ring_end / BIN_HZ
+        start, end = self.still_from, self.ring_end / BIN_HZ
         if self.pend_n:  # queued samples count if they are still too (no state change here)
             a = self.pend[0] if len(self.pend) == 1 else np.concatenate(self.pend)
             mag = np.sqrt(np.einsum("ij,ij->i", a, a))
             if float(mag.max() - mag.min()) >= STILL_RANGE_G:
                 return 0.0
-            end = max(end, self.pend_t0 + (self.pend_n - 1) / self.pend_rate)
-        return max(0.0, min(now_ts, end) - self.still_from)
+            start = self.pend_t0 if start is None else start
+            end = max(end, self.pend_t0 + self.pend_n / self.pend_rate)
+        if start is None:
+            return 0.0
+        return max(0.0, min(now_ts, end) - start)
 
     # ---- decision ----------------------------------------------------------------------
     def _decide(self, work: I16, ws: int) -> None:
@@ -480,7 +517,7 @@ class FallDetector:
             return
         self.decided_end = hi
         amax = work[lo - ws : hi - ws, 0]
-        cand = np.flatnonzero(amax >= self._cand_mg)
+        cand = (amax >= self._cand_mg).nonzero()[0]
         if cand.size:
             amax = work[:, 0]
             for c in (cand + (lo - ws)).tolist():
@@ -516,7 +553,6 @@ class FallDetector:
         if slow:
             self.watch = [float(absbin), float(ev["peak_g"]), *map(float, post_vec)]
             self.watch += [float(ev["score"]), float(ev["ref_angle_deg"])]
-            self.hot_until = max(self.hot_until, (absbin + 1) / BIN_HZ + SLOW_S + 0.5)
 
     def _emit(self, absbin: int, ev: dict[str, float | bool]) -> None:
         self.last_finding_bin = absbin
@@ -546,9 +582,10 @@ class FallDetector:
         if not seg.shape[0]:
             return
         moving = float(np.mean((seg[:, 0] - seg[:, 1]) >= STILL_RANGE_G * 1000))
-        now_vec = seg[-BIN_HZ:, 2:].mean(axis=0)
-        drift = _angle(now_vec, np.asarray(w[2:5]) * 1000.0)
-        if moving <= SLOW_MOVING_MAX and drift <= SLOW_DRIFT_DEG:
+        vec = seg[:, 2:] / 1000.0
+        sway = math.sqrt(float(((vec - vec.mean(axis=0)) ** 2).sum(axis=1).mean()))
+        drift = _angle(vec[-BIN_HZ:].mean(axis=0), np.asarray(w[2:5]))
+        if moving <= SLOW_MOVING_MAX and sway <= SLOW_SWAY_G and drift <= SLOW_DRIFT_DEG:
             ev: dict[str, float | bool] = {
                 "peak_g": w[1],
                 "ref_angle_deg": w[6],
@@ -556,6 +593,7 @@ class FallDetector:
                 "still_s": SLOW_S - POST_S,
                 "moving_frac": moving,
                 "drift_deg": drift,
+                "sway_g": sway,
                 "slow": True,
                 "lying_still": True,
             }
