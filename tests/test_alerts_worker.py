@@ -316,6 +316,7 @@ def test_sos_end_to_end_keypress_stops_the_chain_and_the_wearer_hears_help_is_co
             time.sleep(0.1)  # poll interval for the MQTT message
         notify = [c for c in commands if c.get("cmd") == "notify" and c.get("alert_id") == alert_id]
         assert notify and "帮助" in notify[0]["text"], commands  # "help is coming", in zh-CN
+
         def my_rows() -> int:
             return len(w.rows("select id from notifications where alert_id = %s", alert_id))
 
