@@ -1,13 +1,19 @@
-"""A live simulated fleet: watches publishing telemetry v1 over MQTT as real devices do.
+"""A live simulated fleet: wearables publishing telemetry v1 over MQTT as real devices do.
 
-Each device has its own paho client (own client id, retained ``online`` status and an
-``offline`` last will, QoS 1). Watches report every ``interval_s`` with vitals, a position near
-home, battery, and a short accelerometer chunk; now and then a wearer presses SOS. A device
-answers a ``check`` downlink with ``ok`` in some share of cases, as a wearer would.
+Each device keeps its own MQTT identity (client id ``sim-{device}``, retained ``online`` status,
+an ``offline`` last will, QoS 1, its ``commands`` subscription), but all connections are driven
+by one thread through ``simulators.replay.ClientPool`` and a heap of due times, so thousands of
+devices run on a 2-core machine. Watches report every 10-60 s (``interval_s`` x 0.75-1.5) with
+vitals, a GPS fix, battery, ``worn`` and a quiet accelerometer chunk. At configurable rates per
+device-hour a wearer presses SOS, falls (a ``motion.segment`` streamed as continuous chunks),
+wanders off (walks away from home at 1 m/s for half an hour), deteriorates (NEWS2 rising over
+half an hour), or the device goes silent or is taken off; batteries drain and are recharged.
+A ``check`` downlink is answered with ``ok`` in ``ok_share`` of cases after 3-20 s.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 import threading
 import time
@@ -16,9 +22,10 @@ from typing import Any
 
 import numpy as np
 import orjson
-import paho.mqtt.client as mqtt
 
 from anxin.logs import get_logger
+from simulators import gps, motion
+from simulators.replay import ClientPool
 
 log = get_logger(__name__)
 
@@ -67,18 +74,44 @@ def demo_registry(residents: int, seed: int = 1) -> dict[str, Any]:
     return {"residents": out}
 
 
+@dataclass(frozen=True)
+class Rates:
+    """Events per device-hour (``drain`` speeds the battery up: 1 = about two days a charge)."""
+
+    fall: float = 0.05
+    wander: float = 0.02
+    trouble: float = 0.02
+    vitals: float = 0.01
+    drain: float = 1.0
+
+
 @dataclass
 class SimDevice:
     device_id: str
     home: tuple[float, float]
-    client: mqtt.Client
+    placement: str
+    interval_s: float
+    rate: int
+    chunk_s: float
+    mount: Any
+    base_hr: float
     seq: int = 0
     battery: float = 1.0
-    pending_checks: list[tuple[float, str]] = field(default_factory=list)
+    worn: bool = True
+    burst: list[Any] = field(default_factory=list)  # accel chunks still to stream
+    burst_ts: float = 0.0
+    wander_until: float = 0.0
+    wander_from: float = 0.0
+    heading: float = 0.0
+    silent_until: float = 0.0
+    removed_until: float = 0.0
+    ill_from: float = math.inf
+    ill_until: float = 0.0
+    pending: list[tuple[float, str]] = field(default_factory=list)  # (due, event)
 
 
 class Fleet:
-    """Runs the devices of a registry until ``stop()``; ``sos_rate`` is presses per device-hour."""
+    """Runs the devices of a registry until ``stop()``; rates are per device-hour."""
 
     def __init__(
         self,
@@ -90,118 +123,202 @@ class Fleet:
         sos_rate: float = 2.0,
         ok_share: float = 0.5,
         seed: int = 1,
+        rates: Rates | None = None,
+        speed: float = 1.0,
     ):
         self.prefix = prefix
         self.interval_s = interval_s
         self.sos_rate = sos_rate
         self.ok_share = ok_share
+        self.rates = rates or Rates()
+        self.speed = max(speed, 1e-6)
         self.rng = np.random.default_rng(seed)
         self.host, self.port = host, port
-        self.devices: list[SimDevice] = []
+        self.devices: dict[str, SimDevice] = {}
+        rng = self.rng
         for resident in registry["residents"].values():
-            fence = resident["geofences"][0]["circle"] if resident.get("geofences") else None
-            home = (fence["lat"], fence["lon"]) if fence else HOME
-            for device_id in resident["devices"]:
-                self.devices.append(SimDevice(device_id, home, self._client(device_id)))
+            fences = resident.get("geofences") or []
+            circle = next((f["circle"] for f in fences if f.get("circle")), None)
+            home = (circle["lat"], circle["lon"]) if circle else HOME
+            for device_id, dev in resident["devices"].items():
+                if (dev.get("type") or "") == "monitor":
+                    continue  # spot monitors are not part of the live fleet
+                placement = dev.get("placement") or "wrist"
+                rate, chunk = ((50, 1.0), (25, 2.0))[int(rng.integers(2))]
+                self.devices[device_id] = SimDevice(
+                    device_id, home, placement,
+                    float(np.clip(interval_s * rng.uniform(0.75, 1.5), 1.0, 60.0)) / self.speed,
+                    rate, chunk, motion.random_mount(placement, rng), float(rng.uniform(62, 82)),
+                    battery=float(rng.uniform(0.4, 1.0)),
+                )
+        self.pool = ClientPool(host, port, prefix, "sim-", self._on_command,
+                               subscribe_commands=True, keepalive=30)
         self._stop = threading.Event()
+        self._heap: list[tuple[float, str, str]] = []  # (due, device, "report" | "answer")
         self.published = 0
+        self.counts: dict[str, int] = {}
 
-    def _client(self, device_id: str) -> mqtt.Client:
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"sim-{device_id}")
-        status = f"{self.prefix}/devices/{device_id}/status"
-        client.will_set(status, "offline", qos=1, retain=True)
-        client.reconnect_delay_set(1, 30)
-
-        def on_connect(c: mqtt.Client, u: Any, f: Any, rc: Any, p: Any) -> None:
-            c.publish(status, "online", qos=1, retain=True)
-            c.subscribe(f"{self.prefix}/devices/{device_id}/commands", qos=1)
-
-        client.on_connect = on_connect
-        client.on_message = lambda c, u, msg: self._on_command(device_id, bytes(msg.payload))
-        return client
-
+    # -- downlinks ----------------------------------------------------------------------------
     def _on_command(self, device_id: str, payload: bytes) -> None:
         try:
             command = orjson.loads(payload)
         except orjson.JSONDecodeError:
             return
+        device = self.devices.get(device_id)
+        if not isinstance(command, dict) or device is None:
+            return
         if command.get("cmd") == "check" and self.rng.random() < self.ok_share:
-            device = next(d for d in self.devices if d.device_id == device_id)
-            delay = float(self.rng.uniform(3, min(20.0, float(command.get("timeout_s", 30)))))
-            device.pending_checks.append((time.time() + delay, str(command.get("alert_id"))))
+            timeout = float(command.get("timeout_s", 30))
+            delay = float(self.rng.uniform(3, max(3.5, min(20.0, timeout - 2))))
+            due = time.time() + delay / self.speed
+            device.pending.append((due, "ok"))
+            heapq.heappush(self._heap, (due, device_id, "answer"))
+
+    # -- one report ---------------------------------------------------------------------------
+    def _chance(self, per_hour: float, device: SimDevice) -> bool:
+        return bool(self.rng.random() < per_hour * device.interval_s * self.speed / 3600.0)
+
+    def _count(self, what: str) -> None:
+        self.counts[what] = self.counts.get(what, 0) + 1
 
     def telemetry(self, device: SimDevice, now: float, event: str | None = None) -> dict[str, Any]:
         rng = self.rng
-        device.seq += 1
-        device.battery = max(0.0, device.battery - 0.0002)
         hour = time.localtime(now).tm_hour
         circadian = math.sin((hour - 4) / 24 * 2 * math.pi)
-        rate = 25
-        t = np.arange(2 * rate) / rate
-        g = np.column_stack(
-            [
-                0.05 * np.sin(2 * np.pi * 1.5 * t),
-                0.05 * np.cos(2 * np.pi * 1.5 * t),
-                -np.ones_like(t),
-            ]
-        ) + rng.normal(0, 0.02, (len(t), 3))
+        ill = 0.0
+        if device.ill_from <= now < device.ill_until:
+            ill = min(1.0, (now - device.ill_from) * self.speed / 1800.0)
+        n = int(device.rate * device.chunk_s)
+        if device.worn:
+            g = motion.quiet(device.chunk_s, device.placement, rng, device.rate, device.mount)
+        else:
+            g = np.round(np.array([0.0, 0.0, 1.0]) + rng.normal(0, 0.006, (n, 3)), 3)
         payload: dict[str, Any] = {
-            "ts": round(now, 3),
+            "ts": round(now - device.chunk_s, 3),
             "seq": device.seq,
-            "battery": round(device.battery, 3),
-            "worn": True,
-            "vitals": {
-                "hr": round(float(72 + 8 * circadian + rng.normal(0, 3))),
-                "spo2": round(float(min(100, 97 + rng.normal(0, 1)))),
-                "rr": round(float(15 + rng.normal(0, 1.5))),
-                "temp": round(float(36.6 + 0.3 * circadian + rng.normal(0, 0.1)), 1),
-            },
-            "accel": {"rate": rate, "g": np.round(g, 3).tolist()},
-            "location": {
-                "lat": round(device.home[0] + float(rng.normal(0, 0.0002)), 6),
-                "lon": round(device.home[1] + float(rng.normal(0, 0.0002)), 6),
-                "acc": round(float(rng.uniform(5, 40)), 1),
-            },
+            "battery": round(device.battery, 2),
+            "worn": device.worn,
+            "accel": {"rate": device.rate, "g": g},
         }
+        if device.worn:
+            payload["vitals"] = {
+                "hr": round(float(device.base_hr + 6 * circadian + 45 * ill + rng.normal(0, 2.5))),
+                "spo2": round(float(min(100, 97 - 7 * ill + rng.normal(0, 0.8)))),
+                "rr": round(float(16 + 12 * ill + rng.normal(0, 1.0))),
+                "temp": round(float(36.6 + 0.3 * circadian + 2 * ill + rng.normal(0, 0.08)), 1),
+            }
+        lat, lon = device.home
+        acc = float(rng.uniform(30, 80))
+        if device.wander_from <= now < device.wander_until:
+            walked = (now - device.wander_from) * self.speed * 1.0
+            la, lo = gps.offset(lat, lon, walked * math.sin(device.heading),
+                                walked * math.cos(device.heading))
+            lat, lon, acc = float(la), float(lo), float(rng.uniform(5, 15))
+        sigma = acc / math.sqrt(2.0)
+        la, lo = gps.offset(lat, lon, rng.normal(0, sigma * 0.5), rng.normal(0, sigma * 0.5))
+        payload["location"] = {"lat": round(float(la), 6), "lon": round(float(lo), 6),
+                               "acc": round(acc, 1)}
         if event:
             payload["event"] = event
         return payload
 
     def publish(self, device: SimDevice, payload: dict[str, Any]) -> None:
         topic = f"{self.prefix}/devices/{device.device_id}/telemetry"
-        device.client.publish(topic, orjson.dumps(payload), qos=1)
+        self.pool.publish(device.device_id, topic,
+                          orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY), qos=1)
+        device.seq += 1
         self.published += 1
 
+    def _start_events(self, device: SimDevice, now: float) -> None:
+        r = self.rates
+        if self._chance(r.fall, device) and device.worn:
+            seg = motion.segment(str(self.rng.choice(np.array(motion.FALLS))), device.placement,
+                                 self.rng, device.rate, 8.0, device.mount)
+            n = int(device.rate * device.chunk_s)
+            device.burst = [seg.g[k:k + n] for k in range(0, seg.g.shape[0], n)]
+            device.burst_ts = now
+            self._count("fall")
+        elif self._chance(r.wander, device) and now >= device.wander_until:
+            device.wander_from = now
+            device.wander_until = now + 1800.0 / self.speed
+            device.heading = float(self.rng.uniform(0, 2 * math.pi))
+            self._count("wander")
+        elif self._chance(r.trouble, device):
+            if self.rng.random() < 0.5:
+                device.silent_until = now + float(self.rng.uniform(900, 1800)) / self.speed
+                self._count("silent")
+            else:
+                device.removed_until = now + float(self.rng.uniform(600, 1200)) / self.speed
+                device.worn = False
+                self._count("removed")
+        elif self._chance(r.vitals, device) and now >= device.ill_until:
+            device.ill_from = now
+            device.ill_until = now + 3600.0 / self.speed
+            self._count("deterioration")
+
+    def _answer(self, device: SimDevice, now: float) -> None:
+        """The wearer presses "I'm OK" (answers are due at their own times, off the cadence)."""
+        for e in [e for e in device.pending if e[0] <= now]:
+            device.pending.remove(e)
+            self.publish(device, {"ts": round(now, 3), "seq": device.seq, "event": e[1]})
+            self._count("ok")
+
+    def _tick(self, device: SimDevice, now: float) -> float:
+        """One regular report (or burst chunk) of a device; returns when it is due next."""
+        if device.burst:  # streaming a fall, one chunk per chunk_s
+            g = device.burst.pop(0)
+            self.publish(device, {"ts": round(device.burst_ts, 3), "seq": device.seq,
+                                  "battery": round(device.battery, 2), "worn": True,
+                                  "accel": {"rate": device.rate, "g": g}})
+            device.burst_ts += g.shape[0] / device.rate
+            return now + device.chunk_s
+        if now < device.silent_until:
+            return device.silent_until
+        if device.removed_until and now >= device.removed_until:
+            device.worn, device.removed_until = True, 0.0
+        drain = self.rates.drain * device.interval_s * self.speed / (48 * 3600.0)
+        device.battery = max(0.0, device.battery - drain * float(self.rng.uniform(0.5, 1.5)))
+        if device.battery < 0.03:  # empty: off to the charger for a while, back full
+            device.battery = 1.0
+            device.silent_until = now + 1200.0 / self.speed
+            self._count("recharge")
+            return device.silent_until
+        event = None
+        if self._chance(self.sos_rate, device):
+            event = "sos"
+            self._count("sos")
+        else:
+            self._start_events(device, now)
+        self.publish(device, self.telemetry(device, now, event))
+        return now + (device.chunk_s if device.burst else device.interval_s)
+
+    # -- running ------------------------------------------------------------------------------
     def run(self) -> None:
-        for device in self.devices:
-            device.client.connect_async(self.host, self.port, keepalive=30)
-            device.client.loop_start()
-        # Spread the devices over the interval, as a real fleet is.
-        next_due = {
-            d.device_id: time.time() + float(self.rng.uniform(0, self.interval_s))
-            for d in self.devices
-        }
-        p_sos = self.sos_rate * self.interval_s / 3600
+        """Connect every device, then serve the heap of due times until ``stop()``."""
+        for device_id in self.devices:
+            self.pool.add(device_id)
+        self.pool.wait_connected(self.devices, timeout=120.0)
+        for device_id in self.devices:
+            self.pool.publish(device_id, self.pool.status_topic(device_id), b"online",
+                              retain=True)
+        now = time.time()
+        # Spread the devices over their interval, as a real fleet is.
+        self._heap = [(now + float(self.rng.uniform(0, d.interval_s)), d.device_id, "report")
+                      for d in self.devices.values()]
+        heapq.heapify(self._heap)
+        log.info("fleet: %d devices connected", len(self.devices))
         while not self._stop.is_set():
             now = time.time()
-            for device in self.devices:
-                for due, _alert in [c for c in device.pending_checks if c[0] <= now]:
-                    device.pending_checks.remove((due, _alert))
-                    self.publish(
-                        device, {"ts": round(now, 3), "seq": device.seq + 1, "event": "ok"}
-                    )
-                    device.seq += 1
-                if next_due[device.device_id] <= now:
-                    event = "sos" if self.rng.random() < p_sos else None
-                    self.publish(device, self.telemetry(device, now, event))
-                    next_due[device.device_id] = now + self.interval_s
-            self._stop.wait(0.1)
-        for device in self.devices:
-            device.client.publish(
-                f"{self.prefix}/devices/{device.device_id}/status", "offline", qos=1, retain=True
-            )
-            device.client.disconnect()
-            device.client.loop_stop()
+            while self._heap and self._heap[0][0] <= now:
+                _due, device_id, what = heapq.heappop(self._heap)
+                device = self.devices[device_id]
+                if what == "answer":
+                    self._answer(device, now)
+                else:
+                    heapq.heappush(self._heap, (self._tick(device, now), device_id, "report"))
+            wait = (self._heap[0][0] - time.time()) if self._heap else 0.1
+            self.pool.pump(max(0.0, min(wait, 0.1)))
+        self.pool.close(offline=True)
 
     def stop(self) -> None:
         self._stop.set()

@@ -1,0 +1,297 @@
+"""Scoring alerts against a scenario's labels (DESIGN.md matching rule), and the report files.
+
+Rules, chosen so that a number in the report can be recomputed by hand:
+- Alerts are counted by unique ``alert_id``; all records of one id (a severity rise, an
+  upgrade after the check window) are one alert, and each record's ``detected_at`` is a moment
+  at which it was raised.
+- A label (resident, kind, start, deadline) is *detected* when an alert of the same resident and
+  kind has a record with ``detected_at`` in ``[start - 2, deadline]``. Its latency is the
+  earliest such ``detected_at`` minus ``start`` (so it can be down to -2 s).
+- An alert is *true* if any of its records lies in the window of any label of its resident and
+  kind; otherwise it is a *false alarm*. One alert may detect several labels (two falls a few
+  seconds apart); several alerts may detect one label (a device fall event and the
+  accelerometer): both are counted as they are, so recall and precision are each exact.
+- recall = detected / labels; precision = true alerts / alerts; false alarms per resident-day =
+  false alarms / (residents x scenario hours / 24); latency p50/p95 by linear interpolation
+  (numpy's default) over the detected labels.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+KINDS = ("fall", "wander", "vitals", "sos", "device")
+EARLY_S = 2.0
+
+
+@dataclass(frozen=True)
+class LabelRow:
+    resident: str
+    kind: str
+    start: float
+    deadline: float
+    note: str = ""
+
+
+@dataclass
+class Alert:
+    """One unique alert: its first record plus every moment it was (re-)raised."""
+
+    alert_id: str
+    kind: str
+    resident_id: str
+    device_id: str
+    severity: str
+    ts: float
+    detected_at: list[float]
+    details: dict[str, Any]
+    record: dict[str, Any]
+
+    @property
+    def first(self) -> float:
+        return min(self.detected_at)
+
+
+@dataclass
+class KindScore:
+    kind: str
+    labels: int = 0
+    detected: int = 0
+    alerts: int = 0
+    true_alerts: int = 0
+    false_alarms: int = 0
+    resident_days: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+
+    @property
+    def recall(self) -> float | None:
+        return self.detected / self.labels if self.labels else None
+
+    @property
+    def precision(self) -> float | None:
+        return self.true_alerts / self.alerts if self.alerts else None
+
+    @property
+    def false_per_resident_day(self) -> float | None:
+        return self.false_alarms / self.resident_days if self.resident_days > 0 else None
+
+    def latency(self, q: float) -> float | None:
+        return float(np.percentile(self.latencies, q)) if self.latencies else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "labels": self.labels,
+            "detected": self.detected,
+            "recall": self.recall,
+            "alerts": self.alerts,
+            "true_alerts": self.true_alerts,
+            "precision": self.precision,
+            "false_alarms": self.false_alarms,
+            "false_per_resident_day": self.false_per_resident_day,
+            "latency_p50_s": self.latency(50),
+            "latency_p95_s": self.latency(95),
+            "latency_max_s": max(self.latencies) if self.latencies else None,
+        }
+
+
+@dataclass
+class Score:
+    kinds: dict[str, KindScore]
+    resident_days: float
+    misses: list[LabelRow]
+    false_alarms: list[Alert]
+    alerts: list[Alert]
+    matched: dict[int, list[str]]  # label index -> alert ids that detect it
+    context: dict[str, str] = field(default_factory=dict)  # alert id -> what was going on
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "resident_days": self.resident_days,
+            "kinds": {k: v.to_json() for k, v in self.kinds.items()},
+            "misses": [m.__dict__ for m in self.misses],
+            "false_alarms": [
+                {**_brief(a), "context": self.context.get(a.alert_id, "")}
+                for a in self.false_alarms
+            ],
+        }
+
+
+def _brief(a: Alert) -> dict[str, Any]:
+    details = {k: v for k, v in a.details.items() if k in ("reason", "news2", "detected_by",
+                                                           "peak_g", "distance_m", "placement")}
+    return {"alert_id": a.alert_id, "kind": a.kind, "resident_id": a.resident_id,
+            "device_id": a.device_id, "severity": a.severity, "ts": a.ts,
+            "detected_at": a.first, "details": details}
+
+
+def unique_alerts(records: Iterable[Mapping[str, Any]]) -> list[Alert]:
+    """Group alert records by ``alert_id`` (highest severity and first record kept)."""
+    by_id: dict[str, Alert] = {}
+    for rec in records:
+        aid = str(rec["alert_id"])
+        found = by_id.get(aid)
+        if found is None:
+            by_id[aid] = Alert(aid, str(rec["kind"]), str(rec["resident_id"]),
+                               str(rec.get("device_id", "")), str(rec.get("severity", "")),
+                               float(rec["ts"]), [float(rec["detected_at"])],
+                               dict(rec.get("details") or {}), dict(rec))
+        else:
+            found.detected_at.append(float(rec["detected_at"]))
+            if rec.get("severity") == "critical":
+                found.severity = "critical"
+    return sorted(by_id.values(), key=lambda a: (a.first, a.alert_id))
+
+
+def score(
+    labels: Sequence[LabelRow], records: Iterable[Mapping[str, Any]], resident_days: float
+) -> Score:
+    """Match alerts to labels (module docstring) and count per kind."""
+    alerts = unique_alerts(records)
+    kinds = {k: KindScore(k, resident_days=resident_days) for k in KINDS}
+    for lab in labels:
+        kinds.setdefault(lab.kind, KindScore(lab.kind, resident_days=resident_days))
+    for a in alerts:
+        kinds.setdefault(a.kind, KindScore(a.kind, resident_days=resident_days))
+    by_key: dict[tuple[str, str], list[Alert]] = {}
+    for a in alerts:
+        by_key.setdefault((a.resident_id, a.kind), []).append(a)
+    true_ids: set[str] = set()
+    misses: list[LabelRow] = []
+    matched: dict[int, list[str]] = {}
+    for i, lab in enumerate(labels):
+        ks = kinds[lab.kind]
+        ks.labels += 1
+        best = math.inf
+        for a in by_key.get((lab.resident, lab.kind), []):
+            inside = [d for d in a.detected_at if lab.start - EARLY_S <= d <= lab.deadline]
+            if inside:
+                true_ids.add(a.alert_id)
+                matched.setdefault(i, []).append(a.alert_id)
+                best = min(best, min(inside))
+        if math.isfinite(best):
+            ks.detected += 1
+            ks.latencies.append(best - lab.start)
+        else:
+            misses.append(lab)
+    false_alarms = []
+    for a in alerts:
+        ks = kinds[a.kind]
+        ks.alerts += 1
+        if a.alert_id in true_ids:
+            ks.true_alerts += 1
+        else:
+            ks.false_alarms += 1
+            false_alarms.append(a)
+    return Score(kinds, resident_days, misses, false_alarms, alerts, matched)
+
+
+def read_labels(path: Path) -> list[LabelRow]:
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_bytes().splitlines():
+        if line.strip():
+            d = orjson.loads(line)
+            out.append(LabelRow(str(d["resident"]), str(d["kind"]), float(d["start"]),
+                                float(d["deadline"]), str(d.get("note", ""))))
+    return out
+
+
+# ----------------------------------------------------------------------------- reports
+
+
+def _fmt(v: float | None, pct: bool = False, digits: int = 1) -> str:
+    if v is None:
+        return "–"
+    return f"{100 * v:.1f} %" if pct else f"{v:.{digits}f}"
+
+
+COLUMNS = ("kind", "labels", "detected", "recall", "alerts", "precision", "false alarms",
+           "false / resident-day", "latency p50 (s)", "latency p95 (s)")
+
+
+def table_rows(result: Score) -> list[list[str]]:
+    rows = []
+    for k, ks in result.kinds.items():
+        if not ks.labels and not ks.alerts:
+            continue
+        rows.append([k, str(ks.labels), str(ks.detected), _fmt(ks.recall, pct=True),
+                     str(ks.alerts), _fmt(ks.precision, pct=True), str(ks.false_alarms),
+                     _fmt(ks.false_per_resident_day, digits=3), _fmt(ks.latency(50)),
+                     _fmt(ks.latency(95))])
+    return rows
+
+
+def markdown(result: Score, title: str, notes: Sequence[str] = ()) -> str:
+    rows = table_rows(result)
+    out = [f"# {title}", "", f"Resident-days: {result.resident_days:.2f}", "",
+           "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    out += ["", *notes]
+    if result.misses:
+        out += ["", "## Missed labels", "", "| resident | kind | start | note |",
+                "|---|---|---|---|"]
+        out += [f"| {m.resident} | {m.kind} | {m.start:.1f} | {m.note} |" for m in result.misses]
+    if result.false_alarms:
+        out += ["", "## False alarms", "",
+                "| alert | resident | kind | detected_at | details | context |",
+                "|---|---|---|---|---|---|"]
+        for a in result.false_alarms:
+            d = _brief(a)["details"]
+            out.append(f"| {a.alert_id} | {a.resident_id} | {a.kind} | {a.first:.1f} | "
+                       f"{orjson.dumps(d).decode()} | {result.context.get(a.alert_id, '')} |")
+    return "\n".join(out) + "\n"
+
+
+def plot_latency(result: Score, path: Path) -> None:
+    """A strip + box plot of detection latency per kind (matplotlib, no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    kinds = [k for k, ks in result.kinds.items() if ks.latencies]
+    fig, ax = plt.subplots(figsize=(7, 3.5), dpi=110)
+    if kinds:
+        data = [result.kinds[k].latencies for k in kinds]
+        ax.boxplot(data, vert=False, tick_labels=kinds, showfliers=False)
+        rng = np.random.default_rng(0)
+        for i, d in enumerate(data, start=1):
+            ax.scatter(d, i + rng.uniform(-0.15, 0.15, len(d)), s=10, alpha=0.6)
+        ax.set_xscale("symlog", linthresh=1.0)
+    else:
+        ax.text(0.5, 0.5, "no detections", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xlabel("detection latency: detected_at - label start (s, symlog)")
+    ax.set_title("Latency per kind")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def print_table(result: Score, title: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for c in COLUMNS:
+        table.add_column(c, justify="left" if c == "kind" else "right")
+    for r in table_rows(result):
+        table.add_row(*r)
+    Console().print(table)
+
+
+def annotate(result: Score, people: Sequence[Mapping[str, Any]]) -> None:
+    """Name the generated activity around each false fall alert (from ``scenario.json``)."""
+    acts = {str(p["rid"]): p.get("activities", []) for p in people}
+    for a in result.false_alarms:
+        near = [f"{k} at {s:.0f}" for s, k in acts.get(a.resident_id, [])
+                if s - 5 <= a.ts <= s + 60]
+        if near:
+            result.context[a.alert_id] = ", ".join(near)
