@@ -90,6 +90,7 @@ class Label:
     start: float
     deadline: float
     note: str = ""  # what happened (not part of the contract; kept in labels.jsonl as extra)
+    end: float | None = None  # extension: the condition lasts until then (see scoring.py)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -98,6 +99,8 @@ class Label:
             "start": round(self.start, 3),
             "deadline": round(self.deadline, 3),
         }
+        if self.end is not None and self.end > self.deadline:
+            out["end"] = round(self.end, 3)
         if self.note:
             out["note"] = self.note
         return out
@@ -504,7 +507,7 @@ class _ResidentGen:
                 continue
             if kind == "removed":
                 unworn.append((s, s + dur))
-                if rng.random() < 0.5:
+                if rng.random() < 0.5 or self.idx == 8:
                     removed_events.append(s)
             else:
                 outages.append((s, s + dur, kind))
@@ -712,8 +715,9 @@ class _ResidentGen:
         return out
 
     # -- labels -------------------------------------------------------------------------------
-    def _add(self, kind: str, start: float, deadline: float, note: str) -> None:
-        self.labels.append(Label(self.rid, kind, start, deadline, note))
+    def _add(self, kind: str, start: float, deadline: float, note: str,
+             end: float | None = None) -> None:
+        self.labels.append(Label(self.rid, kind, start, deadline, note, end))
 
     def _labels(
         self, msgs: list[Msg], track: gps.GpsTrack, unworn: list[tuple[float, float]],
@@ -745,7 +749,8 @@ class _ResidentGen:
                 out = np.flatnonzero(margin > 2 * acc)
                 if len(out):
                     start = float(fts[out[0]])
-                    self._add("wander", start, start + WANDER_DEADLINE_S, "walked off")
+                    self._add("wander", start, start + WANDER_DEADLINE_S, "walked off",
+                              wander_span[1] + 60.0)
         # Device trouble, on arrival times (the pipeline's clock for these rules).
         for a, b, kind in outages:
             before = arr[ts < a]
@@ -753,13 +758,13 @@ class _ResidentGen:
                 continue
             if kind == "silent" and b - before[-1] > SILENT_AFTER_S + DEVICE_DEADLINE_S:
                 start = float(before[-1]) + SILENT_AFTER_S
-                self._add("device", start, start + DEVICE_DEADLINE_S, "silent")
+                self._add("device", start, start + DEVICE_DEADLINE_S, "silent", b)
             if kind == "offline":
                 off = [m.t for m in msgs if m.topic_kind == "status" and m.payload == "offline"
                        and a <= m.ts < b]
                 if off and b - off[0] > OFFLINE_GRACE_S + DEVICE_DEADLINE_S:
                     start = off[0] + OFFLINE_GRACE_S
-                    self._add("device", start, start + DEVICE_DEADLINE_S, "offline")
+                    self._add("device", start, start + DEVICE_DEADLINE_S, "offline", b)
         for a, b in unworn:
             # A report's chunk starts up to chunk_s before it is sent: look from a - chunk_s.
             sel = [int(i) for i in np.flatnonzero((ts >= a - r.chunk_s - 1.0) & (ts < b))
@@ -768,19 +773,22 @@ class _ResidentGen:
                 continue
             first = float(arr[sel[0]])
             if any(abs(a - e) < 1e-6 for e in removed_events):
-                self._add("device", first, first + DEVICE_DEADLINE_S, "removed (event)")
+                self._add("device", first, first + DEVICE_DEADLINE_S, "removed (event)", b)
             elif b - first > REMOVED_GRACE_S + DEVICE_DEADLINE_S:
                 start = first + REMOVED_GRACE_S
                 note = "removed (charging)" if r.battery == "charger" else "removed"
-                self._add("device", start, start + DEVICE_DEADLINE_S, note)
+                self._add("device", start, start + DEVICE_DEADLINE_S, note, b)
         low = [i for i, m in enumerate(tele) if m.payload.get("battery", 1.0) < 0.15]
         if low:
             start = float(arr[low[0]])
-            self._add("device", start, start + DEVICE_DEADLINE_S, "battery_low")
+            # Low until it is charged or dies: a later critical (5 %) is the same discharge.
+            self._add("device", start, start + DEVICE_DEADLINE_S, "battery_low",
+                      min(dead_from, self.t1))
         if math.isfinite(dead_from) and len(arr):
             start = float(arr[-1]) + SILENT_AFTER_S
             if start + DEVICE_DEADLINE_S < self.t1:
-                self._add("device", start, start + DEVICE_DEADLINE_S, "silent (battery empty)")
+                self._add("device", start, start + DEVICE_DEADLINE_S, "silent (battery empty)",
+                          self.t1)
 
     def _vitals_label(self, vit: vitals.VitalsSeries, msgs: list[Msg], onset: float) -> None:
         """First time the chart is reached, by the true signal or by what was sent."""
@@ -810,7 +818,8 @@ class _ResidentGen:
                 break
         if starts and min(starts) < self.t1 - END_MARGIN_S:
             start = min(starts)
-            self._add("vitals", start, start + VITALS_DEADLINE_S, self.episode)
+            # The episode is held to the end of the scenario: re-raises are not false alarms.
+            self._add("vitals", start, start + VITALS_DEADLINE_S, self.episode, self.t1)
 
 
 # ----------------------------------------------------------------------------- the folder

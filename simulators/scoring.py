@@ -8,7 +8,10 @@ Rules, chosen so that a number in the report can be recomputed by hand:
   kind has a record with ``detected_at`` in ``[start - 2, deadline]``. Its latency is the
   earliest such ``detected_at`` minus ``start`` (so it can be down to -2 s).
 - An alert is *true* if any of its records lies in the window of any label of its resident and
-  kind; otherwise it is a *false alarm*. One alert may detect several labels (two falls a few
+  kind; otherwise it is a *false alarm*. A label may carry an optional ``end`` (an extension of
+  the contract: the condition lasts until then, e.g. a deterioration still under way or a watch
+  still off the wrist): an alert raised in ``(deadline, end]`` detects nothing but is not a
+  false alarm either (a re-raise after an auto-resolve of the same episode). One alert may detect several labels (two falls a few
   seconds apart); several alerts may detect one label (a device fall event and the
   accelerometer): both are counted as they are, so recall and precision are each exact.
 - recall = detected / labels; precision = true alerts / alerts; false alarms per resident-day =
@@ -38,6 +41,7 @@ class LabelRow:
     start: float
     deadline: float
     note: str = ""
+    end: float | None = None  # the condition lasts until then (not a false alarm before it)
 
 
 @dataclass
@@ -163,6 +167,7 @@ def score(
     for a in alerts:
         by_key.setdefault((a.resident_id, a.kind), []).append(a)
     true_ids: set[str] = set()
+    ongoing_ids: set[str] = set()  # raised while a labelled condition was still under way
     misses: list[LabelRow] = []
     matched: dict[int, list[str]] = {}
     for i, lab in enumerate(labels):
@@ -175,6 +180,10 @@ def score(
                 true_ids.add(a.alert_id)
                 matched.setdefault(i, []).append(a.alert_id)
                 best = min(best, min(inside))
+            if lab.end is not None and any(
+                lab.start - EARLY_S <= d <= lab.end for d in a.detected_at
+            ):
+                ongoing_ids.add(a.alert_id)
         if math.isfinite(best):
             ks.detected += 1
             ks.latencies.append(best - lab.start)
@@ -184,7 +193,7 @@ def score(
     for a in alerts:
         ks = kinds[a.kind]
         ks.alerts += 1
-        if a.alert_id in true_ids:
+        if a.alert_id in true_ids or a.alert_id in ongoing_ids:
             ks.true_alerts += 1
         else:
             ks.false_alarms += 1
@@ -199,8 +208,10 @@ def read_labels(path: Path) -> list[LabelRow]:
     for line in path.read_bytes().splitlines():
         if line.strip():
             d = orjson.loads(line)
+            end = d.get("end")
             out.append(LabelRow(str(d["resident"]), str(d["kind"]), float(d["start"]),
-                                float(d["deadline"]), str(d.get("note", ""))))
+                                float(d["deadline"]), str(d.get("note", "")),
+                                None if end is None else float(end)))
     return out
 
 
@@ -284,7 +295,7 @@ def print_table(result: Score, title: str) -> None:
         table.add_column(c, justify="left" if c == "kind" else "right")
     for r in table_rows(result):
         table.add_row(*r)
-    Console().print(table)
+    Console(width=max(Console().width, 150)).print(table)
 
 
 def annotate(result: Score, people: Sequence[Mapping[str, Any]]) -> None:
