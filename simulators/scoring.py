@@ -11,9 +11,10 @@ Rules, chosen so that a number in the report can be recomputed by hand:
   kind; otherwise it is a *false alarm*. A label may carry an optional ``end`` (an extension of
   the contract: the condition lasts until then, e.g. a deterioration still under way or a watch
   still off the wrist): an alert raised in ``(deadline, end]`` detects nothing but is not a
-  false alarm either (a re-raise after an auto-resolve of the same episode). One alert may detect several labels (two falls a few
-  seconds apart); several alerts may detect one label (a device fall event and the
-  accelerometer): both are counted as they are, so recall and precision are each exact.
+  false alarm either (a re-raise after an auto-resolve of the same episode).
+- One alert may detect several labels (two falls a few seconds apart); several alerts may
+  detect one label (a device fall event and the accelerometer): both are counted as they
+  are, so recall and precision are each exact.
 - recall = detected / labels; precision = true alerts / alerts; false alarms per resident-day =
   false alarms / (residents x scenario hours / 24); latency p50/p95 by linear interpolation
   (numpy's default) over the detected labels.

@@ -1,0 +1,47 @@
+"""The detector targets of issues 4 and 11, measured by ``anxin evaluate`` on a generated
+20-resident, 24-hour scenario (seed 1). Honest thresholds: a failure here is a finding."""
+
+from __future__ import annotations
+
+import pytest
+
+from simulators import evaluation, scenario
+from simulators.scoring import Score
+
+pytestmark = pytest.mark.timeout(900)
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory: pytest.TempPathFactory) -> Score:
+    folder = tmp_path_factory.mktemp("targets") / "seed1"
+    scenario.generate(folder, residents=20, hours=24.0, seed=1)
+    ev = evaluation.evaluate_inprocess(folder)
+    evaluation.add_context(ev, folder)
+    evaluation.write_outputs(ev, folder / "evaluation", "targets seed 1")
+    print((folder / "evaluation" / "report.md").read_text())
+    return ev.result
+
+
+def test_falls(result: Score) -> None:
+    fall = result.kinds["fall"]
+    assert fall.labels >= 15
+    assert fall.recall is not None and fall.recall >= 0.95
+    assert fall.false_per_resident_day is not None and fall.false_per_resident_day <= 0.1
+    # detection latency after the impact; the check window (30-60 s) comes on top of it
+    assert fall.latency(95) is not None and fall.latency(95) <= 10.0
+
+
+@pytest.mark.parametrize("kind", ["wander", "vitals", "device"])
+def test_wander_vitals_device(result: Score, kind: str) -> None:
+    ks = result.kinds[kind]
+    assert ks.labels >= 1
+    assert ks.recall == 1.0, [m for m in result.misses if m.kind == kind]
+    assert ks.false_per_resident_day is not None and ks.false_per_resident_day <= 0.05, [
+        (a.resident_id, a.details.get("reason"), a.details.get("news2"))
+        for a in result.false_alarms if a.kind == kind
+    ]
+
+
+def test_sos(result: Score) -> None:
+    sos = result.kinds["sos"]
+    assert sos.recall == 1.0 and sos.false_alarms == 0
