@@ -30,6 +30,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from anxin.logs import get_logger
+from storage.config import VICTORIAMETRICS_FLAGS
 
 log = get_logger(__name__)
 
@@ -127,6 +128,9 @@ class _Child:
     name: str
     proc: subprocess.Popen[bytes]
     log_path: Path
+    argv: list[str] = field(default_factory=list)
+    cwd: Path | None = None
+    user: str | None = None
 
 
 @dataclass
@@ -225,9 +229,32 @@ class Supervisor:
             env={**os.environ, **(env or {})},
         )
         logf.close()
-        child = _Child(name, proc, log_path)
+        child = _Child(name, proc, log_path, argv, cwd, user)
         self.children.append(child)
         return child
+
+    def _child(self, name: str) -> _Child:
+        for child in self.children:
+            if child.name == name:
+                return child
+        raise KeyError(f"no service {name!r} is supervised here")
+
+    def stop_service(self, name: str, sig: int = signal.SIGTERM) -> None:
+        """Stop one service (fault tests: broker outages, store outages)."""
+        child = self._child(name)
+        if child.proc.poll() is None:
+            child.proc.send_signal(sig)
+            child.proc.wait(timeout=30)
+
+    def start_service(self, name: str) -> None:
+        """Start a stopped service again on the same port and data, and wait until it answers."""
+        assert self.endpoints is not None
+        old = self._child(name)
+        if old.proc.poll() is None:
+            raise ServiceError(f"{name} is still running")
+        self.children.remove(old)
+        self._spawn(name, old.argv, cwd=old.cwd, user=old.user)
+        self._wait_ready(self.endpoints, only=(name,))
 
     def _start_mosquitto(self, ep: Endpoints) -> None:
         folder = self.run_dir / "mosquitto"
@@ -278,7 +305,7 @@ class Supervisor:
                 which("victoria-metrics", "/usr/bin/victoria-metrics"),
                 f"-httpListenAddr={ep.host}:{ep.vm_port}",
                 f"-storageDataPath={folder}",
-                "-retentionPeriod=1y",
+                *VICTORIAMETRICS_FLAGS,  # retention, and dedup so a replayed point stays one
                 "-search.latencyOffset=0s",
                 "-loggerLevel=WARN",
             ],
@@ -342,7 +369,7 @@ class Supervisor:
         )
 
     # -- readiness -----------------------------------------------------------------------------
-    def _wait_ready(self, ep: Endpoints) -> None:
+    def _wait_ready(self, ep: Endpoints, only: Sequence[str] | None = None) -> None:
         checks: dict[str, Callable[[], bool]] = {
             "mosquitto": lambda: mqtt_ready(ep.host, ep.mqtt_port),
             "kafka": lambda: kafka_ready(ep.kafka_bootstrap),
@@ -352,7 +379,7 @@ class Supervisor:
                 f"{ep.twilio_url}/2010-04-01/Accounts/{ep.twilio_account_sid}.json", any_status=True
             ),
         }
-        pending = {c.name: c for c in self.children}
+        pending = {c.name: c for c in self.children if only is None or c.name in only}
         deadline = time.monotonic() + self.startup_timeout
         delay = 0.05
         while pending:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -35,9 +36,20 @@ class MqttSettings(BaseModel):
     password: SecretStr | None = None
     tls_ca: Path | None = None
     prefix: str = "anxin/v1"
-    client_id: str = "anxin-ingest"
-    share_group: str = "anxin-ingest"
+    # The bridge's persistent session. Empty: "anxin-ingest", or "anxin-ingest-<host>" when
+    # bridges share the load (each member of a share group needs its own id).
+    client_id: str = ""
+    # Set (e.g. "anxin-ingest") to split telemetry between several bridges with an MQTT v5 shared
+    # subscription. Off by default: Mosquitto 2.0.11 does not restore shared subscriptions from
+    # its persistence file, so a broker restart would lose what arrives before the bridge
+    # re-subscribes; a plain persistent subscription survives the restart.
+    share_group: str = ""
     keepalive: int = 30
+
+    def session_id(self) -> str:
+        if self.client_id:
+            return self.client_id
+        return f"anxin-ingest-{socket.gethostname()}" if self.share_group else "anxin-ingest"
 
 
 class KafkaSettings(BaseModel):

@@ -35,6 +35,26 @@ INF = float("inf")
 FALL_EPISODE_S = 30.0  # a device event and an accelerometer finding this close are one fall
 STILL_UPGRADE_S = 15.0  # motionless this long after a detected fall: upgrade before the timeout
 SATURATION_NOTE_EVERY_S = 600.0
+SEQ_WINDOW = 256  # recent sequence numbers remembered per device, to drop redelivered copies
+
+
+def seen_before(state: dict[str, Any], seq: int) -> bool:
+    """Record ``seq`` in the device's window; True if it was already there (a duplicate).
+
+    At-least-once delivery (MQTT QoS 1, Kafka redelivery after a crash) repeats messages; the
+    device's ``seq`` tells them apart. A drop far below the window is a device restart.
+    """
+    top, hex_mask = state.get("seq", (None, "0"))  # hex: JSON codecs stop at 64-bit integers
+    mask = int(hex_mask, 16)
+    if top is None or seq > top or top - seq >= SEQ_WINDOW:
+        shift = SEQ_WINDOW if top is None or top - seq >= SEQ_WINDOW else seq - top
+        state["seq"] = (seq, format(((mask << shift) | 1) & ((1 << SEQ_WINDOW) - 1), "x"))
+        return False
+    bit = 1 << (top - seq)
+    if mask & bit:
+        return True
+    state["seq"] = (top, format(mask | bit, "x"))
+    return False
 
 
 @dataclass
@@ -150,6 +170,9 @@ class DetectorPipeline:
         resident = self._resident(resident_id)
         state = dict(self.device_state.get(device_id) or {})
         arrived = float(reading.get("received_at", now))
+        seq = reading.get("seq")
+        if seq is not None and seen_before(state, int(seq)):
+            return out  # a redelivered copy: everything it could raise was raised the first time
 
         # Each detector on its own: a bug in one must not cost the others (an SOS above all).
         for name, step in (

@@ -83,7 +83,7 @@ class Bridge:
         m = self.settings.mqtt
         client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2,
-            client_id=m.client_id,
+            client_id=m.session_id(),
             protocol=mqtt.MQTTv5,
             manual_ack=True,
         )
@@ -259,7 +259,7 @@ class Bridge:
         consumer = AIOKafkaConsumer(
             k.commands_topic,
             bootstrap_servers=k.bootstrap,
-            group_id=f"{m.client_id}-downlink",
+            group_id="anxin-downlink",
             enable_auto_commit=True,
             auto_offset_reset="earliest",
         )

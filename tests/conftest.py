@@ -27,9 +27,20 @@ def run_root() -> Iterator[Path]:
 
 
 @pytest.fixture(scope="session")
-def services(run_root: Path) -> Iterator[Endpoints]:
-    with Supervisor(run_root / "services") as endpoints:
-        yield endpoints
+def supervisor(run_root: Path) -> Iterator[Supervisor]:
+    """The session's services; fault tests stop and start single services through it."""
+    sup = Supervisor(run_root / "services")
+    sup.start()
+    try:
+        yield sup
+    finally:
+        sup.stop()
+
+
+@pytest.fixture(scope="session")
+def services(supervisor: Supervisor) -> Endpoints:
+    assert supervisor.endpoints is not None
+    return supervisor.endpoints
 
 
 @pytest.fixture(scope="session")

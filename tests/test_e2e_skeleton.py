@@ -167,3 +167,38 @@ def test_status_goes_to_device_status(
         lambda f: len(f) >= 1,
     )
     assert [r["status"] for r in found] == [status]
+
+
+def test_two_bridges_split_the_load_with_a_shared_subscription(
+    services: Endpoints, pipeline: ProcessGroup, run_root
+) -> None:
+    """Two more bridges on their own prefix, in one share group: each message once, both busy."""
+    env = {"ANXIN_MQTT__PREFIX": "anxin-shared/v1", "ANXIN_MQTT__SHARE_GROUP": "ingest"}
+    bridges = []
+    for name in ("shared-a", "shared-b"):
+        ready = run_root / f"{name}.ready"
+        child = pipeline.spawn(
+            name,
+            "ingest",
+            "--ready-file",
+            str(ready),
+            env={**env, "ANXIN_MQTT__CLIENT_ID": f"anxin-{name}"},
+        )
+        pipeline.wait_until(child, ready.exists)
+        bridges.append(child)
+    base, t0 = 5_000_000, round(time.time() - 3600, 3)
+    lines = [orjson.dumps({"ts": t0 + k, "seq": base + k, "battery": 0.7}) for k in range(400)]
+    mosquitto_pub(services, "anxin-shared/v1/devices/W001/telemetry", lines)
+    found = collect(
+        services.kafka_bootstrap,
+        "readings",
+        lambda r: base <= r.get("seq", -1) < base + 400,
+        lambda f: len(f) >= 400,
+    )
+    assert sorted(r["seq"] for r in found) == list(range(base, base + 400))  # each exactly once
+    shares = []
+    for child in bridges:
+        pipeline.stop(child)
+        line = [x for x in child.log_path.read_text().splitlines() if "bridge stopped" in x][-1]
+        shares.append(int(line.split("'readings': ")[1].split(",")[0].split("}")[0]))
+    assert sum(shares) == 400 and min(shares) > 0, shares

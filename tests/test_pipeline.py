@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from anxin.registry import load_registry
-from detectors.pipeline import DetectorPipeline, Outputs
+from detectors.pipeline import SEQ_WINDOW, DetectorPipeline, Outputs, seen_before
 from tests.signals import chunks, clear_fall
 
 REGISTRY = load_registry(Path(__file__).parent / "data" / "registry.yaml")
@@ -129,3 +129,22 @@ def test_a_failing_detector_does_not_cost_the_sos() -> None:
         reading("W001", T0, seq=3, event="sos", location={"lat": float("nan"), "lon": 0.0}), T0
     )
     assert [a.kind for a in out.alerts] == ["sos"]
+
+
+def test_duplicate_sequence_numbers_are_dropped() -> None:
+    state: dict = {}
+    assert [seen_before(state, s) for s in (5, 6, 5, 4, 6, 7, 4)] == [
+        False,
+        False,
+        True,
+        False,
+        True,
+        False,
+        True,
+    ]
+    assert seen_before(state, 7 + SEQ_WINDOW) is False
+    assert seen_before(state, 8) is False  # far below the window: the device restarted counting
+    p = DetectorPipeline(lambda: REGISTRY)
+    first = p.process(reading("W002", T0, seq=10, event="fall"), T0)
+    again = p.process(reading("W002", T0, seq=10, event="fall"), T0 + 1)
+    assert len(first.alerts) == 1 and again.alerts == [] and again.updates == []
