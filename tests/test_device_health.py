@@ -93,10 +93,12 @@ def test_removed_event_at_once() -> None:
 def test_battery_once_per_discharge() -> None:
     h = DeviceHealth()
     levels = [0.5, 0.2, 0.149, 0.151, 0.148, 0.10, 0.049, 0.03, 0.06, 0.02]
-    got = [(d.reason, getattr(d, "severity", None))
-           for i, b in enumerate(levels) for d in h.observe(i, {"battery": b})]
-    assert got == [("battery_low", "warning"), (("battery_low", None)),
-                   ("battery_low", "critical")]
+    got = [
+        (d.reason, getattr(d, "severity", None))
+        for i, b in enumerate(levels)
+        for d in h.observe(i, {"battery": b})
+    ]
+    assert got == [("battery_low", "warning"), (("battery_low", None)), ("battery_low", "critical")]
     h = rt(h)
     assert h.observe(20, {"battery": 0.2}) == [Resolve("battery_low", 20)]
     assert h.observe(21, {"battery": 0.1}) == []  # not re-armed: no recharge above 30 %
@@ -108,8 +110,9 @@ def test_battery_once_per_discharge() -> None:
 
 def test_battery_critical_first_then_no_warning() -> None:
     h = DeviceHealth()
-    assert [d.severity for d in h.observe(0, {"battery": 0.03}) if isinstance(d, Raise)] \
-        == ["critical"]
+    assert [d.severity for d in h.observe(0, {"battery": 0.03}) if isinstance(d, Raise)] == [
+        "critical"
+    ]
     assert h.observe(1, {"battery": 0.10}) == []
     assert h.observe(2, {"battery": 0.16}) == [Resolve("battery_low", 2)]
     assert h.observe(3, {"battery": 0.10}) == []
@@ -123,8 +126,7 @@ def test_battery_ignores_nonsense() -> None:
 
 
 def test_custom_config_and_small_state() -> None:
-    h = DeviceHealth(DeviceHealthConfig(silent_after_s=60, battery_warning=0.3,
-                                        battery_rearm=0.5))
+    h = DeviceHealth(DeviceHealthConfig(silent_after_s=60, battery_warning=0.3, battery_rearm=0.5))
     assert [d.reason for d in h.observe(0, {"battery": 0.25})] == ["battery_low"]
     assert [d.reason for d in h.check(61)] == ["silent"]
     assert len(json.dumps(h.to_state())) < 200

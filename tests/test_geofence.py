@@ -35,12 +35,21 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 LONDON = ZoneInfo("Europe/London")
 HOME = (37.5135, 122.1203)
 REGISTRY: list[dict[str, Any]] = [
-    {"name": "home", "circle": {"lat": 37.5135, "lon": 122.1203, "radius_m": 120},
-     "active": "00:00-24:00"},
-    {"name": "day-centre",
-     "polygon": [[37.5101, 122.1101], [37.5122, 122.1101], [37.5122, 122.1135],
-                 [37.5101, 122.1135]],
-     "active": "08:00-17:30"},
+    {
+        "name": "home",
+        "circle": {"lat": 37.5135, "lon": 122.1203, "radius_m": 120},
+        "active": "00:00-24:00",
+    },
+    {
+        "name": "day-centre",
+        "polygon": [
+            [37.5101, 122.1101],
+            [37.5122, 122.1101],
+            [37.5122, 122.1135],
+            [37.5101, 122.1135],
+        ],
+        "active": "08:00-17:30",
+    },
 ]
 
 
@@ -51,16 +60,33 @@ def local_ts(tz: ZoneInfo, y: int, mo: int, d: int, h: int, mi: int) -> float:
 # ---------------------------------------------------------------- windows
 
 
-@pytest.mark.parametrize(("text", "start", "end"), [
-    ("00:00-24:00", 0, 1440), ("08:00-17:30", 480, 1050), ("20:00-07:00", 1200, 420),
-    (" 7:05 - 9:00 ", 425, 540),
-])
+@pytest.mark.parametrize(
+    ("text", "start", "end"),
+    [
+        ("00:00-24:00", 0, 1440),
+        ("08:00-17:30", 480, 1050),
+        ("20:00-07:00", 1200, 420),
+        (" 7:05 - 9:00 ", 425, 540),
+    ],
+)
 def test_window_parse(text: str, start: int, end: int) -> None:
     assert Window.parse(text) == Window(start, end)
 
 
-@pytest.mark.parametrize("text", ["", "8-17", "08:00", "25:00-26:00", "08:60-09:00",
-                                  "24:00-08:00", "08:00-08:00", "24:30-01:00", "aa:bb-cc:dd"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "8-17",
+        "08:00",
+        "25:00-26:00",
+        "08:60-09:00",
+        "24:00-08:00",
+        "08:00-08:00",
+        "24:30-01:00",
+        "aa:bb-cc:dd",
+    ],
+)
 def test_window_parse_rejects(text: str) -> None:
     with pytest.raises(ValueError):
         Window.parse(text)
@@ -127,13 +153,17 @@ def test_fence_from_dict() -> None:
     home, centre = fences_from_registry(REGISTRY)
     assert isinstance(home, Circle) and home.radius_m == 120 and home.active == ALWAYS
     assert isinstance(centre, Polygon) and centre.active == Window(480, 1050)
-    assert fence_from_dict({"name": "x", "circle": {"lat": 1, "lon": 2, "radius_m": 5}}).active \
+    assert (
+        fence_from_dict({"name": "x", "circle": {"lat": 1, "lon": 2, "radius_m": 5}}).active
         == ALWAYS
-    for bad in ({"name": "x"},
-                {"name": "x", "circle": {"lat": 1, "lon": 2, "radius_m": 0}},
-                {"name": "x", "polygon": [[0, 0], [0, 1]]},
-                {"name": "x", "polygon": [[0, 0], [0, 1], [95, 1]]},
-                {"name": "x", "circle": {"lat": 1, "lon": 2, "radius_m": 5}, "active": "x"}):
+    )
+    for bad in (
+        {"name": "x"},
+        {"name": "x", "circle": {"lat": 1, "lon": 2, "radius_m": 0}},
+        {"name": "x", "polygon": [[0, 0], [0, 1]]},
+        {"name": "x", "polygon": [[0, 0], [0, 1], [95, 1]]},
+        {"name": "x", "circle": {"lat": 1, "lon": 2, "radius_m": 5}, "active": "x"},
+    ):
         with pytest.raises((ValueError, KeyError)):
             fence_from_dict(bad)
 
@@ -160,9 +190,11 @@ def square_m(size: float) -> list[tuple[float, float]]:
 def test_polygon_square_any_order(reverse: bool) -> None:
     verts = square_m(200.0)
     poly = Polygon("sq", tuple(reversed(verts) if reverse else verts))
+
     def at(e: float, n: float) -> float:
         lat, lon = gps.offset(*HOME, e, n)
         return poly.distance_m(float(lat), float(lon))
+
     assert at(100, 100) == pytest.approx(-100, abs=0.5)
     assert at(30, 100) == pytest.approx(-30, abs=0.5)
     assert at(-50, 100) == pytest.approx(50, abs=0.5)
@@ -178,9 +210,11 @@ def test_polygon_concave_and_closed_ring() -> None:
     ring = list(zip(lat.tolist(), lon.tolist(), strict=True))
     poly = Polygon("u", (*ring, ring[0]))
     assert len(poly.vertices) == 8
+
     def at(e_: float, n_: float) -> float:
         la, lo = gps.offset(*HOME, e_, n_)
         return poly.distance_m(float(la), float(lo))
+
     assert at(150, 250) == pytest.approx(50, abs=0.5)  # in the notch: outside
     assert at(150, 50) == pytest.approx(-50, abs=0.5)  # below the notch: inside
     assert at(50, 250) == pytest.approx(-50, abs=0.5)  # left arm: inside
@@ -199,16 +233,19 @@ def test_vector_matches_scalar(seed: int) -> None:
     verts = list(zip(lat.tolist(), lon.tolist(), strict=True))
     if rng.random() < 0.5:
         verts.reverse()
-    fences: list[Fence] = [Polygon("p", tuple(verts)),
-                           Circle("c", *HOME, float(rng.uniform(20, 300)))]
+    fences: list[Fence] = [
+        Polygon("p", tuple(verts)),
+        Circle("c", *HOME, float(rng.uniform(20, 300))),
+    ]
     plat, plon = gps.offset(*HOME, rng.uniform(-600, 600, 64), rng.uniform(-600, 600, 64))
     for f in fences:
         vec = f.distances_m(plat, plon)
         ref = [f.distance_m(a, b) for a, b in zip(plat.tolist(), plon.tolist(), strict=True)]
         np.testing.assert_allclose(vec, ref, atol=1e-6)
     both = signed_distances(fences, plat, plon)
-    np.testing.assert_allclose(both, np.minimum(fences[0].distances_m(plat, plon),
-                                                fences[1].distances_m(plat, plon)))
+    np.testing.assert_allclose(
+        both, np.minimum(fences[0].distances_m(plat, plon), fences[1].distances_m(plat, plon))
+    )
 
 
 # ---------------------------------------------------------------- monitor
@@ -217,19 +254,22 @@ T0 = local_ts(SHANGHAI, 2024, 6, 3, 19, 0)  # day-centre closed: only home is ac
 
 
 def monitor(**cfg: float) -> GeofenceMonitor:
-    return GeofenceMonitor.from_state(None, fences_from_registry(REGISTRY), "Asia/Shanghai",
-                                      GeofenceConfig(**cfg))  # type: ignore[arg-type]
+    return GeofenceMonitor.from_state(
+        None, fences_from_registry(REGISTRY), "Asia/Shanghai", GeofenceConfig(**cfg)
+    )  # type: ignore[arg-type]
 
 
-def fix(m: GeofenceMonitor, t: float, north_m: float, acc: float | None = 10.0,
-        east_m: float = 0.0) -> Raise | Resolve | None:
+def fix(
+    m: GeofenceMonitor, t: float, north_m: float, acc: float | None = 10.0, east_m: float = 0.0
+) -> Raise | Resolve | None:
     lat, lon = gps.offset(*HOME, east_m, north_m)
     return m.observe(t, float(lat), float(lon), acc)
 
 
 def roundtrip(m: GeofenceMonitor) -> GeofenceMonitor:
-    return GeofenceMonitor.from_state(json.loads(json.dumps(m.to_state())), m.fences, m.tz,
-                                      m.config)
+    return GeofenceMonitor.from_state(
+        json.loads(json.dumps(m.to_state())), m.fences, m.tz, m.config
+    )
 
 
 def test_two_confident_fixes_raise_then_resolve() -> None:
@@ -317,8 +357,9 @@ def test_state_is_small() -> None:
 
 def run(m: GeofenceMonitor, track: gps.GpsTrack) -> list[Raise | Resolve]:
     out = []
-    for t, la, lo, a in zip(track.ts.tolist(), track.lat.tolist(), track.lon.tolist(),
-                            track.acc.tolist(), strict=True):
+    for t, la, lo, a in zip(
+        track.ts.tolist(), track.lat.tolist(), track.lon.tolist(), track.acc.tolist(), strict=True
+    ):
         d = m.observe(t, la, lo, a)
         if d is not None:
             out.append(d)

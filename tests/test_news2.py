@@ -24,19 +24,62 @@ from detectors.news2 import (
 
 # (parameter, value, expected points): both sides of every cut-point of the chart.
 EDGES = [
-    ("rr", 8, 3), ("rr", 9, 1), ("rr", 11, 1), ("rr", 12, 0), ("rr", 20, 0), ("rr", 21, 2),
-    ("rr", 24, 2), ("rr", 25, 3), ("rr", 3, 3), ("rr", 60, 3),
-    ("spo2", 91, 3), ("spo2", 92, 2), ("spo2", 93, 2), ("spo2", 94, 1), ("spo2", 95, 1),
-    ("spo2", 96, 0), ("spo2", 100, 0), ("spo2", 70, 3),
-    ("sbp", 90, 3), ("sbp", 91, 2), ("sbp", 100, 2), ("sbp", 101, 1), ("sbp", 110, 1),
-    ("sbp", 111, 0), ("sbp", 219, 0), ("sbp", 220, 3), ("sbp", 60, 3),
-    ("hr", 40, 3), ("hr", 41, 1), ("hr", 50, 1), ("hr", 51, 0), ("hr", 90, 0), ("hr", 91, 1),
-    ("hr", 110, 1), ("hr", 111, 2), ("hr", 130, 2), ("hr", 131, 3), ("hr", 25, 3),
-    ("temp", 35.0, 3), ("temp", 35.1, 1), ("temp", 36.0, 1), ("temp", 36.1, 0), ("temp", 38.0, 0),
-    ("temp", 38.1, 1), ("temp", 39.0, 1), ("temp", 39.1, 2), ("temp", 41.0, 2), ("temp", 33.0, 3),
-    ("acvpu", "A", 0), ("acvpu", "C", 3), ("acvpu", "V", 3), ("acvpu", "P", 3), ("acvpu", "U", 3),
+    ("rr", 8, 3),
+    ("rr", 9, 1),
+    ("rr", 11, 1),
+    ("rr", 12, 0),
+    ("rr", 20, 0),
+    ("rr", 21, 2),
+    ("rr", 24, 2),
+    ("rr", 25, 3),
+    ("rr", 3, 3),
+    ("rr", 60, 3),
+    ("spo2", 91, 3),
+    ("spo2", 92, 2),
+    ("spo2", 93, 2),
+    ("spo2", 94, 1),
+    ("spo2", 95, 1),
+    ("spo2", 96, 0),
+    ("spo2", 100, 0),
+    ("spo2", 70, 3),
+    ("sbp", 90, 3),
+    ("sbp", 91, 2),
+    ("sbp", 100, 2),
+    ("sbp", 101, 1),
+    ("sbp", 110, 1),
+    ("sbp", 111, 0),
+    ("sbp", 219, 0),
+    ("sbp", 220, 3),
+    ("sbp", 60, 3),
+    ("hr", 40, 3),
+    ("hr", 41, 1),
+    ("hr", 50, 1),
+    ("hr", 51, 0),
+    ("hr", 90, 0),
+    ("hr", 91, 1),
+    ("hr", 110, 1),
+    ("hr", 111, 2),
+    ("hr", 130, 2),
+    ("hr", 131, 3),
+    ("hr", 25, 3),
+    ("temp", 35.0, 3),
+    ("temp", 35.1, 1),
+    ("temp", 36.0, 1),
+    ("temp", 36.1, 0),
+    ("temp", 38.0, 0),
+    ("temp", 38.1, 1),
+    ("temp", 39.0, 1),
+    ("temp", 39.1, 2),
+    ("temp", 41.0, 2),
+    ("temp", 33.0, 3),
+    ("acvpu", "A", 0),
+    ("acvpu", "C", 3),
+    ("acvpu", "V", 3),
+    ("acvpu", "P", 3),
+    ("acvpu", "U", 3),
     ("acvpu", "a", 0),
-    ("o2", True, 2), ("o2", False, 0),
+    ("o2", True, 2),
+    ("o2", False, 0),
 ]
 
 
@@ -50,10 +93,28 @@ def test_chart_edges(param: str, value: object, points: int) -> None:
 
 # Scale 2: (spo2, on oxygen, points)
 SCALE2 = [
-    (83, False, 3), (84, False, 2), (85, False, 2), (86, False, 1), (87, False, 1),
-    (88, False, 0), (92, False, 0), (93, False, 0), (97, False, 0), (100, False, 0),
-    (83, True, 3), (84, True, 2), (85, True, 2), (86, True, 1), (87, True, 1), (88, True, 0),
-    (92, True, 0), (93, True, 1), (94, True, 1), (95, True, 2), (96, True, 2), (97, True, 3),
+    (83, False, 3),
+    (84, False, 2),
+    (85, False, 2),
+    (86, False, 1),
+    (87, False, 1),
+    (88, False, 0),
+    (92, False, 0),
+    (93, False, 0),
+    (97, False, 0),
+    (100, False, 0),
+    (83, True, 3),
+    (84, True, 2),
+    (85, True, 2),
+    (86, True, 1),
+    (87, True, 1),
+    (88, True, 0),
+    (92, True, 0),
+    (93, True, 1),
+    (94, True, 1),
+    (95, True, 2),
+    (96, True, 2),
+    (97, True, 3),
     (100, True, 3),
 ]
 
@@ -81,12 +142,30 @@ def test_bad_scale() -> None:
 
 
 ROUNDING = [
-    ("rr", 20.4, 0), ("rr", 20.5, 2), ("rr", 8.49, 3), ("rr", 8.5, 1), ("rr", 24.5, 3),
-    ("spo2", 95.5, 0), ("spo2", 95.49, 1), ("spo2", 91.5, 2),
-    ("sbp", 90.5, 2), ("sbp", 90.49, 3), ("sbp", 219.5, 3), ("sbp", 110.5, 0),
-    ("hr", 40.5, 1), ("hr", 40.4, 3), ("hr", 90.5, 1), ("hr", 130.5, 3), ("hr", 130.49, 2),
-    ("temp", 35.05, 1), ("temp", 35.04, 3), ("temp", 36.05, 0), ("temp", 38.05, 1),
-    ("temp", 39.05, 2), ("temp", 39.04, 1), ("temp", 36.04, 1),
+    ("rr", 20.4, 0),
+    ("rr", 20.5, 2),
+    ("rr", 8.49, 3),
+    ("rr", 8.5, 1),
+    ("rr", 24.5, 3),
+    ("spo2", 95.5, 0),
+    ("spo2", 95.49, 1),
+    ("spo2", 91.5, 2),
+    ("sbp", 90.5, 2),
+    ("sbp", 90.49, 3),
+    ("sbp", 219.5, 3),
+    ("sbp", 110.5, 0),
+    ("hr", 40.5, 1),
+    ("hr", 40.4, 3),
+    ("hr", 90.5, 1),
+    ("hr", 130.5, 3),
+    ("hr", 130.49, 2),
+    ("temp", 35.05, 1),
+    ("temp", 35.04, 3),
+    ("temp", 36.05, 0),
+    ("temp", 38.05, 1),
+    ("temp", 39.05, 2),
+    ("temp", 39.04, 1),
+    ("temp", 36.04, 1),
 ]
 
 
@@ -95,8 +174,9 @@ def test_rounding(param: str, value: float, points: int) -> None:
     assert score({param: value}).parameters[param] == points
     cols = {p: np.array([np.nan]) for p in PARAMETERS}
     cols[param] = np.array([value])
-    _, mat = score_arrays(cols["rr"], cols["spo2"], cols["o2"], cols["sbp"], cols["hr"],
-                          cols["acvpu"], cols["temp"])
+    _, mat = score_arrays(
+        cols["rr"], cols["spo2"], cols["o2"], cols["sbp"], cols["hr"], cols["acvpu"], cols["temp"]
+    )
     assert mat[0, PARAMETERS.index(param)] == points
 
 
@@ -104,8 +184,15 @@ def test_full_score_not_partial() -> None:
     vit = {"rr": 22, "spo2": 93, "o2": True, "sbp": 95, "hr": 115, "acvpu": "V", "temp": 39.2}
     result = score(vit)
     assert not result.partial
-    assert result.parameters == {"rr": 2, "spo2": 2, "o2": 2, "sbp": 2, "hr": 2, "acvpu": 3,
-                                 "temp": 2}
+    assert result.parameters == {
+        "rr": 2,
+        "spo2": 2,
+        "o2": 2,
+        "sbp": 2,
+        "hr": 2,
+        "acvpu": 3,
+        "temp": 2,
+    }
     assert result.total == 15
     assert list(result.parameters) == list(PARAMETERS)
 
@@ -120,16 +207,19 @@ def test_missing_is_absent_not_zero() -> None:
 # ---------------------------------------------------------------- vectorised == scalar
 
 maybe = st.one_of(st.none(), st.floats(0, 400, allow_nan=False))
-vitals_st = st.fixed_dictionaries({
-    "rr": st.one_of(st.none(), st.floats(0, 60)),
-    "spo2": st.one_of(st.none(), st.floats(40, 100), st.integers(40, 100).map(float)),
-    "o2": st.one_of(st.none(), st.booleans()),
-    "sbp": st.one_of(st.none(), st.floats(40, 300)),
-    "hr": st.one_of(st.none(), st.floats(20, 300), st.sampled_from([40.5, 50.5, 90.5, 130.5])),
-    "acvpu": st.one_of(st.none(), st.sampled_from("ACVPU")),
-    "temp": st.one_of(st.none(), st.floats(30, 43),
-                      st.integers(340, 400).map(lambda t: t / 10 + 0.05)),
-})
+vitals_st = st.fixed_dictionaries(
+    {
+        "rr": st.one_of(st.none(), st.floats(0, 60)),
+        "spo2": st.one_of(st.none(), st.floats(40, 100), st.integers(40, 100).map(float)),
+        "o2": st.one_of(st.none(), st.booleans()),
+        "sbp": st.one_of(st.none(), st.floats(40, 300)),
+        "hr": st.one_of(st.none(), st.floats(20, 300), st.sampled_from([40.5, 50.5, 90.5, 130.5])),
+        "acvpu": st.one_of(st.none(), st.sampled_from("ACVPU")),
+        "temp": st.one_of(
+            st.none(), st.floats(30, 43), st.integers(340, 400).map(lambda t: t / 10 + 0.05)
+        ),
+    }
+)
 
 
 def _columns(batch: list[dict[str, object]]) -> list[np.ndarray]:
@@ -144,6 +234,7 @@ def _columns(batch: list[dict[str, object]]) -> list[np.ndarray]:
             else:
                 out.append(float(x))  # type: ignore[arg-type]
         return np.array(out, dtype=float)
+
     return [col(k) for k in PARAMETERS]
 
 
@@ -161,8 +252,9 @@ def test_vector_matches_scalar(batch: list[dict[str, object]], scale: int) -> No
 
 def test_vector_per_row_scale() -> None:
     nan = [np.nan, np.nan]
-    totals, mat = score_arrays(nan, [97, 97], [1, 1], nan, nan, nan, nan,
-                               spo2_scale=np.array([1, 2]))
+    totals, mat = score_arrays(
+        nan, [97, 97], [1, 1], nan, nan, nan, nan, spo2_scale=np.array([1, 2])
+    )
     assert mat[:, 1].tolist() == [0, 3]
     assert totals.tolist() == [2, 5]
 
@@ -170,18 +262,47 @@ def test_vector_per_row_scale() -> None:
 # ---------------------------------------------------------------- plausibility
 
 
-@pytest.mark.parametrize("vit", [
-    {"hr": 0}, {"hr": 400}, {"spo2": 101}, {"spo2": 20}, {"temp": 60}, {"temp": 15},
-    {"sbp": 80, "dbp": 90}, {"sbp": 120, "dbp": 120}, {"rr": 0}, {"hr": math.nan},
-    {"hr": "72"}, {"hr": True}, {"acvpu": "X"}, {"o2": "yes"}, {"sbp": 400}, {"hr": math.inf},
-])
+@pytest.mark.parametrize(
+    "vit",
+    [
+        {"hr": 0},
+        {"hr": 400},
+        {"spo2": 101},
+        {"spo2": 20},
+        {"temp": 60},
+        {"temp": 15},
+        {"sbp": 80, "dbp": 90},
+        {"sbp": 120, "dbp": 120},
+        {"rr": 0},
+        {"hr": math.nan},
+        {"hr": "72"},
+        {"hr": True},
+        {"acvpu": "X"},
+        {"o2": "yes"},
+        {"sbp": 400},
+        {"hr": math.inf},
+    ],
+)
 def test_implausible(vit: dict[str, object]) -> None:
     assert plausible(vit)
 
 
 def test_plausible() -> None:
-    assert plausible({"hr": 72, "spo2": 97, "sbp": 128, "dbp": 80, "rr": 16, "temp": 36.8,
-                      "o2": False, "acvpu": "A"}) == []
+    assert (
+        plausible(
+            {
+                "hr": 72,
+                "spo2": 97,
+                "sbp": 128,
+                "dbp": 80,
+                "rr": 16,
+                "temp": 36.8,
+                "o2": False,
+                "acvpu": "A",
+            }
+        )
+        == []
+    )
     assert plausible({}) == []
     assert plausible({"hr": np.int64(72), "spo2": np.float64(97.0)}) == []
     assert plausible({"sbp": np.float64(80), "dbp": np.int64(90)})

@@ -23,12 +23,15 @@ def arrays_equal(a: object, b: object, fields: tuple[str, ...]) -> bool:
 GPS_FIELDS = ("ts", "lat", "lon", "acc", "true_lat", "true_lon")
 
 
-@pytest.mark.parametrize("make", [
-    lambda r: gps.at_home(r, HOME, T0, 3600),
-    lambda r: gps.wander(r, HOME, T0),
-    lambda r: gps.gate_and_back(r, HOME, T0),
-    lambda r: gps.day_centre_trip(r, HOME, CENTRE, T0, stay_s=600),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda r: gps.at_home(r, HOME, T0, 3600),
+        lambda r: gps.wander(r, HOME, T0),
+        lambda r: gps.gate_and_back(r, HOME, T0),
+        lambda r: gps.day_centre_trip(r, HOME, CENTRE, T0, stay_s=600),
+    ],
+)
 def test_gps_deterministic(make: object) -> None:
     a = make(np.random.default_rng(5))  # type: ignore[operator]
     b = make(np.random.default_rng(5))  # type: ignore[operator]
@@ -59,8 +62,15 @@ def test_at_home_noise_matches_accuracy() -> None:
 
 
 def test_wander_leaves_and_keeps_going() -> None:
-    t = gps.wander(np.random.default_rng(2), HOME, T0, radius_m=120, distance_m=2000,
-                   speed_mps=1.2, interval_s=10)
+    t = gps.wander(
+        np.random.default_rng(2),
+        HOME,
+        T0,
+        radius_m=120,
+        distance_m=2000,
+        speed_mps=1.2,
+        interval_s=10,
+    )
     home = Circle("h", *HOME, 120.0)
     d = home.distances_m(t.true_lat, t.true_lon)
     assert d[0] < 0 and d[-1] > 1500
@@ -104,8 +114,9 @@ def test_vitals_deterministic_and_rounded() -> None:
 
 
 def test_circadian_drift() -> None:
-    s = vitals.day(np.random.default_rng(1), T0 - 8 * 3600, duration_s=86_400, interval_s=60,
-                   utc_offset_h=8.0)  # starts at local midnight
+    s = vitals.day(
+        np.random.default_rng(1), T0 - 8 * 3600, duration_s=86_400, interval_s=60, utc_offset_h=8.0
+    )  # starts at local midnight
     hour = ((s.ts - s.ts[0]) // 3600).astype(int)
     at4, at16 = hour == 4, hour == 16
     assert s.hr[at16].mean() - s.hr[at4].mean() == pytest.approx(12.0, abs=2.0)
@@ -134,8 +145,11 @@ def test_healthy_day_quiet_and_sepsis_detected() -> None:
     onset = T0 + 3 * 3600
     s = vitals.day(rng, T0, interval_s=300, episodes=[vitals.sepsis(onset)])
     m = VitalsMonitor()
-    raises = [d for i, t in enumerate(s.ts)
-              if isinstance(d := m.observe(float(t), s.reading(i), "W"), Raise)]
+    raises = [
+        d
+        for i, t in enumerate(s.ts)
+        if isinstance(d := m.observe(float(t), s.reading(i), "W"), Raise)
+    ]
     assert [r.severity for r in raises] == ["warning", "critical"]
     assert onset < raises[0].ts < raises[1].ts < onset + 4 * 3600
 
@@ -167,12 +181,14 @@ def test_battery_discharge() -> None:
 
 
 def test_battery_recharges() -> None:
-    b = vitals.battery(np.random.default_rng(2), T0, 5 * 86_400, life_h=30, charge_below=0.2,
-                       charge_h=2)
+    b = vitals.battery(
+        np.random.default_rng(2), T0, 5 * 86_400, life_h=30, charge_below=0.2, charge_h=2
+    )
     assert b.charging.any()
     assert b.level.min() >= 0.15
     starts = np.flatnonzero(np.diff(b.charging.astype(int)) == 1)
     assert len(starts) >= 3
-    c = vitals.battery(np.random.default_rng(2), T0, 5 * 86_400, life_h=30, charge_below=0.2,
-                       charge_h=2)
+    c = vitals.battery(
+        np.random.default_rng(2), T0, 5 * 86_400, life_h=30, charge_below=0.2, charge_h=2
+    )
     assert np.array_equal(b.level, c.level)
