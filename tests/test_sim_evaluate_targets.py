@@ -38,7 +38,8 @@ def test_wander_vitals_device(result: Score, kind: str) -> None:
     assert ks.recall == 1.0, [m for m in result.misses if m.kind == kind]
     assert ks.false_per_resident_day is not None and ks.false_per_resident_day <= 0.05, [
         (a.resident_id, a.details.get("reason"), a.details.get("news2"))
-        for a in result.false_alarms if a.kind == kind
+        for a in result.false_alarms
+        if a.kind == kind
     ]
 
 

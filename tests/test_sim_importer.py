@@ -19,8 +19,14 @@ def test_csv_to_scenario(tmp_path: Path) -> None:
     rows = ["time,x,y,z"] + [f"{x:.3f},0,0,{9.80665:.5f}" for x in t]
     (tmp_path / "rec.csv").write_text("\n".join(rows))
     (tmp_path / "labels.csv").write_text("kind,start\nfall,2.5\n")
-    info = import_csv(tmp_path / "rec.csv", tmp_path / "out", rate=50, placement="waist",
-                      units="ms2", labels_path=tmp_path / "labels.csv")
+    info = import_csv(
+        tmp_path / "rec.csv",
+        tmp_path / "out",
+        rate=50,
+        placement="waist",
+        units="ms2",
+        labels_path=tmp_path / "labels.csv",
+    )
     assert info["messages"] == 5 + 1  # 1 s a message; the gap starts a new run
     registry = load_registry(tmp_path / "out" / "registry.yaml")
     assert registry.residents["R001"].devices["D001"].placement == "waist"
@@ -33,8 +39,14 @@ def test_csv_to_scenario(tmp_path: Path) -> None:
     assert msgs[-1]["payload"]["ts"] == DEFAULT_T0 + 7.0
     assert msgs[0]["t"] == pytest.approx(DEFAULT_T0 + 1.0 + 0.2)
     labels = [orjson.loads(x) for x in (tmp_path / "out" / "labels.jsonl").read_bytes().split()]
-    assert labels == [{"resident": "R001", "kind": "fall", "start": DEFAULT_T0 + 2.5,
-                       "deadline": DEFAULT_T0 + 32.5}]
+    assert labels == [
+        {
+            "resident": "R001",
+            "kind": "fall",
+            "start": DEFAULT_T0 + 2.5,
+            "deadline": DEFAULT_T0 + 32.5,
+        }
+    ]
 
 
 def test_csv_errors_are_clear(tmp_path: Path) -> None:

@@ -56,8 +56,12 @@ def _folder(tmp: Path, tag: str) -> tuple[Path, dict[str, list[float]]]:
     folder = tmp / tag
     folder.mkdir()
     devices = [f"RP{tag}{i}" for i in range(3)]
-    registry = {"residents": {f"R{tag}{i}": {"name": "x", "devices": {d: {"placement": "wrist"}}}
-                              for i, d in enumerate(devices)}}
+    registry = {
+        "residents": {
+            f"R{tag}{i}": {"name": "x", "devices": {d: {"placement": "wrist"}}}
+            for i, d in enumerate(devices)
+        }
+    }
     (folder / "registry.yaml").write_text(yaml.safe_dump(registry))
     msgs, times = [], defaultdict(list)
     for i, d in enumerate(devices):
@@ -66,8 +70,13 @@ def _folder(tmp: Path, tag: str) -> tuple[Path, dict[str, list[float]]]:
         for seq in range(15):
             t += 0.1 + 0.1 * ((seq * (i + 1)) % 4)
             times[d].append(t)
-            msgs.append({"t": t, "topic": f"anxin/v1/devices/{d}/telemetry",
-                         "payload": {"ts": t - 0.1, "seq": seq, "battery": 0.5}})
+            msgs.append(
+                {
+                    "t": t,
+                    "topic": f"anxin/v1/devices/{d}/telemetry",
+                    "payload": {"ts": t - 0.1, "seq": seq, "battery": 0.5},
+                }
+            )
     msgs.sort(key=lambda m: m["t"])
     (folder / "messages.jsonl").write_bytes(b"".join(orjson.dumps(m) + b"\n" for m in msgs))
     return folder, times
@@ -124,8 +133,18 @@ def test_replay_fast_keeps_order_and_retains_status(services: Endpoints, tmp_pat
 def test_fleet_publishes_valid_telemetry_and_answers_checks(services: Endpoints) -> None:
     registry = demo_registry(30, seed=3)
     rates = Rates(fall=0.0, wander=0.0, trouble=0.0, vitals=0.0)
-    fleet = Fleet(registry, "127.0.0.1", services.mqtt_port, "anxin/v1", interval_s=10.0,
-                  sos_rate=0.0, ok_share=1.0, seed=3, rates=rates, speed=10.0)
+    fleet = Fleet(
+        registry,
+        "127.0.0.1",
+        services.mqtt_port,
+        "anxin/v1",
+        interval_s=10.0,
+        sos_rate=0.0,
+        ok_share=1.0,
+        seed=3,
+        rates=rates,
+        speed=10.0,
+    )
     sub = Subscriber(services.mqtt_port, "anxin/v1/devices/+/#")
     runner = threading.Thread(target=fleet.run, daemon=True)
     runner.start()
@@ -137,15 +156,21 @@ def test_fleet_publishes_valid_telemetry_and_answers_checks(services: Endpoints)
         pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="t-nurse")
         pub.connect("127.0.0.1", services.mqtt_port)
         pub.loop_start()
-        pub.publish("anxin/v1/devices/W005/commands",
-                    orjson.dumps({"cmd": "check", "alert_id": "fall-x", "timeout_s": 30}), qos=1)
+        pub.publish(
+            "anxin/v1/devices/W005/commands",
+            orjson.dumps({"cmd": "check", "alert_id": "fall-x", "timeout_s": 30}),
+            qos=1,
+        )
         deadline = time.monotonic() + 15
         ok = []
         while time.monotonic() < deadline and not ok:
             time.sleep(0.1)
             with sub.lock:
-                ok = [p for _w, t, p, _r in sub.got
-                      if t == "anxin/v1/devices/W005/telemetry" and b'"ok"' in p]
+                ok = [
+                    p
+                    for _w, t, p, _r in sub.got
+                    if t == "anxin/v1/devices/W005/telemetry" and b'"ok"' in p
+                ]
         pub.loop_stop()
         pub.disconnect()
     finally:
@@ -154,8 +179,11 @@ def test_fleet_publishes_valid_telemetry_and_answers_checks(services: Endpoints)
         sub.stop()
     assert ok, "the wearer answered the check"
     ours = {d for r in registry["residents"].values() for d in r["devices"]}
-    statuses = {t.split("/")[-2]: p for _w, t, p, retained in sub.got
-                if t.endswith("/status") and not retained and t.split("/")[-2] in ours}
+    statuses = {
+        t.split("/")[-2]: p
+        for _w, t, p, retained in sub.got
+        if t.endswith("/status") and not retained and t.split("/")[-2] in ours
+    }
     assert set(statuses) == ours and set(statuses.values()) <= {b"online", b"offline"}
     per_device: dict[str, list[int]] = defaultdict(list)
     for _w, topic, payload, _r in sub.got:

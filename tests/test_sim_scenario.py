@@ -43,7 +43,8 @@ def test_a_resident_does_not_depend_on_fleet_size(folder: Path, tmp_path: Path) 
 
     def lines_of(f: Path, device_prefix: str) -> list[bytes]:
         return [
-            line for line in (f / "messages.jsonl").read_bytes().splitlines()
+            line
+            for line in (f / "messages.jsonl").read_bytes().splitlines()
             if f"/devices/{device_prefix}".encode() in line
         ]
 
@@ -110,8 +111,13 @@ def test_labels_follow_the_contract(folder: Path) -> None:
         assert set(lab) >= {"resident", "kind", "start", "deadline"}
         assert first <= lab["start"] < lab["deadline"] <= last + 3600
         width = lab["deadline"] - lab["start"]
-        expected = {"sos": [10], "wander": [120], "vitals": [1800], "device": [120],
-                    "fall": [60, 90]}[lab["kind"]]
+        expected = {
+            "sos": [10],
+            "wander": [120],
+            "vitals": [1800],
+            "device": [120],
+            "fall": [60, 90],
+        }[lab["kind"]]
         assert any(abs(width - w) < 1e-3 for w in expected), lab
 
 
@@ -145,8 +151,9 @@ def test_dst_windows_are_local_time() -> None:
 
     berlin = ZoneInfo("Europe/Berlin")
     # 2024-03-31: clocks go from 02:00 CET to 03:00 CEST; 07:00 local is 05:00 UTC after it.
-    windows = scenario.local_windows(berlin, scenario.DEFAULT_T0, scenario.DEFAULT_T0 + 86_400,
-                                     "07:00", "22:00")
+    windows = scenario.local_windows(
+        berlin, scenario.DEFAULT_T0, scenario.DEFAULT_T0 + 86_400, "07:00", "22:00"
+    )
     # t0 is 17:00 CET on the 30th: the first window is clipped to 17:00-22:00 local.
     assert windows[0] == (scenario.DEFAULT_T0, scenario.DEFAULT_T0 + 5 * 3600)
     assert windows[1][0] == pytest.approx(1_711_861_200.0)  # 2024-03-31 05:00 UTC

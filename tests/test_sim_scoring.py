@@ -14,10 +14,19 @@ from simulators.scoring import LabelRow
 T = 1_711_814_400.0
 
 
-def rec(aid: str, kind: str, resident: str, detected_at: float, severity: str = "warning"
-        ) -> dict[str, object]:
-    return {"alert_id": aid, "kind": kind, "severity": severity, "resident_id": resident,
-            "device_id": "D", "ts": detected_at - 1, "detected_at": detected_at, "details": {}}
+def rec(
+    aid: str, kind: str, resident: str, detected_at: float, severity: str = "warning"
+) -> dict[str, object]:
+    return {
+        "alert_id": aid,
+        "kind": kind,
+        "severity": severity,
+        "resident_id": resident,
+        "device_id": "D",
+        "ts": detected_at - 1,
+        "detected_at": detected_at,
+        "details": {},
+    }
 
 
 def test_matching_rule_by_hand() -> None:
@@ -42,7 +51,12 @@ def test_matching_rule_by_hand() -> None:
     result = scoring.score(labels, records, resident_days=2.0)
     fall = result.kinds["fall"]
     assert (fall.labels, fall.detected, fall.alerts, fall.true_alerts, fall.false_alarms) == (
-        3, 2, 4, 3, 1)
+        3,
+        2,
+        4,
+        3,
+        1,
+    )
     assert fall.recall == pytest.approx(2 / 3)
     assert fall.precision == pytest.approx(3 / 4)
     assert fall.false_per_resident_day == pytest.approx(0.5)
@@ -69,18 +83,28 @@ def _tiny(folder: Path) -> None:
     arrives at +3000.21, so the silent rule is due at +3600.21 and fires at R1's next message
     arrival, +3600.7 (label start +3600.21: latency 0.49 s). Span +0.2 .. +3600.7."""
     folder.mkdir()
-    registry = {"residents": {
-        rid: {"name": f"P {rid}", "timezone": "Asia/Shanghai",
-              "devices": {dev: {"placement": "wrist"}},
-              "family": [{"name": "F", "phone": "+8613800000001"}]}
-        for rid, dev in (("R1", "W1"), ("R2", "W2"))
-    }}
+    registry = {
+        "residents": {
+            rid: {
+                "name": f"P {rid}",
+                "timezone": "Asia/Shanghai",
+                "devices": {dev: {"placement": "wrist"}},
+                "family": [{"name": "F", "phone": "+8613800000001"}],
+            }
+            for rid, dev in (("R1", "W1"), ("R2", "W2"))
+        }
+    }
     (folder / "registry.yaml").write_text(yaml.safe_dump(registry, allow_unicode=True))
     msgs = []
 
     def tele(t: float, device: str, seq: int, **extra: object) -> None:
-        msgs.append({"t": T + t, "topic": f"anxin/v1/devices/{device}/telemetry",
-                     "payload": {"ts": T + t - 0.5, "seq": seq, **extra}})
+        msgs.append(
+            {
+                "t": T + t,
+                "topic": f"anxin/v1/devices/{device}/telemetry",
+                "payload": {"ts": T + t - 0.5, "seq": seq, **extra},
+            }
+        )
 
     for i, t in enumerate(range(0, 3001, 100)):
         tele(t + 0.2, "W2", i, battery=0.9, worn=True)
