@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer
@@ -30,16 +31,29 @@ def format_alert(alert: AlertRecord) -> str:
     )
 
 
+def format_event(event: dict[str, Any]) -> str:
+    """One line per lifecycle change: who was told or answered, by what (ids only)."""
+    when = time.strftime("%H:%M:%S", time.localtime(float(event.get("at") or 0)))
+    by = f" by {event['by']}" if event.get("by") else ""
+    via = f" via {event['channel']}" if event.get("channel") else ""
+    what = event.get("event") or event.get("state")
+    return f"[dim]  ↳ {when} {event.get('alert_id')}[/] [cyan]{what}[/]{by}{via}"
+
+
 async def tail_alerts(
     settings: Settings,
     console: Console,
     out: Path | None = None,
     from_beginning: bool = False,
     count: int = 0,
+    events: bool = False,
 ) -> int:
-    """Print alerts as they arrive; returns how many were shown."""
+    """Print alerts (and with ``events`` their lifecycle) as they arrive; returns alerts shown."""
+    topics = [settings.kafka.alerts_topic]
+    if events:
+        topics.append(settings.kafka.alert_events_topic)
     consumer = AIOKafkaConsumer(
-        settings.kafka.alerts_topic,
+        *topics,
         bootstrap_servers=settings.kafka.bootstrap,
         auto_offset_reset="earliest" if from_beginning else "latest",
         enable_auto_commit=False,
@@ -52,6 +66,12 @@ async def tail_alerts(
     sink = out.open("ab") if out else None
     try:
         async for msg in consumer:
+            if msg.topic == settings.kafka.alert_events_topic:
+                try:
+                    console.print(format_event(orjson.loads(msg.value)), soft_wrap=True)
+                except ValueError:
+                    console.print(f"[red]invalid alert event at offset {msg.offset}")
+                continue
             try:
                 alert = AlertRecord.model_validate(orjson.loads(msg.value))
             except ValueError:

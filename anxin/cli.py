@@ -183,13 +183,14 @@ def alerts_tail(
     ] = None,
     from_beginning: Annotated[bool, typer.Option(help="Start at the oldest alert.")] = False,
     count: Annotated[int, typer.Option(help="Stop after this many alerts (0: never).")] = 0,
+    events: Annotated[bool, typer.Option(help="Also show each alert's escalation events.")] = False,
 ) -> None:
     """Show alerts live as they arrive on the `alerts` topic."""
     from alerts.tail import tail_alerts
 
     settings = _settings()
     try:
-        asyncio.run(tail_alerts(settings, console, out, from_beginning, count))
+        asyncio.run(tail_alerts(settings, console, out, from_beginning, count, events))
     except KeyboardInterrupt:
         pass
 

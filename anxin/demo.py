@@ -1,17 +1,32 @@
-"""``anxin demo``: the whole pipeline on this machine, with a simulated fleet pressing SOS."""
+"""``anxin demo``: the whole system on this machine, with a simulated fleet.
+
+Services (Mosquitto, Tansu, VictoriaMetrics, PostgreSQL, the Twilio mock), then the bridge, a
+detector worker, the alerts worker (escalation by the Twilio mock) and the storage writer, then
+the fleet. Alerts and their escalation are printed as they happen. Ctrl-C stops everything.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import shutil
 from pathlib import Path
 
 import yaml
 from rich.console import Console
 
 from anxin.processes import ProcessGroup
-from anxin.services import ServiceError, Supervisor
+from anxin.services import PROJECT_ROOT, ServiceError, Supervisor, free_port
 from anxin.settings import Settings
 from simulators.fleet import demo_registry
+
+POLICIES_EXAMPLE = PROJECT_ROOT / "alerts" / "policies.example.yaml"
+
+
+def _start(group: ProcessGroup, run_dir: Path, name: str, *args: str) -> None:
+    ready = run_dir / f"{name}.ready"
+    ready.unlink(missing_ok=True)
+    child = group.spawn(name, *args, "--ready-file", str(ready))
+    group.wait_until(child, ready.exists)
 
 
 def run_demo(
@@ -21,53 +36,49 @@ def run_demo(
     sup = Supervisor(run_dir)
     group = ProcessGroup(run_dir / "logs")
     try:
-        with console.status(
-            "starting Mosquitto, Kafka (Tansu), VictoriaMetrics, PostgreSQL, Twilio mock…"
-        ):
+        with console.status("starting Mosquitto, Tansu, VictoriaMetrics, PostgreSQL, Twilio mock…"):
             ep = sup.start()
-        console.print(
-            f"[green]✓[/] services up on 127.0.0.1 (addresses in {run_dir / 'services.json'})"
-        )
+        console.print(f"[green]✓[/] services up on 127.0.0.1 (addresses: {run_dir}/services.json)")
         registry_path = run_dir / "registry.yaml"
         registry_path.write_text(
             yaml.safe_dump(demo_registry(residents), allow_unicode=True, sort_keys=False)
         )
+        shutil.copy(POLICIES_EXAMPLE, run_dir / "alerts.yaml")
+        webhook_port = free_port()
         group.env = {
             **ep.env(),
             "ANXIN_RUN_DIR": str(run_dir),
             "ANXIN_REGISTRY": str(registry_path),
             "ANXIN_FAUST__DATA_DIR": str(run_dir / "faust"),
+            "ANXIN_ALERTS__POLICIES": str(run_dir / "alerts.yaml"),
+            "ANXIN_ALERTS__WEBHOOK_PORT": str(webhook_port),
+            "ANXIN_TWILIO__PUBLIC_BASE_URL": f"http://127.0.0.1:{webhook_port}",
         }
-        ready = run_dir / "worker.ready"
-        ready.unlink(missing_ok=True)
-        with console.status("starting the MQTT→Kafka bridge and a Faust detector worker…"):
-            bridge_ready = run_dir / "bridge.ready"
-            bridge_ready.unlink(missing_ok=True)
-            bridge = group.spawn("bridge", "ingest", "--ready-file", str(bridge_ready))
-            worker = group.spawn("worker", "worker", "--ready-file", str(ready))
-            group.wait_until(bridge, bridge_ready.exists)
-            group.wait_until(worker, ready.exists)
-        console.print(f"[green]✓[/] bridge and worker running (logs in {group.run_dir})")
+        with console.status("starting the bridge, a detector worker, the alerts worker, storage…"):
+            _start(group, run_dir, "bridge", "ingest")
+            _start(group, run_dir, "worker", "worker")
+            _start(group, run_dir, "alerts", "alerts", "run")
+            _start(group, run_dir, "storage", "storage", "run")
+        console.print(
+            f"[green]✓[/] bridge, detector worker, alerts worker (Twilio webhooks on "
+            f":{webhook_port}) and storage writer running; logs in {group.run_dir}"
+        )
         group.spawn(
-            "fleet",
-            "simulate",
-            "--residents",
-            str(residents),
-            "--interval",
-            str(interval),
-            "--sos-rate",
-            str(sos_rate),
+            "fleet", "simulate", "--residents", str(residents), "--interval", str(interval),
+            "--sos-rate", str(sos_rate),
         )
         console.print(
             f"[green]✓[/] {residents} simulated residents reporting every {interval:.0f} s, "
-            f"about {residents * sos_rate:.0f} SOS presses an hour. "
-            "Alerts appear below; Ctrl-C stops.\n"
+            f"about {residents * sos_rate:.0f} SOS presses an hour.\n"
+            "  Alerts and their escalation appear below. In another terminal: "
+            "`anxin alerts ack ALERT_ID --by duty_nurse:nurse-li` acknowledges one,\n"
+            "  `anxin history R001 --hours 1 --plot r001.png` charts a resident. Ctrl-C stops.\n"
         )
         from alerts.tail import tail_alerts
 
         settings = Settings(kafka={"bootstrap": ep.kafka_bootstrap})  # type: ignore[arg-type]
         try:
-            asyncio.run(tail_alerts(settings, console, run_dir / "alerts.jsonl"))
+            asyncio.run(tail_alerts(settings, console, run_dir / "alerts.jsonl", events=True))
         except KeyboardInterrupt:
             pass
         return 0
@@ -78,4 +89,4 @@ def run_demo(
         with console.status("stopping…"):
             group.stop()
             sup.stop()
-        console.print("stopped; alerts were saved to " + str(run_dir / "alerts.jsonl"))
+        console.print(f"stopped; alerts were saved to {run_dir / 'alerts.jsonl'}")

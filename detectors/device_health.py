@@ -158,7 +158,9 @@ class DeviceHealth:
         if level >= cfg.battery_rearm:
             self.bat_armed = [True, True]
         if level >= cfg.battery_warning:
-            if "battery_low" in self.open:
+            # Resolved once charged (re-armed), not when a reading jitters back over 15 %: one
+            # alert per discharge, and its critical step keeps the same episode.
+            if "battery_low" in self.open and level >= cfg.battery_rearm:
                 out.append(self._resolve("battery_low", ts))
             return out
         severity = "critical" if level < cfg.battery_critical else "warning"

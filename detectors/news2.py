@@ -15,6 +15,7 @@ Why this shape:
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeGuard
@@ -26,6 +27,7 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 PARAMETERS: tuple[str, ...] = ("rr", "spo2", "o2", "sbp", "hr", "acvpu", "temp")
+MEDIAN_OF: dict[str, int] = {"rr": 3, "spo2": 3, "sbp": 3, "hr": 3, "temp": 3}
 ACVPU_CODES: dict[str, int] = {"A": 0, "C": 1, "V": 2, "P": 3, "U": 4}
 INF = math.inf
 _EPS_INT = 1e-9  # rounding epsilon in whole units
@@ -279,6 +281,10 @@ class VitalsMonitor:
     low_since: float | None = None
     now: float = -INF
     hr_buckets: list[list[float]] = field(default_factory=list)  # [start, sum, count]
+    # The last few measurements of each numeric parameter, [[value, ts], ...]: the score uses
+    # their median, so one noisy reading (a pulse spike, a slipped probe) does not page a nurse,
+    # while a real change shows after the second reading.
+    recent: dict[str, list[list[float]]] = field(default_factory=dict)
 
     # --- state
 
@@ -289,6 +295,7 @@ class VitalsMonitor:
             "low_since": self.low_since,
             "now": None if self.now == -INF else self.now,
             "hr": [list(b) for b in self.hr_buckets],
+            "recent": {k: [list(x) for x in v] for k, v in self.recent.items()},
         }
 
     @classmethod
@@ -306,6 +313,7 @@ class VitalsMonitor:
             state.get("low_since"),
             -INF if now is None else float(now),
             [list(b) for b in state.get("hr", [])],
+            {k: [list(x) for x in v] for k, v in state.get("recent", {}).items()},
         )
 
     # --- inputs
@@ -321,6 +329,9 @@ class VitalsMonitor:
             prev = self.latest.get(key)
             if prev is None or ts >= prev[1]:
                 self.latest[key] = [val, ts, device_id]
+            if key in MEDIAN_OF and isinstance(val, int | float):
+                history = [x for x in self.recent.get(key, []) if x[1] != ts] + [[float(val), ts]]
+                self.recent[key] = sorted(history, key=lambda x: x[1])[-MEDIAN_OF[key]:]
         if _present(vitals.get("hr")):
             self._add_hr(ts, float(vitals["hr"]))
         self.now = max(self.now, ts)
@@ -333,9 +344,16 @@ class VitalsMonitor:
 
     def current(self, now: float | None = None) -> News2:
         """NEWS2 of the fresh values at ``now`` (default: latest time seen)."""
-        t = self.now if now is None else now
-        fresh = {k: v[0] for k, v in self.latest.items() if t - v[1] <= self.config.freshness_s}
-        return score(fresh, self.config.spo2_scale)
+        return score(self._fresh_values(self.now if now is None else now), self.config.spo2_scale)
+
+    def _fresh_values(self, t: float) -> dict[str, Any]:
+        window = self.config.freshness_s
+        fresh = {k: v[0] for k, v in self.latest.items() if t - v[1] <= window}
+        for key in fresh.keys() & self.recent.keys():
+            values = [x[0] for x in self.recent[key] if t - x[1] <= window]
+            if values:
+                fresh[key] = statistics.median(values)
+        return fresh
 
     # --- internals
 
@@ -409,7 +427,7 @@ class VitalsMonitor:
             "scores": dict(result.parameters),
             "partial": result.partial,
             "reason": reason,
-            "values": {k: v[0] for k, v in self.latest.items()},
+            "values": self._fresh_values(now),
             "devices": sorted({v[2] for v in self.latest.values() if v[2]}),
             "spo2_scale": cfg.spo2_scale,
         }

@@ -16,6 +16,7 @@ could fire, so a tick over thousands of idle devices is a float comparison each.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +36,7 @@ INF = float("inf")
 FALL_EPISODE_S = 30.0  # a device event and an accelerometer finding this close are one fall
 STILL_UPGRADE_S = 15.0  # motionless this long after a detected fall: upgrade before the timeout
 SATURATION_NOTE_EVERY_S = 600.0
+FALL_SAVE_EVERY_S = 10.0  # the fall detector's window is saved to the table at most this often
 SEQ_WINDOW = 256  # recent sequence numbers remembered per device, to drop redelivered copies
 
 
@@ -98,6 +100,13 @@ class DetectorPipeline:
         self.health_config = health or device_health.DeviceHealthConfig()
         self._fences: dict[str, tuple[int, list[geofence.Fence]]] = {}
         self._next_due = -INF  # no timer of any key is due before this (unknown at start)
+        # Live fall detectors, with the token of the table state they continue. Serialising a
+        # detector's window for every message was most of the pipeline's cost; the table gets it
+        # every FALL_SAVE_EVERY_S (and at once when something happened), and a token that no
+        # longer matches (another worker owned the device meanwhile) reloads it from the table.
+        self._fall_live: dict[str, tuple[FallDetector, str]] = {}
+        self._saves = itertools.count()
+        self._instance = f"{id(self):x}"
 
     # -- helpers ------------------------------------------------------------------------------
     def _resident(self, resident_id: str) -> Resident | None:
@@ -309,17 +318,19 @@ class DetectorPipeline:
                             now,
                         )
                     )
-                placement = _placement(resident, device_id)
-                saved = state.get("fall_detector")
-                detector = (
-                    FallDetector.from_state(saved)
-                    if saved and saved.get("placement") == placement
-                    else FallDetector(placement)
-                )
+                detector = self._fall_detector(device_id, _placement(resident, device_id), state)
                 findings = detector.feed(
                     reading["ts"], float(accel["rate"]), np.asarray(accel["g"], dtype=np.float64)
                 )
-                state["fall_detector"] = detector.to_state()
+                if (
+                    findings
+                    or state.get("check")
+                    or (now - state.get("fall_saved_at", -INF) >= FALL_SAVE_EVERY_S)
+                ):
+                    token = f"{self._instance}:{next(self._saves)}"
+                    state["fall_detector"] = detector.to_state()
+                    state["fall_saved_at"], state["fall_token"] = now, token
+                    self._fall_live[device_id] = (detector, token)
                 for finding in findings:
                     self._accel_fall(finding, reading, state, resident, now, out)
                 check = state.get("check")
@@ -347,6 +358,19 @@ class DetectorPipeline:
                 {"device_id": device_id, "cmd": "cancel", "alert_id": check["alert_id"]}
             )
         self._check_window(state, reading, now, out)
+
+    def _fall_detector(self, device_id: str, placement: str, state: State) -> FallDetector:
+        live = self._fall_live.get(device_id)
+        if live and live[1] == state.get("fall_token") and live[0].placement == placement:
+            return live[0]
+        saved = state.get("fall_detector")
+        detector = (
+            FallDetector.from_state(saved)
+            if saved and saved.get("placement") == placement
+            else FallDetector(placement)
+        )
+        self._fall_live[device_id] = (detector, state.get("fall_token", ""))
+        return detector
 
     def _accel_fall(
         self,

@@ -49,7 +49,7 @@ def test_every_setting_and_command_in_compose_exists() -> None:
     anxin_services = {
         n: s for n, s in compose["services"].items() if s.get("image") == "anxin:latest"
     }
-    assert {"bridge", "worker"} <= set(anxin_services)
+    assert {"bridge", "worker", "alerts", "storage"} <= set(anxin_services)
     for name, service in anxin_services.items():
         env = service.get("environment", {})
         names = [k for k in env if k.startswith("ANXIN_")]

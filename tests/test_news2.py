@@ -321,22 +321,26 @@ def roundtrip(m: VitalsMonitor) -> VitalsMonitor:
 def test_warning_critical_resolve() -> None:
     m = VitalsMonitor()
     assert m.observe(0, NORMAL, "W001") is None
-    d = m.observe(60, {"hr": 135}, "W001")  # single parameter 3
+    assert m.observe(60, {"hr": 135}, "W001") is None  # one spike: the median is still 102.5
+    d = m.observe(90, {"hr": 136}, "W001")  # confirmed: median 135, single parameter 3
     assert isinstance(d, Raise) and d.severity == "warning"
     assert d.details["news2"] == 3 and d.details["scores"]["hr"] == 3
     assert d.details["reason"] == "single parameter 3"
     m = roundtrip(m)
-    assert m.observe(120, {"hr": 136}, "W001") is None  # same severity: no re-raise
+    assert m.observe(120, {"hr": 137}, "W001") is None  # same severity: no re-raise
+    assert m.observe(150, {"rr": 26, "spo2": 91, "temp": 39.3}, "M001") is None  # halfway
     d = m.observe(180, {"rr": 26, "spo2": 91, "temp": 39.3}, "M001")  # 3+3+3+2 = 11
     assert isinstance(d, Raise) and d.severity == "critical" and d.details["news2"] == 11
     assert d.details["devices"] == ["M001", "W001"]
     assert m.observe(240, {"rr": 20, "spo2": 94}, "M001") is None  # lower: no raise
     # back to normal: resolves only after 30 min of low scores
+    assert m.observe(270, {**NORMAL, "hr": 80}, "M001") is None
+    assert m.observe(285, {**NORMAL, "hr": 80}, "M001") is None
     assert m.observe(300, {**NORMAL, "hr": 80}, "M001") is None
     m = roundtrip(m)
     assert m.observe(1200, NORMAL, "M001") is None
-    assert m.check(300 + 1799) is None
-    assert m.check(300 + 1800) == Resolve(2100)
+    assert m.check(285 + 1799) is None  # the median turned low with the reading at 285
+    assert m.check(285 + 1800) == Resolve(2085)
     assert m.open is None
     assert m.check(2200) is None
 
