@@ -214,9 +214,9 @@ def registry_check(path: Path) -> None:
 
 @app.command()
 def demo(
-    residents: Annotated[int, typer.Option(help="Simulated residents.")] = 20,
+    residents: Annotated[int, typer.Option(help="Simulated residents.")] = 50,
     interval: Annotated[float, typer.Option(help="Seconds between a watch's reports.")] = 10.0,
-    sos_rate: Annotated[float, typer.Option(help="SOS presses per device-hour.")] = 6.0,
+    sos_rate: Annotated[float, typer.Option(help="SOS presses per device-hour.")] = 1.5,
     run_dir: RunDir = Path(".run"),
 ) -> None:
     """Services, bridge, worker and a simulated fleet; alerts appear below. Ctrl-C stops."""

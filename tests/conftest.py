@@ -1,4 +1,10 @@
-"""Real services for the tests: started once per session by the same supervisor as the CLI."""
+"""Real services for the tests: started once per session by the same supervisor as the CLI.
+
+The services, the bridge and the worker are shared by every test, so each test keeps to its own
+data: its own devices where it reads series back (the storage tests have R051-R053), and its own
+``seq`` range where it counts records (skeleton 900k, 777k; faults 3M, 4M; storage 5M, 6M;
+shared bridges 7M; alerts and simulators their own).
+"""
 
 from __future__ import annotations
 

@@ -186,7 +186,7 @@ def test_two_bridges_split_the_load_with_a_shared_subscription(
         )
         pipeline.wait_until(child, ready.exists)
         bridges.append(child)
-    base, t0 = 5_000_000, round(time.time() - 3600, 3)
+    base, t0 = 7_000_000, round(time.time() - 3600, 3)
     lines = [orjson.dumps({"ts": t0 + k, "seq": base + k, "battery": 0.7}) for k in range(400)]
     mosquitto_pub(services, "anxin-shared/v1/devices/W001/telemetry", lines)
     found = collect(

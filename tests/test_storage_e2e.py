@@ -33,7 +33,7 @@ from storage.readers import VictoriaMetricsReader
 from tests.kafka_helpers import collect
 from tests.test_e2e_skeleton import PREFIX, mosquitto_pub
 
-DEVICES = {"W001": "R001", "W002": "R002", "B003": "R003"}
+DEVICES = {"V051": "R051", "V052": "R052", "V053": "R053"}
 
 
 @dataclass
@@ -153,7 +153,7 @@ def publish(services: Endpoints, by_device: dict[str, list[dict[str, Any]]]) -> 
 def seqs_in(store: Store, lo: int, hi: int, start: float, end: float) -> list[int]:
     """Every stored ``seq`` in [lo, hi) of the test devices (one per stored reading)."""
     found: list[int] = []
-    for s in store.export('{__name__="device_seq",device=~"W001|W002|B003"}', start, end):
+    for s in store.export('{__name__="device_seq",device=~"V051|V052|V053"}', start, end):
         found += [int(v) for v in s["values"] if lo <= v < hi]
     return found
 
@@ -196,14 +196,14 @@ def test_every_reading_published_over_mqtt_is_in_victoriametrics(
 
     # Spot checks: values, tags (resident and device only) and times (device ts, ms precision).
     series = store.export(
-        '{__name__=~"vitals_.*|motion_peak|location_lat",device="W002"}', start, end
+        '{__name__=~"vitals_.*|motion_peak|location_lat",device="V052"}', start, end
     )
     by_name = {s["metric"]["__name__"]: s for s in series}
     assert {frozenset(s["metric"]) for s in series} == {
         frozenset({"__name__", "resident", "device"})
     }
-    assert all(s["metric"]["resident"] == "R002" for s in series)
-    sent = published["W002"]
+    assert all(s["metric"]["resident"] == "R052" for s in series)
+    sent = published["V052"]
     hr = dict(zip(by_name["vitals_hr"]["timestamps"], by_name["vitals_hr"]["values"], strict=True))
     assert len(hr) == N_PER_DEVICE
     for p in sent[::17]:
@@ -233,27 +233,27 @@ def test_readers_give_latest_vitals_series_and_positions(
     start, end = window(published)
     total = N_PER_DEVICE * len(DEVICES)
     wait_for("stored", lambda: len(seqs_in(store, SEQ0, SEQ0 + 3000, start, end)) >= total)
-    last = published["W001"][-1]
-    latest = store.reader.latest_vitals("R001")
+    last = published["V051"][-1]
+    latest = store.reader.latest_vitals("R051")
     assert latest["hr"].value == last["vitals"]["hr"]
     assert latest["hr"].ts == pytest.approx(last["ts"], abs=1e-3)
-    assert latest["hr"].device == "W001"
+    assert latest["hr"].device == "V051"
     assert latest["temp"].value == last["vitals"]["temp"]
-    assert latest["sbp"].value == published["W001"][-10]["vitals"]["sbp"]
+    assert latest["sbp"].value == published["V051"][-10]["vitals"]["sbp"]
 
-    series = store.reader.vitals_series("R001", start, end)
-    w001 = [s for s in series["hr"] if s.device == "W001"]
-    assert [s.value for s in w001] == [p["vitals"]["hr"] for p in published["W001"]]
-    assert [round(s.ts, 3) for s in w001] == [p["ts"] for p in published["W001"]]
+    series = store.reader.vitals_series("R051", start, end)
+    w001 = [s for s in series["hr"] if s.device == "V051"]
+    assert [s.value for s in w001] == [p["vitals"]["hr"] for p in published["V051"]]
+    assert [round(s.ts, 3) for s in w001] == [p["ts"] for p in published["V051"]]
 
-    coarse = store.reader.vitals_series("R001", start, end, step=300)
+    coarse = store.reader.vitals_series("R051", start, end, step=300)
     assert 3 <= len(coarse["hr"]) <= 6
     assert all(60 <= s.value <= 85 for s in coarse["hr"])
 
-    positions = store.reader.last_positions("W001", limit=5, since=start)
+    positions = store.reader.last_positions("V051", limit=5, since=start)
     assert [(round(p.ts, 3), p.lat, p.lon, p.acc) for p in positions] == [
         (p["ts"], p["location"]["lat"], p["location"]["lon"], p["location"]["acc"])
-        for p in published["W001"][-5:]
+        for p in published["V051"][-5:]
     ]
 
 
@@ -288,7 +288,7 @@ def test_a_replay_of_the_same_readings_does_not_double_them(
     wait_for("replay written", lambda: store.stats().get("records_written", 0) >= before + total)
     seqs = seqs_in(store, SEQ0, SEQ0 + 3000, start, end)
     assert len(seqs) == total and len(set(seqs)) == total
-    hr = store.export('{__name__="vitals_hr",device="W001"}', start, end)
+    hr = store.export('{__name__="vitals_hr",device="V051"}', start, end)
     assert len(hr[0]["values"]) == N_PER_DEVICE
 
 
@@ -312,7 +312,7 @@ def test_store_down_for_30_s_loses_nothing_and_alerts_keep_flowing(
     )
     store = Store(ep.vm_url, writer, stats_file, VictoriaMetricsReader(ep.vm_url))
     seq0, waves, per_wave = 6_000_000, 10, 20
-    sent: dict[str, list[dict[str, Any]]] = {"W001": [], "W002": []}
+    sent: dict[str, list[dict[str, Any]]] = {"V051": [], "V052": []}
     try:
         sup.stop()  # the store is gone: SIGTERM, process exited
         outage_start = time.monotonic()
@@ -325,7 +325,7 @@ def test_store_down_for_30_s_loses_nothing_and_alerts_keep_flowing(
                 for k in range(per_wave):
                     i = w * per_wave + k
                     p = payload(i, t0 - 600 + i * 2 + d * 0.5, seq0 + d * 10_000 + i)
-                    if device == "W001" and k == 0:
+                    if device == "V051" and k == 0:
                         p["event"] = "sos"  # one SOS press a wave
                     batch.append(p)
                 wave[device] = batch
@@ -333,7 +333,7 @@ def test_store_down_for_30_s_loses_nothing_and_alerts_keep_flowing(
             publish(services, wave)
             rss.append(_rss_kib(writer.proc.pid))
             time.sleep(3)  # pacing: readings keep flowing through the whole outage
-        sos_seqs = {p["seq"] for p in sent["W001"] if p.get("event") == "sos"}
+        sos_seqs = {p["seq"] for p in sent["V051"] if p.get("event") == "sos"}
         # Alerts were raised while the store was down.
         alerts = collect(
             services.kafka_bootstrap,
@@ -363,7 +363,7 @@ def test_store_down_for_30_s_loses_nothing_and_alerts_keep_flowing(
             caught_up = time.monotonic() - back
             seqs = seqs_in(store, seq0, seq0 + 20_000, start, end)
             assert sorted(seqs) == sorted(p["seq"] for ps in sent.values() for p in ps)
-            sos = store.export('{__name__="alert_sos",device="W001"}', start, end)
+            sos = store.export('{__name__="alert_sos",device="V051"}', start, end)
             assert sos and len(sos[0]["values"]) == len(sos_seqs)
             assert all(v == 2 for v in sos[0]["values"])  # critical
             stats = store.stats()
@@ -393,24 +393,24 @@ def test_history_prints_vitals_and_writes_a_png(
     wait_for("stored", lambda: len(seqs_in(store, SEQ0, SEQ0 + 3000, start, end)) >= total)
     # Two SOS presses inside the window, so the chart has alert marks.
     presses = [
-        {"ts": published["W001"][40]["ts"] + 1, "seq": SEQ0 + 900, "event": "sos"},
-        {"ts": published["W001"][95]["ts"] + 1, "seq": SEQ0 + 901, "event": "sos"},
+        {"ts": published["V051"][40]["ts"] + 1, "seq": SEQ0 + 900, "event": "sos"},
+        {"ts": published["V051"][95]["ts"] + 1, "seq": SEQ0 + 901, "event": "sos"},
     ]
-    publish(services, {"W001": presses})
+    publish(services, {"V051": presses})
     wait_for(
         "alerts stored",
         lambda: (
             sum(
                 len(s["values"])
-                for s in store.export('{__name__="alert_sos",resident="R001"}', start, end)
+                for s in store.export('{__name__="alert_sos",resident="R051"}', start, end)
             )
             >= 2
         ),
     )
-    png = run_root / "history-R001.png"
+    png = run_root / "history-R051.png"
     env = {**os.environ, **anxin_env, "ANXIN_INFLUX__URL": store.vm_url}
     result = subprocess.run(
-        [sys.executable, "-m", "anxin.cli", "history", "R001", "--hours", "1", "--plot", str(png)],
+        [sys.executable, "-m", "anxin.cli", "history", "R051", "--hours", "1", "--plot", str(png)],
         env=env,
         capture_output=True,
         text=True,
@@ -418,7 +418,7 @@ def test_history_prints_vitals_and_writes_a_png(
     )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    assert "Resident R001" in out and "Latest" in out and "Alerts" in out
+    assert "Resident R051" in out and "Latest" in out and "Alerts" in out
     assert "sos" in out and "critical" in out
     assert "王秀兰" not in out  # ids only
     data = png.read_bytes()
@@ -435,7 +435,7 @@ def test_write_rate(services: Endpoints, store: Store) -> None:
     n = 6000
     t0 = time.time() - 2 * 86400
     records = [
-        {"device_id": "W002", "resident_id": "R002", "received_at": t0 + i * 0.1}
+        {"device_id": "V052", "resident_id": "R052", "received_at": t0 + i * 0.1}
         | payload(i, t0 + i * 0.1, 7_000_000 + i)
         for i in range(n)
     ]
