@@ -41,6 +41,7 @@ POST_S = 2.5  # data needed after the impact before deciding
 POST_START_S = 1.0  # post window starts this long after the impact (settling)
 PRE_S = (3.0, 1.0)  # window (seconds before the impact) for the "before" orientation
 REF_S = (3.5, 2.5)  # older reference orientation for the slow path (slides rotate slowly)
+IMPULSE_S = (150, 350)  # ms before / after the peak over which the impact impulse is summed
 FF_S = 1.0  # free-fall dip is searched this long before the impact
 PEAK_HALF_S = 0.5  # a candidate must be the largest |a| within +-this
 RING_BINS = int((REF_S[0] + POST_S) * BIN_HZ) + 4  # 6.2 s: every undecided candidate's context
@@ -81,6 +82,8 @@ class Params:
     angle_deg: tuple[float, float]  # orientation change, before vs after
     motion_g: tuple[float, float]  # movement after the impact (g rms + half the bin range)
     weights: tuple[float, float, float, float]  # impact, free fall, orientation, stillness
+    impulse_ms: tuple[float, float]  # velocity (m/s) the impact took out (integral of |a| - 1 g)
+    impulse_w: float  # weight of the impulse term
     repeat_penalty: float  # per other impact of similar size within +-2 s (clapping, jogging)
     min_score: float  # evidence needed for a finding
     slow_peak_g: float  # slow path: smallest bump at the end of the descent
@@ -95,6 +98,8 @@ PARAMS: dict[str, Params] = {
         (20.0, 60.0),
         (1.2, 0.2),
         (1.0, 0.5, 2.0, 1.0),
+        (1.2, 3.0),
+        0.0,
         0.0,
         3.5,
         1.8,
@@ -107,6 +112,8 @@ PARAMS: dict[str, Params] = {
         (20.0, 60.0),
         (1.2, 0.2),
         (1.0, 0.5, 2.0, 1.0),
+        (1.2, 3.0),
+        0.0,
         0.0,
         3.5,
         1.8,
@@ -116,13 +123,15 @@ PARAMS: dict[str, Params] = {
     "wrist": Params(
         (2.2, 5.0),
         (0.9, 0.3),
-        (20.0, 60.0),
+        (25.0, 70.0),
         (1.2, 0.2),
-        (1.0, 0.5, 2.0, 2.0),
+        (1.0, 0.5, 2.0, 1.5),
+        (1.0, 2.5),
+        1.5,
         0.5,
-        3.75,
+        4.0,
         2.0,
-        45.0,
+        60.0,
         0.8,
     ),
 }
@@ -630,6 +639,10 @@ class FallDetector:
         repeats = int(np.count_nonzero(np.abs(pos - i) > int(0.3 * b)))
         # magnitude of the 50 ms mean vector around the impact: a body impact lasts, a knock not
         impact_mean = float(np.linalg.norm(vec[max(0, i - 2) : i + 3], axis=1).max())
+        # impulse of the impact: velocity (m/s) the jolt took out, integral of |a| above 1 g
+        j0, j1 = max(0, i - IMPULSE_S[0] * b // 1000), i + IMPULSE_S[1] * b // 1000 + 1
+        vmag = np.sqrt(np.einsum("ij,ij->i", vec[j0:j1], vec[j0:j1]))
+        impulse = float(np.maximum(vmag - 1.0, 0.0).sum()) * 9.81 / b
         ev: dict[str, float | bool] = {
             "peak_g": float(amax[i]),
             "freefall_g": freefall,
@@ -641,6 +654,7 @@ class FallDetector:
             "repeats": float(repeats),
             "weightless_s": weightless / b,
             "impact_mean_g": impact_mean,
+            "impulse_ms": impulse,
             "lying_still": angle >= LYING_ANGLE_DEG and post_motion <= LYING_MOTION_G,
         }
         return ev, post_m
@@ -656,6 +670,7 @@ def _score(ev: dict[str, float | bool], p: Params) -> float:
     )
     if float(ev["weightless_s"]) >= WEIGHTLESS_MAX_S:
         return 0.0  # a dropped device (or a jump), not a body toppling over
-    return sum(w * t for w, t in zip(p.weights, terms, strict=True)) - p.repeat_penalty * float(
-        ev["repeats"]
-    )
+    s = sum(w * t for w, t in zip(p.weights, terms, strict=True))
+    if p.impulse_w:
+        s += p.impulse_w * _ramp(float(ev["impulse_ms"]), *p.impulse_ms)
+    return s - p.repeat_penalty * float(ev["repeats"])
