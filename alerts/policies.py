@@ -208,8 +208,8 @@ class Recipient:
 
 
 def family_contact_id(resident_id: str, index: int, explicit: str | None) -> str:
-    """Stable id of a family member: their own ``id`` or ``family:R001:0``."""
-    return explicit or f"family:{resident_id}:{index}"
+    """Stable id of a family member: their own ``id`` or ``R001-0``."""
+    return explicit or f"{resident_id}-{index}"
 
 
 class Directory:

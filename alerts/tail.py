@@ -68,7 +68,7 @@ async def tail_alerts(
         async for msg in consumer:
             if msg.topic == settings.kafka.alert_events_topic:
                 try:
-                    console.print(format_event(orjson.loads(msg.value)), soft_wrap=True)
+                    console.print(format_event(orjson.loads(msg.value)), soft_wrap=True, emoji=False)
                 except ValueError:
                     console.print(f"[red]invalid alert event at offset {msg.offset}")
                 continue
@@ -77,7 +77,7 @@ async def tail_alerts(
             except ValueError:
                 console.print(f"[red]invalid alert record at offset {msg.offset}", highlight=False)
                 continue
-            console.print(format_alert(alert), highlight=False, soft_wrap=True)
+            console.print(format_alert(alert), highlight=False, soft_wrap=True, emoji=False)
             if sink:
                 sink.write(alert.to_json() + b"\n")
                 sink.flush()

@@ -216,14 +216,15 @@ def registry_check(path: Path) -> None:
 def demo(
     residents: Annotated[int, typer.Option(help="Simulated residents.")] = 50,
     interval: Annotated[float, typer.Option(help="Seconds between a watch's reports.")] = 10.0,
-    sos_rate: Annotated[float, typer.Option(help="SOS presses per device-hour.")] = 1.5,
+    sos_rate: Annotated[float, typer.Option(help="SOS presses per device-hour.")] = 3.0,
+    fall_rate: Annotated[float, typer.Option(help="Falls per device-hour.")] = 0.2,
     run_dir: RunDir = Path(".run"),
 ) -> None:
     """Services, bridge, worker and a simulated fleet; alerts appear below. Ctrl-C stops."""
     from anxin.demo import run_demo
 
     logs.configure("WARNING")
-    raise typer.Exit(run_demo(console, run_dir, residents, interval, sos_rate))
+    raise typer.Exit(run_demo(console, run_dir, residents, interval, sos_rate, fall_rate))
 
 
 def main() -> None:

@@ -30,7 +30,12 @@ def _start(group: ProcessGroup, run_dir: Path, name: str, *args: str) -> None:
 
 
 def run_demo(
-    console: Console, run_dir: Path, residents: int, interval: float, sos_rate: float
+    console: Console,
+    run_dir: Path,
+    residents: int,
+    interval: float,
+    sos_rate: float,
+    fall_rate: float,
 ) -> int:
     run_dir = run_dir.resolve()
     sup = Supervisor(run_dir)
@@ -64,12 +69,21 @@ def run_demo(
             f":{webhook_port}) and storage writer running; logs in {group.run_dir}"
         )
         group.spawn(
-            "fleet", "simulate", "--residents", str(residents), "--interval", str(interval),
-            "--sos-rate", str(sos_rate),
+            "fleet",
+            "simulate",
+            "--residents",
+            str(residents),
+            "--interval",
+            str(interval),
+            "--sos-rate",
+            str(sos_rate),
+            "--fall-rate",
+            str(fall_rate),
         )
         console.print(
             f"[green]✓[/] {residents} simulated residents reporting every {interval:.0f} s, "
-            f"about {residents * sos_rate:.0f} SOS presses an hour.\n"
+            f"about {residents * sos_rate:.0f} SOS presses and {residents * fall_rate:.0f} falls "
+            "an hour.\n"
             "  Alerts and their escalation appear below. In another terminal: "
             "`anxin alerts ack ALERT_ID --by duty_nurse:nurse-li` acknowledges one,\n"
             "  `anxin history R001 --hours 1 --plot r001.png` charts a resident. Ctrl-C stops.\n"

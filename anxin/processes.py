@@ -42,6 +42,7 @@ class ProcessGroup:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             preexec_fn=_die_with_parent,
+            start_new_session=True,  # Ctrl-C reaches the supervisor only; it stops us in order
             env={**os.environ, **self.env, **(env or {})},
         )
         logf.close()

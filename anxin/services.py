@@ -225,6 +225,7 @@ class Supervisor:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             preexec_fn=_die_with_parent,
+            start_new_session=True,  # Ctrl-C reaches the supervisor only; it stops us in order
             user=user,
             env={**os.environ, **(env or {})},
         )

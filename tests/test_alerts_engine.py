@@ -176,7 +176,7 @@ def test_three_minute_chain_runs_on_the_manual_clock(
 
     out = engine.lifecycle.acknowledge("sos-1", "duty_nurse", "nurse-li", "console", "on my way")
     assert out is not None and out.first and out.by == "duty_nurse:nurse-li"
-    later = engine.lifecycle.acknowledge("sos-1", "family", "family:R001:0", "sms")
+    later = engine.lifecycle.acknowledge("sos-1", "family", "R001-0", "sms")
     assert later is not None and not later.first and later.by == "duty_nurse:nurse-li"
     calls = len(twilio.sent("call"))
     for t in (360, 420, 600, 1200):
@@ -188,7 +188,7 @@ def test_three_minute_chain_runs_on_the_manual_clock(
     acks = engine.rows("select by_contact_id, first from acknowledgements order by id")
     assert [(a["by_contact_id"], a["first"]) for a in acks] == [
         ("nurse-li", True),
-        ("family:R001:0", False),
+        ("R001-0", False),
     ]
     device = engine.rows("select * from notifications where channel = 'device'")
     assert [(d["purpose"], d["contact_id"]) for d in device] == [("ack_notice", "device:W001")]
@@ -309,7 +309,7 @@ def test_no_answer_moves_to_the_next_step_at_once(engine: Engine, twilio: Twilio
         engine.rows(
             "select id from notifications where channel = 'voice' and contact_id = %s", cid
         )[0]["id"]
-        for cid in ("family:R001:0", "nurse-backup")
+        for cid in ("R001-0", "nurse-backup")
     )
     engine.post(f"/twilio/voice/status?n={son}", {"CallStatus": "completed"})
     engine.at(6)

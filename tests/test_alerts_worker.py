@@ -190,7 +190,7 @@ def test_sigkill_mid_chain_then_restart_continues_without_doubles_or_gaps(
     w.clock.set(T0 + 60)  # the step-2 time passes while the worker is dead
     w.start()
     step2 = sorted(
-        f"{c} {ch}" for c in ("family:R003:0", "nurse-backup") for ch in ("sms", "voice")
+        f"{c} {ch}" for c in ("R003-0", "nurse-backup") for ch in ("sms", "voice")
     )
     w.wait_for("step 2", lambda: steps_sent(w, alert_id).get((0, 1)) == step2)
     w.kill()
@@ -283,7 +283,7 @@ def test_sos_end_to_end_keypress_stops_the_chain_and_the_wearer_hears_help_is_co
         resp = w.webhook(f"/twilio/voice/status?n={voice[0]['id']}", {"CallStatus": "no-answer"})
         assert resp.status_code == 204
         step2 = sorted(
-            f"{c} {ch}" for c in ("family:R001:0", "nurse-backup") for ch in ("sms", "voice")
+            f"{c} {ch}" for c in ("R001-0", "nurse-backup") for ch in ("sms", "voice")
         )
         w.wait_for("step 2", lambda: steps_sent(w, alert_id).get((0, 1)) == step2)
         # Nobody presses anything: emergency responders at 180 s.
@@ -294,7 +294,7 @@ def test_sos_end_to_end_keypress_stops_the_chain_and_the_wearer_hears_help_is_co
         # The son presses 1 (a signed Twilio request): the chain stops, the wearer is told.
         son_call = w.rows(
             "select id from notifications where alert_id = %s and channel = 'voice'"
-            " and contact_id = 'family:R001:0'",
+            " and contact_id = 'R001-0'",
             alert_id,
         )[0]["id"]
         bad = httpx.post(
@@ -307,7 +307,7 @@ def test_sos_end_to_end_keypress_stops_the_chain_and_the_wearer_hears_help_is_co
         resp = w.webhook(f"/twilio/voice/gather?n={son_call}", {"Digits": "1", "CallSid": "CA1"})
         assert resp.status_code == 200 and "<Say" in resp.text
         state = w.rows("select state, acked_by from alerts where alert_id = %s", alert_id)[0]
-        assert state == {"state": "acknowledged", "acked_by": "family:family:R001:0"}
+        assert state == {"state": "acknowledged", "acked_by": "family:R001-0"}
 
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and not any(
