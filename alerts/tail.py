@@ -68,7 +68,9 @@ async def tail_alerts(
         async for msg in consumer:
             if msg.topic == settings.kafka.alert_events_topic:
                 try:
-                    console.print(format_event(orjson.loads(msg.value)), soft_wrap=True, emoji=False)
+                    console.print(
+                        format_event(orjson.loads(msg.value)), soft_wrap=True, emoji=False
+                    )
                 except ValueError:
                     console.print(f"[red]invalid alert event at offset {msg.offset}")
                 continue
