@@ -17,6 +17,12 @@ Why this shape:
   after it exist, from physical evidence: impact size (a clipped peak is a lower bound), a
   free-fall dip before it, the change of orientation from before to after, how still the
   wearer is afterwards, and whether similar impacts repeat (clapping, jogging).
+- Wrist: the peak alone says little (a hand slap, a clap or the jolt of dropping onto a chair
+  reach 3 g at the wrist), so the wrist also scores the impact's impulse, the velocity (m/s)
+  the impact took out: the sum of |50 ms mean vector| above 1 g from 0.15 s before to 0.35 s
+  after the peak. A body hitting the floor after a fall loses 2-4 m/s; a seat catching a
+  controlled descent or a brief knock, about 1 m/s or less (WEDA-FALL: falls median 3-5 m/s,
+  collapsing into a chair 1.4, hitting a table 0.5).
 - Slow path: a fall with little impact (sliding off a chair) does not score enough at
   ``POST_S``. If it ended far from the orientation held seconds before (``REF_S``) and the
   wearer lies still, it is watched; if they are still lying still ``SLOW_S`` seconds after the

@@ -282,3 +282,27 @@ def test_throughput_small_chunks() -> None:
             det.feed(ts, RATE, c)
         best = max(best, len(g) / (time.perf_counter() - t))
     assert best > 300_000  # about 1.2-1.7 M/s on a quiet dev machine; loose for CI
+
+
+def _turn_signal(peak: float, width_s: float, turn_deg: float = 55.0) -> np.ndarray:
+    """Wrist: 6 s still, a 0.6 s turn with |a| dipping to 0.5 g, a jolt, then 7 s still."""
+    n_pre, n_turn, n_post = int(6 * RATE), int(0.6 * RATE), int(7 * RATE)
+    a0, a1 = np.radians(20.0), np.radians(20.0 + turn_deg)
+    ang = np.linspace(a0, a1, n_turn)
+    pre = np.tile([np.sin(a0), 0.0, np.cos(a0)], (n_pre, 1))
+    turn = np.column_stack([np.sin(ang), np.zeros(n_turn), np.cos(ang)])
+    turn *= np.linspace(1.0, 0.5, n_turn)[:, None]
+    post = np.tile([np.sin(a1), 0.0, np.cos(a1)], (n_post, 1))
+    k = max(2, round(width_s * RATE))
+    post[:k] *= 1 + (peak - 1) * np.sin(np.linspace(0, np.pi, k + 2)[1:-1])[:, None]
+    g = np.vstack([pre, turn, post])
+    return g + np.random.default_rng(4).normal(0, 0.005, g.shape)
+
+
+def test_wrist_needs_an_impact_with_impulse() -> None:
+    """Same peak, same turn: a 60 ms jolt (dropping onto a chair, felt through the arm) takes
+    little velocity out and is not a fall; a 160 ms body impact is."""
+    assert _feed(FallDetector("wrist"), _turn_signal(3.0, 0.06), RATE, [50]) == []
+    f = _feed(FallDetector("wrist"), _turn_signal(3.0, 0.16), RATE, [50])
+    assert len(f) == 1 and abs(f[0].impact_ts - (T0 + 6.6)) < 0.2
+    assert float(f[0].evidence["impulse_ms"]) > 1.5

@@ -2,9 +2,12 @@
 
 Detector targets on generated days are 0.95 recall and <= 0.1 false falls per resident-day.
 Waist and pendant meet them (slow slides are caught by the "lying still" slow path; recall
-0.97-1.00, 0 false/day on seeds 3 and 11). The wrist does not yet (recall 0.77-0.90, 0.9-1.5
-false/day, mostly sitting down hard), so its asserted floor sits below the target and only
-catches regressions.
+0.97-1.00, 0 false/day on seeds 3 and 11). The wrist does not yet: over 5 seeds x 30 days
+recall is 0.79-0.89 (mean 0.84) with 0.10-0.23 false/day (mean 0.13, was 0.83 before the
+impact-impulse evidence), the false ones mostly sitting down hard. Most misses are generated
+slow slides in which the wrist barely rotates (arm and trunk turns cancel) and hits nothing,
+which a wrist alone cannot tell from sitting still. Recall without slow slides is ~0.95. So the
+wrist's asserted figures sit between what seed 11 reaches (0.87, 0.0/day) and the old floor.
 """
 
 from __future__ import annotations
@@ -96,7 +99,7 @@ def _run_days(placement: str, days: int, seed: int) -> tuple[int, int, int]:
 
 @pytest.mark.parametrize(
     ("placement", "min_recall", "max_false_per_day"),
-    [("waist", 0.95, 0.1), ("pendant", 0.95, 0.1), ("wrist", 0.7, 1.0)],  # see module doc
+    [("waist", 0.95, 0.1), ("pendant", 0.95, 0.1), ("wrist", 0.8, 0.2)],  # see module doc
 )
 def test_detector_on_generated_days(
     placement: str, min_recall: float, max_false_per_day: float
