@@ -336,7 +336,8 @@ def _registry_entry(
         fences.append({"name": "route", "polygon": route, "active": "07:30-18:00"})
     devices: dict[str, Any] = {r.device: {"placement": r.placement}}
     if r.monitor:
-        devices[r.monitor] = {"type": "monitor", "expected_interval_s": 43_200}
+        # Spot checks a few times a day with long nights between: no check in a day is silence.
+        devices[r.monitor] = {"type": "monitor", "expected_interval_s": 86_400}
     entry: dict[str, Any] = {
         "name": name,
         "timezone": r.tz,
