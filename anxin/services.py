@@ -4,6 +4,11 @@ Used by ``anxin services up``, ``anxin demo`` and the pytest session fixture ali
 gets its config, data and log in the run folder; readiness is the service answering its own protocol
 (MQTT CONNACK, Kafka metadata, HTTP health, SQL ``select 1``), never a sleep. Children get
 ``PR_SET_PDEATHSIG`` so that they die with the supervisor even when it is killed.
+
+Secure MQTT (optional): ``Supervisor(run_dir, mqtt_auth=MqttAuth(passwd, acl), mqtt_tls=MqttTls(
+ca, cert, key))`` turns anonymous access off, uses the password file (hashed by
+``mosquitto_passwd``, see ``anxin devices credentials``) and the ACL, and adds a TLS listener.
+The files are copied into the run folder, readable by the broker's user only.
 """
 
 from __future__ import annotations
@@ -39,6 +44,27 @@ TWILIO_MOCK_DIR = PROJECT_ROOT / "tools" / "twilio-mock"
 TWILIO_SPEC = "node_modules/@twilio-alpha/mcp/twilio-oai/spec/json/twilio_api_v2010.json"
 TEST_ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 SERVICE_NAMES = ("mosquitto", "kafka", "victoriametrics", "postgres", "twilio")
+# Largest MQTT packet the broker accepts (the contract allows 64 KiB payloads; bigger ones up to
+# this size reach the bridge and are dead-lettered, beyond it the broker drops the client).
+MQTT_MAX_PACKET_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class MqttAuth:
+    """Mosquitto authentication: a ``mosquitto_passwd`` password file and an ACL file."""
+
+    passwd_file: Path
+    acl_file: Path
+
+
+@dataclass(frozen=True)
+class MqttTls:
+    """A TLS listener. With ``plain_listener`` False (the default) it is the only one."""
+
+    cafile: Path
+    certfile: Path
+    keyfile: Path
+    plain_listener: bool = False
 
 
 class ServiceError(RuntimeError):
@@ -87,6 +113,8 @@ class Endpoints:
     twilio_port: int
     host: str = "127.0.0.1"
     twilio_account_sid: str = TEST_ACCOUNT_SID
+    mqtt_tls_port: int | None = None  # the TLS listener, if any (== mqtt_port when TLS only)
+    mqtt_tls_ca: str | None = None  # the CA clients verify the broker with
 
     @property
     def kafka_bootstrap(self) -> str:
@@ -106,8 +134,11 @@ class Endpoints:
 
     def settings(self) -> dict[str, Any]:
         """The settings overrides that point Anxin at these services."""
+        mqtt_settings: dict[str, Any] = {"host": self.host, "port": self.mqtt_port}
+        if self.mqtt_tls_ca and self.mqtt_tls_port == self.mqtt_port:
+            mqtt_settings["tls_ca"] = self.mqtt_tls_ca
         return {
-            "mqtt": {"host": self.host, "port": self.mqtt_port},
+            "mqtt": mqtt_settings,
             "kafka": {"bootstrap": self.kafka_bootstrap},
             "influx": {"url": self.vm_url},
             "postgres": {"dsn": self.pg_dsn},
@@ -141,6 +172,8 @@ class Supervisor:
     only: Sequence[str] = SERVICE_NAMES
     startup_timeout: float = 60.0
     ports: dict[str, int] = field(default_factory=dict)  # pin a service's port; default: free
+    mqtt_auth: MqttAuth | None = None  # per-device accounts and ACL; None: anonymous (local)
+    mqtt_tls: MqttTls | None = None  # a TLS listener (port "mosquitto-tls" in ``ports``)
     children: list[_Child] = field(default_factory=list)
     endpoints: Endpoints | None = None
 
@@ -156,7 +189,14 @@ class Supervisor:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.run_dir, 0o755)  # the postgres user must reach its data folder
         port = {name: self.ports.get(name) or free_port() for name in SERVICE_NAMES}
+        tls_port = None
+        if self.mqtt_tls is not None:
+            tls_port = self.ports.get("mosquitto-tls") or free_port()
+            if not self.mqtt_tls.plain_listener:
+                port["mosquitto"] = tls_port
         ep = Endpoints(
+            mqtt_tls_port=tls_port,
+            mqtt_tls_ca=str(self.mqtt_tls.cafile.resolve()) if self.mqtt_tls else None,
             mqtt_port=port["mosquitto"],
             kafka_port=port["kafka"],
             vm_port=port["victoriametrics"],
@@ -261,22 +301,44 @@ class Supervisor:
         folder = self.run_dir / "mosquitto"
         folder.mkdir(exist_ok=True)
         conf = folder / "mosquitto.conf"
-        conf.write_text(
-            f"listener {ep.mqtt_port} {ep.host}\n"
-            "allow_anonymous true\n"
-            "persistence true\n"
-            f"persistence_location {folder}/\n"
-            "max_queued_messages 100000\n"
-            "log_dest stderr\n"
-            "log_type error\nlog_type warning\nlog_type notice\n"
-        )
-        argv = [which("mosquitto", "/usr/sbin/mosquitto"), "-c", str(conf)]
         user = None
         if os.geteuid() == 0:
             # Started as root, mosquitto would switch user itself, which clears the parent-death
             # signal; start it as its own user instead.
             user = "mosquitto"
             _chown_to(folder, user)
+        lines = [
+            "per_listener_settings false",
+            f"max_packet_size {MQTT_MAX_PACKET_BYTES}",
+        ]
+        if self.mqtt_auth is None:
+            lines.append("allow_anonymous true")
+        else:
+            passwd = _private_copy(self.mqtt_auth.passwd_file, folder / "passwd", user)
+            acl = _private_copy(self.mqtt_auth.acl_file, folder / "acl", user)
+            lines += ["allow_anonymous false", f"password_file {passwd}", f"acl_file {acl}"]
+        tls = self.mqtt_tls
+        if tls is None or tls.plain_listener:
+            lines.append(f"listener {ep.mqtt_port} {ep.host}")
+        if tls is not None:
+            lines += [
+                f"listener {ep.mqtt_tls_port} {ep.host}",
+                f"cafile {_private_copy(tls.cafile, folder / 'ca.crt', user)}",
+                f"certfile {_private_copy(tls.certfile, folder / 'server.crt', user)}",
+                f"keyfile {_private_copy(tls.keyfile, folder / 'server.key', user)}",
+                "tls_version tlsv1.2",
+            ]
+        lines += [
+            "persistence true",
+            f"persistence_location {folder}/",
+            "max_queued_messages 100000",
+            "log_dest stderr",
+            "log_type error",
+            "log_type warning",
+            "log_type notice",
+        ]
+        conf.write_text("\n".join(lines) + "\n")
+        argv = [which("mosquitto", "/usr/sbin/mosquitto"), "-c", str(conf)]
         self._spawn("mosquitto", argv, user=user)
 
     def _start_kafka(self, ep: Endpoints) -> None:
@@ -372,7 +434,15 @@ class Supervisor:
     # -- readiness -----------------------------------------------------------------------------
     def _wait_ready(self, ep: Endpoints, only: Sequence[str] | None = None) -> None:
         checks: dict[str, Callable[[], bool]] = {
-            "mosquitto": lambda: mqtt_ready(ep.host, ep.mqtt_port),
+            "mosquitto": lambda: (
+                mqtt_ready(ep.host, ep.mqtt_port)
+                if self.mqtt_auth is None and self.mqtt_tls is None
+                else mqtt_answers(
+                    ep.host,
+                    ep.mqtt_port,
+                    ep.mqtt_tls_ca if ep.mqtt_tls_port == ep.mqtt_port else None,
+                )
+            ),
             "kafka": lambda: kafka_ready(ep.kafka_bootstrap),
             "victoriametrics": lambda: http_ready(f"{ep.vm_url}/health"),
             "postgres": lambda: postgres_ready(ep.pg_dsn),
@@ -411,6 +481,18 @@ def _chown_to(path: Path, user: str) -> None:
     os.chown(path, entry.pw_uid, entry.pw_gid)
 
 
+def _private_copy(src: Path, dst: Path, user: str | None) -> Path:
+    """Copy a secret file for the broker: mode 600, owned by the broker's user."""
+    if dst.exists():
+        dst.unlink()
+    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(Path(src).read_bytes())
+    if user:
+        _chown_to(dst, user)
+    return dst
+
+
 def mqtt_ready(host: str, port: int) -> bool:
     """True once the broker answers CONNECT with CONNACK."""
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"anxin-probe-{os.getpid()}")
@@ -423,6 +505,25 @@ def mqtt_ready(host: str, port: int) -> bool:
         client.disconnect()
         return ok
     except OSError:
+        return False
+
+
+def mqtt_answers(host: str, port: int, tls_ca: str | None = None) -> bool:
+    """True once the broker answers CONNECT with any CONNACK (also "not authorised"): the
+    readiness probe of a broker that refuses anonymous clients."""
+    answered: list[bool] = []
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"anxin-probe-{os.getpid()}")
+    client.on_connect = lambda c, u, flags, reason, props: answered.append(True)
+    if tls_ca:
+        client.tls_set(ca_certs=tls_ca)
+    try:
+        client.connect(host, port, keepalive=5)
+        deadline = time.monotonic() + 2
+        while not answered and time.monotonic() < deadline:
+            client.loop(timeout=0.1)
+        client.disconnect()
+        return bool(answered)
+    except (OSError, ValueError):
         return False
 
 

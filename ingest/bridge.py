@@ -4,7 +4,14 @@ Uplink: a shared subscription (several bridges split the load) on a persistent M
 each message is validated, produced to ``readings`` keyed by device id (or to
 ``readings-rejected`` with its reason), and only acknowledged to the broker (paho manual ack)
 once Kafka has acknowledged the produce, so a killed bridge loses nothing.
+A device over its rate limit (``ingest/throttle.py``) has its excess dead-lettered with the reason
+``rate limit``, acknowledged like any other message; SOS and fall events always pass.
 Downlink: records on ``device-commands`` are published to ``{prefix}/devices/{id}/commands``.
+
+Robustness: no message can stop the uplink. A message that makes routing fail unexpectedly is
+dead-lettered with the error's type; if even that produce fails, it stays unacknowledged (the
+broker redelivers it to the next session). If one of the bridge's tasks dies anyway, the process
+exits non-zero instead of running on deaf.
 """
 
 from __future__ import annotations
@@ -27,9 +34,16 @@ from paho.mqtt.properties import Properties
 from anxin.logs import get_logger
 from anxin.records import dumps, loads
 from anxin.registry import RegistryWatcher
-from anxin.settings import Settings
+from anxin.settings import KafkaSettings, MqttSettings, Settings
 from anxin.topics import ensure_topics
-from ingest.telemetry import Rejected, validate_status, validate_telemetry
+from ingest.telemetry import (
+    Rejected,
+    decode_json,
+    topic_device,
+    validate_status,
+    validate_telemetry,
+)
+from ingest.throttle import Throttle, ingest_settings
 
 log = get_logger(__name__)
 
@@ -45,14 +59,28 @@ class Incoming:
     received_at: float
 
 
+DEADLETTER_PAYLOAD_MAX = 64 * 1024
+
+
 def rejected_record(
-    reason: str, topic: str, payload: bytes, received_at: float, device_id: str | None, **extra: Any
+    reason: str,
+    topic: str,
+    payload: bytes,
+    received_at: float,
+    device_id: str | None,
+    max_payload: int = DEADLETTER_PAYLOAD_MAX,
+    **extra: Any,
 ) -> dict[str, Any]:
-    """A dead-letter record: the reason, where it came from and the raw payload, nothing lost."""
+    """A dead-letter record: the reason, where it came from and the raw payload.
+
+    The payload is kept up to ``max_payload`` bytes (``payload_truncated`` and ``payload_bytes``
+    say when it was cut), so that a huge message cannot make a record Kafka refuses.
+    """
+    kept = payload[:max_payload]
     try:
-        text, encoding = payload.decode("utf-8"), "utf-8"
+        text, encoding = kept.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
-        text, encoding = base64.b64encode(payload).decode("ascii"), "base64"
+        text, encoding = base64.b64encode(kept).decode("ascii"), "base64"
     return {
         "reason": reason,
         "topic": topic,
@@ -60,9 +88,20 @@ def rejected_record(
         "received_at": received_at,
         "payload": text,
         "payload_encoding": encoding,
+        "payload_bytes": len(payload),
+        "payload_truncated": len(kept) < len(payload),
         "stage": "ingest",
         **extra,
     }
+
+
+def downlink_group(settings: Settings) -> str:
+    """The downlink's consumer group: one per (prefix, commands topic), so that bridges of another
+    prefix (another broker, a test) neither steal commands nor stall this group's rebalances."""
+    k, m = settings.kafka, settings.mqtt
+    if (m.prefix, k.commands_topic) == (MqttSettings().prefix, KafkaSettings().commands_topic):
+        return "anxin-downlink"
+    return f"anxin-downlink-{m.prefix}-{k.commands_topic}".replace("/", "_")
 
 
 class Bridge:
@@ -70,6 +109,9 @@ class Bridge:
         self.settings = settings
         self.ready_file = ready_file
         self.registry = RegistryWatcher(settings.registry, settings.registry_reload_s)
+        self.ingest = ingest_settings(settings)
+        self.throttle = Throttle(self.ingest.rate_per_s, self.ingest.burst)
+        self._throttle_reported: dict[str, tuple[float, int]] = {}  # device: (last log, since)
         self.counts: Counter[str] = Counter()
         self.queue: asyncio.Queue[Incoming] = asyncio.Queue(maxsize=50_000)
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -141,7 +183,19 @@ class Bridge:
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         item = Incoming(msg.topic, bytes(msg.payload), msg.mid, msg.qos, time.time())
         assert self.loop is not None
-        self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
+        self.loop.call_soon_threadsafe(self._enqueue, item)
+
+    def _enqueue(self, item: Incoming) -> None:
+        try:
+            self.queue.put_nowait(item)
+        except asyncio.QueueFull:
+            # Only QoS 0 can overrun the queue (QoS 1 is bounded by the broker's in-flight
+            # window): that message is lost, as QoS 0 allows. Counted, never a crash.
+            self.counts["dropped_queue_full"] += 1
+            if self.counts["dropped_queue_full"] % 1000 == 1:
+                log.warning(
+                    "bridge queue full: %d messages dropped", self.counts["dropped_queue_full"]
+                )
 
     # -- Kafka side (asyncio) -------------------------------------------------------------------
     async def run(self) -> None:
@@ -164,9 +218,16 @@ class Bridge:
             asyncio.create_task(self._downlink(), name="downlink"),
             asyncio.create_task(self._report(), name="report"),
         ]
+        stopping = asyncio.create_task(self.stopping.wait(), name="stopping")
         try:
-            await self.stopping.wait()
+            done, _ = await asyncio.wait([stopping, *tasks], return_when=asyncio.FIRST_COMPLETED)
+            for t in done:
+                if t is not stopping:
+                    exc = t.exception()
+                    log.error("bridge task %s ended (%r); exiting", t.get_name(), exc)
+                    raise SystemExit(1)
         finally:
+            stopping.cancel()
             for t in tasks:
                 t.cancel()
             for t in tasks:
@@ -183,7 +244,7 @@ class Bridge:
             batch = [await self.queue.get()]
             while not self.queue.empty() and len(batch) < 1000:
                 batch.append(self.queue.get_nowait())
-            sends = [await self._route(item) for item in batch]
+            sends = [await self._route_safely(item) for item in batch]
             for item, futures in zip(batch, sends, strict=True):
                 try:
                     for fut in futures:
@@ -196,9 +257,64 @@ class Bridge:
                 if item.qos > 0:
                     self.client.ack(item.mid, item.qos)
 
+    async def _route_safely(self, item: Incoming) -> list[asyncio.Future[Any]]:
+        """Route one message; an unexpected error dead-letters it instead of stopping the uplink."""
+        try:
+            return await self._route(item)
+        except Exception as exc:
+            log.exception("bridge error routing a message of %s", item.topic)
+            self.counts["errors"] += 1
+            try:
+                return [await self._reject(item, Rejected(f"bridge error: {type(exc).__name__}"))]
+            except Exception:
+                log.exception("could not dead-letter it either; left unacknowledged")
+                failed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+                failed.set_exception(exc)
+                return [failed]
+
+    def _over_rate(self, item: Incoming) -> str | None:
+        """The device id if this message is over its device's rate and may be throttled."""
+        if not self.throttle.enabled:
+            return None
+        kind = "status" if item.topic.endswith("/status") else "telemetry"
+        device_id = topic_device(item.topic, self.settings.mqtt.prefix, kind)
+        if device_id is None or self.throttle.allow(device_id):
+            return None
+        if kind == "telemetry":
+            data = decode_json(item.payload, self.settings.max_payload_bytes)
+            if isinstance(data, dict) and data.get("event") in self.ingest.unthrottled_events:
+                self.counts["unthrottled_events"] += 1
+                return None
+        return device_id
+
+    def _report_throttled(self, device_id: str) -> None:
+        now = time.monotonic()
+        last, since = self._throttle_reported.get(device_id, (-1e9, 0))
+        since += 1
+        if now - last >= self.ingest.throttle_log_interval_s:
+            log.warning(
+                "device %s over the rate limit (%g msgs/s, burst %d): %d messages dead-lettered",
+                device_id,
+                self.ingest.rate_per_s,
+                self.ingest.burst,
+                since,
+            )
+            last, since = now, 0
+        self._throttle_reported[device_id] = (last, since)
+        if len(self._throttle_reported) > 10_000:
+            self._throttle_reported.clear()
+
     async def _route(self, item: Incoming) -> list[asyncio.Future[Any]]:
         assert self.producer is not None
         k, m = self.settings.kafka, self.settings.mqtt
+        throttled = self._over_rate(item)
+        if throttled is not None:
+            self.counts["throttled"] += 1
+            self._report_throttled(throttled)
+            reason = (
+                f"rate limit: over {self.ingest.rate_per_s:g} msgs/s (burst {self.ingest.burst})"
+            )
+            return [await self._reject(item, Rejected(reason, throttled))]
         if item.topic.endswith("/status"):
             status = validate_status(item.topic, item.payload, m.prefix)
             if isinstance(status, Rejected):
@@ -249,6 +365,7 @@ class Bridge:
             item.payload,
             item.received_at,
             rejected.device_id,
+            self.ingest.deadletter_payload_max,
             partial=partial,
         )
         key = (rejected.device_id or "-").encode()
@@ -259,7 +376,7 @@ class Bridge:
         consumer = AIOKafkaConsumer(
             k.commands_topic,
             bootstrap_servers=k.bootstrap,
-            group_id="anxin-downlink",
+            group_id=downlink_group(self.settings),
             enable_auto_commit=True,
             auto_offset_reset="earliest",
         )

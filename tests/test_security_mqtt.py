@@ -1,0 +1,352 @@
+"""Nobody let in: per-device MQTT accounts, the ACL, TLS, and no secret in the bridge's log.
+
+A Mosquitto of its own (the session's broker stays anonymous for the other tests) with the
+credentials `anxin devices credentials` generates, a TLS listener with a CA made here by openssl,
+and a bridge of its own on its own Kafka topics (on the session's Kafka).
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import ssl
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import paho.mqtt.client as mqtt
+import pytest
+import typer
+from aiokafka import AIOKafkaProducer
+from typer.testing import CliRunner
+
+from anxin.processes import Child, ProcessGroup
+from anxin.services import Endpoints, MqttAuth, MqttTls, Supervisor
+from ingest.cli import register
+from ingest.credentials import BRIDGE_USER, read_passwords
+from tests.kafka_helpers import collect
+
+PREFIX = "anxin/v1"
+REGISTRY = """
+residents:
+  R901:
+    name: Test Resident Nine
+    timezone: Asia/Shanghai
+    devices:
+      S901: {placement: wrist}
+      S902: {placement: pendant}
+"""
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+
+
+def make_ca(folder: Path) -> tuple[Path, Path, Path]:
+    """A throw-away CA and a server certificate for 127.0.0.1 signed by it."""
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    _openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
+             "-subj", "/CN=Anxin test CA", cwd=folder)  # fmt: skip
+    _openssl("req", *ec, "-keyout", "server.key", "-out", "server.csr",
+             "-subj", "/CN=127.0.0.1", cwd=folder)  # fmt: skip
+    (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    _openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+             "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "san.ext",
+             cwd=folder)  # fmt: skip
+    return folder / "ca.crt", folder / "server.crt", folder / "server.key"
+
+
+@dataclass
+class Secure:
+    ep: Endpoints
+    supervisor: Supervisor
+    folder: Path
+    creds: Path
+    passwords: dict[str, str]
+    bridge_password: str
+    ca: Path
+    topics: dict[str, str]
+    group: ProcessGroup
+    bridge: Child
+
+
+@pytest.fixture(scope="module")
+def secure(services: Endpoints, anxin_env: dict[str, str]) -> Iterator[Secure]:
+    folder = Path(tempfile.mkdtemp(prefix="anxin-secure-"))
+    os.chmod(folder, 0o755)
+    registry = folder / "registry.yaml"
+    registry.write_text(REGISTRY)
+    creds = folder / "creds"
+    app = typer.Typer()
+    register(app, typer.Typer())
+
+    @app.command()
+    def _unused() -> None:  # a second command keeps "devices" a sub-command
+        pass
+
+    result = CliRunner().invoke(app, ["devices", "credentials", str(registry), "--out", str(creds)])
+    assert result.exit_code == 0, result.output
+    ca, cert, key = make_ca(folder)
+    sup = Supervisor(
+        folder / "services",
+        only=("mosquitto",),
+        mqtt_auth=MqttAuth(creds / "passwd", creds / "acl"),
+        mqtt_tls=MqttTls(ca, cert, key, plain_listener=True),
+    )
+    ep = sup.start()
+    uid = uuid.uuid4().hex[:8]
+    topics = {
+        "readings": f"sec-{uid}-readings",
+        "rejected": f"sec-{uid}-rejected",
+        "status": f"sec-{uid}-status",
+        "commands": f"sec-{uid}-commands",
+    }
+    group = ProcessGroup(folder / "logs", env=anxin_env)
+    ready = folder / "bridge.ready"
+    bridge = group.spawn(
+        "secure-bridge",
+        "ingest",
+        "--ready-file",
+        str(ready),
+        env={
+            "ANXIN_SETTINGS_FILE": str(creds / "ingest-settings.yaml"),  # the bridge's account
+            "ANXIN_MQTT__HOST": ep.host,
+            "ANXIN_MQTT__PORT": str(ep.mqtt_port),
+            "ANXIN_MQTT__CLIENT_ID": f"anxin-ingest-secure-{uid}",
+            "ANXIN_REGISTRY": str(registry),
+            "ANXIN_KAFKA__READINGS_TOPIC": topics["readings"],
+            "ANXIN_KAFKA__REJECTED_TOPIC": topics["rejected"],
+            "ANXIN_KAFKA__STATUS_TOPIC": topics["status"],
+            "ANXIN_KAFKA__COMMANDS_TOPIC": topics["commands"],
+            "ANXIN_LOG_LEVEL": "DEBUG",  # the most talkative it gets: still no secret
+        },
+    )
+    try:
+        group.wait_until(bridge, ready.exists)
+        bridge_password = (creds / "ingest-settings.yaml").read_text().split("password: ")[1]
+        yield Secure(
+            ep,
+            sup,
+            folder,
+            creds,
+            read_passwords(creds / "devices.csv"),
+            bridge_password.strip(),
+            ca,
+            topics,
+            group,
+            bridge,
+        )
+    finally:
+        group.stop()
+        sup.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+class Device:
+    """A paho client as a device (or anybody) would connect."""
+
+    def __init__(
+        self,
+        ep: Endpoints,
+        username: str | None,
+        password: str | None,
+        port: int | None = None,
+        ca: Path | None = None,
+        tls_default: bool = False,
+    ):
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=f"test-{username}-{uuid.uuid4().hex[:6]}",
+            protocol=mqtt.MQTTv5,
+        )
+        if username:
+            self.client.username_pw_set(username, password)
+        if ca is not None:
+            self.client.tls_set(ca_certs=str(ca))
+        elif tls_default:
+            self.client.tls_set()  # the system's CAs: the test CA is not among them
+        self.connack: queue.Queue[Any] = queue.Queue()
+        self.messages: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self.subacks: queue.Queue[list[Any]] = queue.Queue()
+        self.client.on_connect = lambda c, u, f, reason, p: self.connack.put(reason)
+        self.client.on_subscribe = lambda c, u, mid, codes, p: self.subacks.put(codes)
+        self.client.on_message = lambda c, u, msg: self.messages.put(
+            (msg.topic, orjson.loads(msg.payload))
+        )
+        self.client.connect(ep.host, port or ep.mqtt_port)
+        self.client.loop_start()
+
+    def connected(self) -> bool:
+        reason = self.connack.get(timeout=10)
+        return not reason.is_failure
+
+    def publish(self, topic: str, payload: dict[str, Any]) -> mqtt.MQTTMessageInfo:
+        info = self.client.publish(topic, orjson.dumps(payload), qos=1)
+        info.wait_for_publish(timeout=10)
+        return info
+
+    def subscribe(self, topic: str) -> list[Any]:
+        self.client.subscribe(topic, qos=1)
+        return self.subacks.get(timeout=10)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def _device(s: Secure, device_id: str) -> Device:
+    d = Device(s.ep, device_id, s.passwords[device_id])
+    assert d.connected(), f"{device_id} refused with its own password"
+    return d
+
+
+def test_credentials_files(secure: Secure) -> None:
+    assert set(secure.passwords) == {"S901", "S902"}
+    assert len(set(secure.passwords.values())) == 2
+    for name in ("devices.csv", "passwd", "ingest-settings.yaml"):
+        assert (secure.creds / name).stat().st_mode & 0o777 == 0o600, name
+    hashed = (secure.creds / "passwd").read_text()
+    assert {line.split(":")[0] for line in hashed.splitlines()} == {"S901", "S902", BRIDGE_USER}
+    assert all(line.split(":", 1)[1].startswith("$7$") for line in hashed.splitlines())
+    for pw in [*secure.passwords.values(), secure.bridge_password]:
+        assert pw not in hashed
+    assert "pattern write anxin/v1/devices/%u/telemetry" in (secure.creds / "acl").read_text()
+
+
+def test_anonymous_and_wrong_passwords_are_refused(secure: Secure) -> None:
+    for username, password in [
+        (None, None),
+        ("S901", "not-the-password"),
+        ("S901", secure.passwords["S902"]),
+        ("nobody", "x"),
+    ]:
+        d = Device(secure.ep, username, password)
+        try:
+            assert not d.connected(), (username, password)
+        finally:
+            d.close()
+
+
+def test_the_bridge_with_its_account_carries_telemetry_and_commands(secure: Secure) -> None:
+    s = secure
+    w, p = _device(s, "S901"), _device(s, "S902")
+    try:
+        assert not w.subscribe(f"{PREFIX}/devices/S901/commands")[0].is_failure
+        t0 = time.time()
+        w.publish(f"{PREFIX}/devices/S901/telemetry", {"ts": round(t0, 3), "seq": 8_900_001})
+        found = collect(
+            _bootstrap(s),
+            s.topics["readings"],
+            lambda r: r.get("seq") == 8_900_001,
+            lambda f: len(f) >= 1,
+        )
+        assert [(r["device_id"], r["resident_id"]) for r in found] == [("S901", "R901")]
+
+        # Downlink: a command for S901 reaches S901 only (S902 tries to listen in).
+        codes = p.subscribe(f"{PREFIX}/devices/S901/commands")
+        _produce(s, s.topics["commands"], {"device_id": "S901", "cmd": "notify", "text": "hi-901"})
+        topic, payload = w.messages.get(timeout=60)
+        assert topic == f"{PREFIX}/devices/S901/commands" and payload["text"] == "hi-901"
+        assert codes[0].is_failure or p.messages.empty()
+        # S902's own command still arrives: the downlink works for it and it saw no S901 one.
+        p.subscribe(f"{PREFIX}/devices/S902/commands")
+        _produce(s, s.topics["commands"], {"device_id": "S902", "cmd": "notify", "text": "hi-902"})
+        topic, payload = p.messages.get(timeout=60)
+        assert payload["text"] == "hi-902", "S902 received S901's command"
+        assert p.messages.empty()
+    finally:
+        w.close()
+        p.close()
+
+
+def test_a_device_cannot_speak_for_another(secure: Secure) -> None:
+    s = secure
+    intruder = _device(s, "S902")
+    try:
+        t0 = round(time.time(), 3)
+        # Forged as S901 (not delivered), then the intruder's own reading as a sentinel.
+        intruder.publish(f"{PREFIX}/devices/S901/telemetry", {"ts": t0, "seq": 8_900_100})
+        intruder.publish(f"{PREFIX}/devices/S901/status", {"ts": t0})
+        intruder.publish(f"{PREFIX}/devices/S902/telemetry", {"ts": t0, "seq": 8_900_101})
+    finally:
+        intruder.close()
+    found = collect(
+        _bootstrap(s),
+        s.topics["readings"],
+        lambda r: r.get("seq") in (8_900_100, 8_900_101),
+        lambda f: any(r["seq"] == 8_900_101 for r in f),
+    )
+    assert [(r["device_id"], r["seq"]) for r in found] == [("S902", 8_900_101)]
+    rejected = collect(
+        _bootstrap(s), s.topics["rejected"], lambda r: True, lambda f: True, settle_ms=500
+    )
+    assert not [r for r in rejected if "8900100" in r.get("payload", "")]
+
+
+def test_tls_works_with_the_ca_and_fails_without(secure: Secure) -> None:
+    s = secure
+    assert s.ep.mqtt_tls_port and s.ep.mqtt_tls_port != s.ep.mqtt_port
+    good = Device(s.ep, "S901", s.passwords["S901"], port=s.ep.mqtt_tls_port, ca=s.ca)
+    try:
+        assert good.connected()
+        good.publish(f"{PREFIX}/devices/S901/telemetry", {"ts": time.time(), "seq": 8_900_200})
+    finally:
+        good.close()
+    found = collect(
+        _bootstrap(s), s.topics["readings"], lambda r: r.get("seq") == 8_900_200, lambda f: bool(f)
+    )
+    assert len(found) == 1
+    with pytest.raises(ssl.SSLCertVerificationError):
+        Device(s.ep, "S901", s.passwords["S901"], port=s.ep.mqtt_tls_port, tls_default=True)
+    # Plain MQTT to the TLS port gets no CONNACK.
+    plain = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="test-plain-on-tls")
+    plain.username_pw_set("S901", s.passwords["S901"])
+    answered: list[Any] = []
+    plain.on_connect = lambda c, u, f, reason, p: answered.append(reason)
+    try:
+        plain.connect(s.ep.host, s.ep.mqtt_tls_port, keepalive=5)
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and not answered:
+            plain.loop(timeout=0.2)
+    except OSError:
+        pass
+    assert not answered
+
+
+def test_no_secret_in_the_bridge_log(secure: Secure) -> None:
+    s = secure
+    assert s.bridge.alive()
+    text = s.bridge.log_path.read_text(errors="replace")
+    assert "bridge ready" in text  # the log is the bridge's, at DEBUG
+    for secret in [s.bridge_password, *s.passwords.values()]:
+        assert secret not in text
+    # Nor in the broker's log or the supervisor's state file.
+    for path in (s.folder / "services").rglob("*"):
+        if path.is_file() and path.name not in ("passwd", "mosquitto.db"):
+            body = path.read_text(errors="replace")
+            assert s.bridge_password not in body, path
+
+
+def _bootstrap(s: Secure) -> str:
+    return s.group.env["ANXIN_KAFKA__BOOTSTRAP"]
+
+
+def _produce(s: Secure, topic: str, record: dict[str, Any]) -> None:
+    import asyncio
+
+    async def send() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=_bootstrap(s))
+        await producer.start()
+        try:
+            await producer.send_and_wait(topic, orjson.dumps(record), key=b"x")
+        finally:
+            await producer.stop()
+
+    asyncio.run(send())
