@@ -60,6 +60,7 @@ class Incoming:
 
 
 DEADLETTER_PAYLOAD_MAX = 64 * 1024
+MAX_NAMED_DROPS = 50  # dropped field names kept in a reading
 
 
 def rejected_record(
@@ -339,8 +340,11 @@ class Bridge:
         reading["resident_id"] = owner[0]
         futures = []
         if result.dropped:
-            reading["dropped"] = [d.field for d in result.dropped]
-            reason = "; ".join(f"{d.field}: {d.reason}" for d in result.dropped)
+            # Named in full up to a bound: a payload of thousands of junk keys makes no huge record.
+            reading["dropped"] = [d.field[:64] for d in result.dropped[:MAX_NAMED_DROPS]]
+            reason = "; ".join(f"{d.field[:64]}: {d.reason}" for d in result.dropped[:10])
+            if len(result.dropped) > 10:
+                reason += f"; and {len(result.dropped) - 10} more"
             futures.append(
                 await self._reject(
                     item, Rejected(f"fields dropped: {reason}", result.device_id), partial=True

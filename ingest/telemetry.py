@@ -184,7 +184,9 @@ def validate_telemetry(
             parsed.model_dump(exclude_none=True) if isinstance(parsed, BaseModel) else parsed
         )
     if dropped and len(reading) == 3:
-        reasons = "; ".join(f"{d.field}: {d.reason}" for d in dropped)
+        reasons = "; ".join(f"{d.field[:64]}: {d.reason}" for d in dropped[:10])
+        if len(dropped) > 10:
+            reasons += f"; and {len(dropped) - 10} more"
         return Rejected(f"no usable field: {reasons}", device_id)
     return Accepted(device_id, reading, dropped)
 

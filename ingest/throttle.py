@@ -70,7 +70,7 @@ class TokenBucket:
         """Spend one token if there is one; refill first at ``rate`` per second."""
         self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
         self.updated = now
-        if self.tokens >= 1.0:
+        if self.tokens >= 1.0 - 1e-9:  # a device exactly at the rate passes despite rounding
             self.tokens -= 1.0
             return True
         return False
