@@ -146,6 +146,7 @@ def test_fleet_publishes_valid_telemetry_and_answers_checks(services: Endpoints)
         speed=10.0,
     )
     sub = Subscriber(services.mqtt_port, "anxin/v1/devices/+/#")
+    ours = {d for r in registry["residents"].values() for d in r["devices"]}
     runner = threading.Thread(target=fleet.run, daemon=True)
     runner.start()
     try:
@@ -173,12 +174,19 @@ def test_fleet_publishes_valid_telemetry_and_answers_checks(services: Endpoints)
                 ]
         pub.loop_stop()
         pub.disconnect()
+        # Every device reports within its first interval (spread over it, as a real fleet is).
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with sub.lock:
+                reporting = {t.split("/")[-2] for _w, t, _p, _r in sub.got if t.endswith("/telemetry")}
+            if len(reporting & ours) == 30:
+                break
+            time.sleep(0.1)
     finally:
         fleet.stop()
         runner.join(10)
         sub.stop()
     assert ok, "the wearer answered the check"
-    ours = {d for r in registry["residents"].values() for d in r["devices"]}
     statuses = {
         t.split("/")[-2]: p
         for _w, t, p, retained in sub.got
