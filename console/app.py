@@ -21,6 +21,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -164,7 +165,9 @@ class Console:
         return hmac.compare_digest(expected.encode(), given.encode())
 
     def t(self, request: Request) -> Translator:
-        return Translator(pick_language(request.cookies.get("lang"), request.headers.get("accept-language")))
+        return Translator(
+            pick_language(request.cookies.get("lang"), request.headers.get("accept-language"))
+        )
 
     def render(self, request: Request, name: str, status: int = 200, **ctx: Any) -> Response:
         t = self.t(request)
@@ -214,7 +217,9 @@ class Console:
             return self.render(request, "login.html", 401, error="login_failed")
         self._failures.pop(key, None)
         request.session.clear()  # a new session (and CSRF token) at every login
-        request.session.update({"u": user.name, "t": time.time(), "csrf": secrets.token_urlsafe(32)})
+        request.session.update(
+            {"u": user.name, "t": time.time(), "csrf": secrets.token_urlsafe(32)}
+        )
         log.info("console login: a %s", user.role)
         return RedirectResponse("/", 303)
 
@@ -252,10 +257,17 @@ class Console:
             return self.render(request, "missing.html", 404)
         resident = info["resident"]
         t = self.t(request)
-        positions = await run_in_threadpool(self.data.resident_positions, resident, info["row"].device_id)
+        positions = await run_in_threadpool(
+            self.data.resident_positions, resident, info["row"].device_id
+        )
+        if not positions and info["row"].position:  # not in the store: where the alert says
+            p = info["row"].position
+            positions = [SimpleNamespace(lat=p["lat"], lon=p["lon"], acc=p.get("acc"), ts=p["ts"])]
         fences = resident.geofences if resident else []
         end = time.time()
-        series = await run_in_threadpool(self.data.vitals, info["row"].resident_id, end - 86400, end)
+        series = await run_in_threadpool(
+            self.data.vitals, info["row"].resident_id, end - 86400, end
+        )
         return self.render(
             request,
             "alert.html",
@@ -295,7 +307,9 @@ class Console:
                     }
                 )
             rows.append({"id": rid, "name": r.name, "tz": r.timezone, "devices": devices})
-        return self.render(request, "residents.html", page="residents", residents=rows, now=time.time())
+        return self.render(
+            request, "residents.html", page="residents", residents=rows, now=time.time()
+        )
 
     async def act(self, request: Request, action: str) -> Response:
         alert_id = request.path_params["alert_id"]
@@ -309,16 +323,25 @@ class Console:
             return PlainTextResponse(t("not_allowed"), 403)
         note = str(form.get("note") or "").strip()[:500] or None
         call = self.lifecycle.acknowledge if action == "ack" else self.lifecycle.resolve
-        outcome = await run_in_threadpool(call, alert_id, user.by_role, user.contact_id, "console", note)
+        outcome = await run_in_threadpool(
+            call, alert_id, user.by_role, user.contact_id, "console", note
+        )
         if outcome is None:
             return PlainTextResponse(t("no_such_alert"), 404)
         if outcome.first:
             message = t("done_ack" if action == "ack" else "done_resolve")
         else:
-            message = t("already", state=t(f"st.{outcome.state}"), by=self.data.by_label(outcome.by) or "?")
+            message = t(
+                "already", state=t(f"st.{outcome.state}"), by=self.data.by_label(outcome.by) or "?"
+            )
         if wants_json:
             return JSONResponse(
-                {"first": outcome.first, "state": outcome.state, "by": outcome.by, "message": message}
+                {
+                    "first": outcome.first,
+                    "state": outcome.state,
+                    "by": outcome.by,
+                    "message": message,
+                }
             )
         request.session["flash"] = message
         target = str(form.get("next") or "/")
@@ -405,8 +428,16 @@ class Console:
             Route("/residents", g(self.residents), methods=["GET"]),
             Route("/alerts/{alert_id}", g(self.alert_page), methods=["GET"]),
             Route("/alerts/{alert_id}/live", g(self.alert_live, page=False), methods=["GET"]),
-            Route("/alerts/{alert_id}/ack", g(lambda r: self.act(r, "ack"), page=False), methods=["POST"]),
-            Route("/alerts/{alert_id}/resolve", g(lambda r: self.act(r, "resolve"), page=False), methods=["POST"]),
+            Route(
+                "/alerts/{alert_id}/ack",
+                g(lambda r: self.act(r, "ack"), page=False),
+                methods=["POST"],
+            ),
+            Route(
+                "/alerts/{alert_id}/resolve",
+                g(lambda r: self.act(r, "resolve"), page=False),
+                methods=["POST"],
+            ),
             Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
         ]
         middleware = [
@@ -423,7 +454,9 @@ class Console:
         return Starlette(routes=routes, middleware=middleware, lifespan=self.lifespan)
 
 
-async def serve(settings: Any, cs: ConsoleSettings, clock: Clock, ready_file: Path | None = None) -> None:
+async def serve(
+    settings: Any, cs: ConsoleSettings, clock: Clock, ready_file: Path | None = None
+) -> None:
     """Run the console until SIGINT/SIGTERM; ``ready_file`` is written once it listens."""
     import uvicorn
 
@@ -436,6 +469,7 @@ async def serve(settings: Any, cs: ConsoleSettings, clock: Clock, ready_file: Pa
         access_log=False,  # paths hold alert ids only, but a log of who looked at what is not ours
         timeout_graceful_shutdown=3,
     )
+
     class _Server(uvicorn.Server):
         def handle_exit(self, sig: int, frame: Any) -> None:
             # End the live streams first, so the graceful shutdown does not wait for them.

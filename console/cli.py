@@ -30,9 +30,16 @@ def serve_cmd(
     ctx: typer.Context,
     host: Annotated[str | None, typer.Option(help="Listen address (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 8080).")] = None,
-    users: Annotated[Path | None, typer.Option(help="Users file (default console-users.yaml beside the registry).")] = None,
-    ready_file: Annotated[Path | None, typer.Option(help="Written once the console listens.")] = None,
-    clock: Annotated[str, typer.Option(help="wall, or file:PATH (the alerts worker's test clock).")] = "wall",
+    users: Annotated[
+        Path | None,
+        typer.Option(help="Users file (default console-users.yaml beside the registry)."),
+    ] = None,
+    ready_file: Annotated[
+        Path | None, typer.Option(help="Written once the console listens.")
+    ] = None,
+    clock: Annotated[
+        str, typer.Option(help="wall, or file:PATH (the alerts worker's test clock).")
+    ] = "wall",
 ) -> None:
     """Serve the console (Ctrl-C stops it). Session secret: ANXIN_CONSOLE__SESSION_SECRET."""
     if ctx.invoked_subcommand is not None:
@@ -43,7 +50,9 @@ def serve_cmd(
 
     settings = _settings()
     cs = console_settings(settings)
-    updates = {k: v for k, v in {"host": host, "port": port, "users": users}.items() if v is not None}
+    updates = {
+        k: v for k, v in {"host": host, "port": port, "users": users}.items() if v is not None
+    }
     cs = cs.model_copy(update=updates)
     try:
         asyncio.run(serve(settings, cs, parse_clock(clock), ready_file))
@@ -54,10 +63,19 @@ def serve_cmd(
 @console_app.command("add-user")
 def add_user_cmd(
     name: Annotated[str, typer.Argument(help="Login name (letters, digits, . _ -).")],
-    role: Annotated[str, typer.Option(help="nurse (acknowledges, resolves) or operator (views).")] = "nurse",
-    contact_id: Annotated[str | None, typer.Option(help="The contact id in alerts.yaml (e.g. nurse-li): acks are recorded as duty_nurse:ID.")] = None,
+    role: Annotated[
+        str, typer.Option(help="nurse (acknowledges, resolves) or operator (views).")
+    ] = "nurse",
+    contact_id: Annotated[
+        str | None,
+        typer.Option(
+            help="Contact id in alerts.yaml (e.g. nurse-li); acks are recorded as duty_nurse:ID."
+        ),
+    ] = None,
     users: Annotated[Path | None, typer.Option(help="Users file (default: the console's).")] = None,
-    password_stdin: Annotated[bool, typer.Option(help="Read the password from standard input.")] = False,
+    password_stdin: Annotated[
+        bool, typer.Option(help="Read the password from standard input.")
+    ] = False,
 ) -> None:
     """Add or replace a console account; the password is stored as an argon2id hash."""
     from console.config import console_settings, users_path

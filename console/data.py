@@ -7,14 +7,18 @@ they go to the browser only, never to a log.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
+
+import psycopg
+from psycopg.rows import dict_row
 
 from alerts.db import Database
 from alerts.lifecycle import OPEN_STATES
@@ -75,6 +79,31 @@ class _TTLCache:
         self.ttl = ttl
         self._data: dict[Any, tuple[float, Any]] = {}
         self._lock = threading.Lock()
+        self._loading: set[Any] = set()
+
+    def peek(self, key: Any, make: Callable[[], Any], default: Any) -> Any:
+        """What is cached now (even if old); a missing or old entry is refreshed in the
+        background, so a page never waits for the store."""
+        now = time.monotonic()
+        with self._lock:
+            hit = self._data.get(key)
+            stale = hit is None or now - hit[0] >= self.ttl
+            start = stale and key not in self._loading
+            if start:
+                self._loading.add(key)
+        if start:
+
+            def load() -> None:
+                try:
+                    value = make()
+                    with self._lock:
+                        self._data[key] = (time.monotonic(), value)
+                finally:
+                    with self._lock:
+                        self._loading.discard(key)
+
+            threading.Thread(target=load, daemon=True, name="store-read").start()
+        return hit[1] if hit else default
 
     def get(self, key: Any, make: Callable[[], Any]) -> Any:
         now = time.monotonic()
@@ -106,6 +135,23 @@ class ConsoleData:
         self.clock = clock
         self.positions = positions
         self._cache = _TTLCache(cache_s)
+        self._local = threading.local()
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[Any]:
+        """A read-only autocommit connection kept per worker thread: a page does not pay for a
+        new PostgreSQL backend each time (the board is re-read at every alert event)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None or conn.closed:
+            conn = psycopg.connect(self.db.dsn, autocommit=True, row_factory=dict_row)
+            self._local.conn = conn
+        try:
+            yield conn
+        except psycopg.OperationalError:
+            with contextlib.suppress(Exception):
+                conn.close()
+            self._local.conn = None
+            raise
 
     # -- who is who ----------------------------------------------------------------------------
 
@@ -136,19 +182,23 @@ class ConsoleData:
 
     def open_alerts(self, with_positions: bool = True) -> list[BoardAlert]:
         now = self.clock.now()
-        with self.db.connect() as conn:
+        with self._read() as conn:
             alerts = conn.execute(
                 "select a.* from alerts a where a.state = any(%s)"
                 f" order by {SEVERITY_ORDER}, a.opened_at, a.alert_id limit 500",
                 (list(OPEN_STATES),),
             ).fetchall()
             ids = [a["alert_id"] for a in alerts]
-            rows = conn.execute(
-                "select n.* from notifications n join alerts a using (alert_id)"
-                " where n.alert_id = any(%s) and n.purpose = 'alert' and n.round = a.round"
-                " order by n.id",
-                (ids,),
-            ).fetchall() if ids else []
+            rows = (
+                conn.execute(
+                    "select n.* from notifications n join alerts a using (alert_id)"
+                    " where n.alert_id = any(%s) and n.purpose = 'alert' and n.round = a.round"
+                    " order by n.id",
+                    (ids,),
+                ).fetchall()
+                if ids
+                else []
+            )
         calls: dict[str, list[Call]] = {}
         for n in rows:
             calls.setdefault(n["alert_id"], []).append(self._call(n))
@@ -173,11 +223,23 @@ class ConsoleData:
         else:
             label, tone = f"n.{state}", "wait" if state in ("pending", "sending") else "bad"
         return Call(
-            n["step"], n["repeat"], self.contact_name(n["contact_id"]), n["role"], n["channel"],
-            label, tone,
+            n["step"],
+            n["repeat"],
+            self.contact_name(n["contact_id"]),
+            n["role"],
+            n["channel"],
+            label,
+            tone,
         )
 
-    def _board(self, a: dict[str, Any], calls: list[Call], now: float, with_positions: bool) -> BoardAlert:
+    def _board(
+        self,
+        a: dict[str, Any],
+        calls: list[Call],
+        now: float,
+        with_positions: bool,
+        board: bool = True,
+    ) -> BoardAlert:
         resident = self.resident(a["resident_id"])
         row = BoardAlert(
             alert_id=a["alert_id"],
@@ -200,12 +262,12 @@ class ConsoleData:
                 if c.label == "n.ringing":
                     c.label, c.tone = "n.sent", "ok"
         if with_positions:
-            row.position = self.last_position(a, resident)
+            row.position = self.last_position(a, resident, wait=not board)
         return row
 
     # -- positions and vitals from the store ---------------------------------------------------
 
-    def _positions(self, device_id: str, limit: int) -> list[Any]:
+    def _positions(self, device_id: str, limit: int, wait: bool = True) -> list[Any]:
         def read() -> list[Any]:
             try:
                 return list(self.reader.last_positions(device_id, limit))
@@ -213,10 +275,14 @@ class ConsoleData:
                 log.warning("store read of positions failed: %s", type(exc).__name__)
                 return []
 
+        if not wait:  # the board: never wait for the store; the next refresh has it
+            return list(self._cache.peek(("pos", device_id, limit), read, []))
         return list(self._cache.get(("pos", device_id, limit), read))
 
-    def last_position(self, alert: dict[str, Any], resident: Resident | None) -> dict[str, Any] | None:
-        found = self._positions(alert["device_id"], 1) if self.reader else []
+    def last_position(
+        self, alert: dict[str, Any], resident: Resident | None, wait: bool = False
+    ) -> dict[str, Any] | None:
+        found = self._positions(alert["device_id"], 1, wait) if self.reader else []
         if found:
             p = found[-1]
             pos = {"lat": p.lat, "lon": p.lon, "acc": p.acc, "ts": p.ts}
@@ -224,7 +290,12 @@ class ConsoleData:
             loc = (alert.get("details") or {}).get("location")
             if not isinstance(loc, dict) or "lat" not in loc:
                 return None
-            pos = {"lat": loc["lat"], "lon": loc["lon"], "acc": loc.get("acc"), "ts": alert["event_ts"]}
+            pos = {
+                "lat": loc["lat"],
+                "lon": loc["lon"],
+                "acc": loc.get("acc"),
+                "ts": alert["event_ts"],
+            }
         if resident and resident.geofences:
             near = nearest_fence(pos["lat"], pos["lon"], resident.geofences)
             if near:
@@ -250,7 +321,7 @@ class ConsoleData:
     # -- one alert -----------------------------------------------------------------------------
 
     def alert(self, alert_id: str) -> dict[str, Any] | None:
-        with self.db.connect() as conn:
+        with self._read() as conn:
             a = conn.execute("select * from alerts where alert_id = %s", (alert_id,)).fetchone()
             if a is None:
                 return None
@@ -264,8 +335,13 @@ class ConsoleData:
             ).fetchall()
         resident = self.resident(a["resident_id"])
         tz = resident.timezone if resident else "UTC"
-        board = self._board(a, [self._call(n) for n in notes if n["round"] == a["round"]],
-                            self.clock.now(), with_positions=True)
+        board = self._board(
+            a,
+            [self._call(n) for n in notes if n["round"] == a["round"]],
+            self.clock.now(),
+            with_positions=True,
+            board=False,
+        )
         timeline = [
             {
                 "at": local_time(e["at"], tz),
@@ -292,12 +368,20 @@ class ConsoleData:
             window = "[25h]"
             out: dict[str, dict[str, float]] = {}
             try:
-                for r in query(f'last_over_time({{__name__=~"device_(battery|worn)"}}{window}) keep_metric_names', at):
+                for r in query(
+                    f'last_over_time({{__name__=~"device_(battery|worn)"}}{window})'
+                    " keep_metric_names",
+                    at,
+                ):
                     dev = r["metric"].get("device")
                     if dev:
                         field_ = r["metric"]["__name__"].removeprefix("device_")
                         out.setdefault(dev, {})[field_] = float(r["value"][1])
-                for r in query(f'max(tlast_over_time({{__name__=~"(device|vitals|location)_.+"}}{window})) by (device)', at):
+                for r in query(
+                    'max(tlast_over_time({__name__=~"(device|vitals|location)_.+"}'
+                    f"{window})) by (device)",
+                    at,
+                ):
                     dev = r["metric"].get("device")
                     if dev:
                         out.setdefault(dev, {})["last_seen"] = float(r["value"][1])

@@ -69,8 +69,14 @@ class Projection:
         return round(metres * self.scale, 1)
 
 
-def fit(points: Sequence[tuple[float, float]], radii_m: Sequence[float], w: float, h: float,
-        pad: float = 16, min_span_m: float = 200) -> Projection:
+def fit(
+    points: Sequence[tuple[float, float]],
+    radii_m: Sequence[float],
+    w: float,
+    h: float,
+    pad: float = 16,
+    min_span_m: float = 200,
+) -> Projection:
     """A projection that shows every point (with its radius around it) inside w×h."""
     lats = [p[0] for p in points]
     lons = [p[1] for p in points]
@@ -80,9 +86,23 @@ def fit(points: Sequence[tuple[float, float]], radii_m: Sequence[float], w: floa
     xs = [math.radians(p[1] - lon0) * EARTH_M * k for p in points]
     ys = [math.radians(p[0] - lat0) * EARTH_M for p in points]
     rs = list(radii_m) + [0.0] * (len(points) - len(radii_m))
-    span_x = max(max(x + r for x, r in zip(xs, rs, strict=True)) - min(x - r for x, r in zip(xs, rs, strict=True)), min_span_m)
-    span_y = max(max(y + r for y, r in zip(ys, rs, strict=True)) - min(y - r for y, r in zip(ys, rs, strict=True)), min_span_m)
+    span_x = max(
+        max(x + r for x, r in zip(xs, rs, strict=True))
+        - min(x - r for x, r in zip(xs, rs, strict=True)),
+        min_span_m,
+    )
+    span_y = max(
+        max(y + r for y, r in zip(ys, rs, strict=True))
+        - min(y - r for y, r in zip(ys, rs, strict=True)),
+        min_span_m,
+    )
     scale = min((w - 2 * pad) / span_x, (h - 2 * pad) / span_y)
-    mid_x = (max(x + r for x, r in zip(xs, rs, strict=True)) + min(x - r for x, r in zip(xs, rs, strict=True))) / 2
-    mid_y = (max(y + r for y, r in zip(ys, rs, strict=True)) + min(y - r for y, r in zip(ys, rs, strict=True))) / 2
+    mid_x = (
+        max(x + r for x, r in zip(xs, rs, strict=True))
+        + min(x - r for x, r in zip(xs, rs, strict=True))
+    ) / 2
+    mid_y = (
+        max(y + r for y, r in zip(ys, rs, strict=True))
+        + min(y - r for y, r in zip(ys, rs, strict=True))
+    ) / 2
     return Projection(lat0, lon0, scale, w / 2 - mid_x * scale, h / 2 + mid_y * scale)

@@ -12,7 +12,10 @@ _TEXT: dict[str, tuple[str, str]] = {
     "username": ("User name", "用户名"),
     "password": ("Password", "密码"),
     "login_failed": ("Wrong user name or password.", "用户名或密码错误。"),
-    "login_throttled": ("Too many failed logins; try again later.", "登录失败次数过多，请稍后再试。"),
+    "login_throttled": (
+        "Too many failed logins; try again later.",
+        "登录失败次数过多，请稍后再试。",
+    ),
     "board": ("Alerts", "警报"),
     "residents": ("Residents & devices", "老人与设备"),
     "open_alerts": ("Open alerts", "未结警报"),
@@ -64,7 +67,10 @@ _TEXT: dict[str, tuple[str, str]] = {
     "inside": ("inside {name}", "在“{name}”内"),
     "from_fence": ("{m} m from {name}", "距“{name}” {m} 米"),
     "ago": ("{t} ago", "{t}前"),
-    "forbidden": ("Refused: the form has expired; reload the page.", "请求被拒绝：页面已过期，请刷新。"),
+    "forbidden": (
+        "Refused: the form has expired; reload the page.",
+        "请求被拒绝：页面已过期，请刷新。",
+    ),
     # kinds, severities, states, channels, outcomes
     "kind.sos": ("SOS", "紧急呼叫"),
     "kind.fall": ("Fall", "跌倒"),
@@ -148,8 +154,16 @@ class Translator:
         if s < 3600:
             return f"{s // 60}分{s % 60:02d}秒" if zh else f"{s // 60} min {s % 60:02d} s"
         if s < 86400:
-            return f"{s // 3600}小时{s % 3600 // 60}分" if zh else f"{s // 3600} h {s % 3600 // 60} min"
-        return f"{s // 86400}天{s % 86400 // 3600}小时" if zh else f"{s // 86400} d {s % 86400 // 3600} h"
+            return (
+                f"{s // 3600}小时{s % 3600 // 60}分"
+                if zh
+                else f"{s // 3600} h {s % 3600 // 60} min"
+            )
+        return (
+            f"{s // 86400}天{s % 86400 // 3600}小时"
+            if zh
+            else f"{s // 86400} d {s % 86400 // 3600} h"
+        )
 
     def js_strings(self) -> dict[str, str]:
         """What the page's script needs to say itself."""

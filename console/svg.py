@@ -1,3 +1,4 @@
+# ruff: noqa: E501 (SVG markup reads better on one line)
 """The alert page's pictures, drawn as SVG from coordinates and samples (no tile server)."""
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from console.geo import fit
 _NICE_M = (10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000)
 
 
-def map_svg(positions: Sequence[Any], fences: Sequence[Any], w: int = 360, h: int = 240) -> Markup | None:
+def map_svg(
+    positions: Sequence[Any], fences: Sequence[Any], w: int = 360, h: int = 240
+) -> Markup | None:
     """Last positions (oldest → newest) and the resident's geofences, north up, with a scale."""
     pts: list[tuple[float, float]] = []
     radii: list[float] = []
@@ -45,7 +48,9 @@ def map_svg(positions: Sequence[Any], fences: Sequence[Any], w: int = 360, h: in
                 f'<circle class="fence" cx="{x}" cy="{y}" r="{r}" fill="#cfe3d4" '
                 f'fill-opacity="0.6" stroke="#3c7d4f" stroke-width="1.5"/>'
             )
-            out.append(f'<text x="{x}" y="{y - r - 3}" text-anchor="middle" class="lbl">{name}</text>')
+            out.append(
+                f'<text x="{x}" y="{y - r - 3}" text-anchor="middle" class="lbl">{name}</text>'
+            )
         else:
             xy = [pr.xy(lat, lon) for lat, lon in f.polygon or []]
             pts_s = " ".join(f"{x},{y}" for x, y in xy)
@@ -53,27 +58,40 @@ def map_svg(positions: Sequence[Any], fences: Sequence[Any], w: int = 360, h: in
                 f'<polygon class="fence" points="{pts_s}" fill="#d8e2f0" fill-opacity="0.6" '
                 f'stroke="#3b5f8f" stroke-width="1.5"/>'
             )
-            top = min(xy, key=lambda p: p[1])
-            out.append(f'<text x="{top[0]}" y="{top[1] - 3}" text-anchor="middle" class="lbl">{name}</text>')
+            cx = sum(p[0] for p in xy) / len(xy)
+            cy = sum(p[1] for p in xy) / len(xy)
+            out.append(
+                f'<text x="{cx:.1f}" y="{cy + 4:.1f}" text-anchor="middle" class="lbl">{name}</text>'
+            )
     if positions:
         xy = [pr.xy(p.lat, p.lon) for p in positions]
         if len(xy) > 1:
             pts_s = " ".join(f"{x},{y}" for x, y in xy)
-            out.append(f'<polyline points="{pts_s}" fill="none" stroke="#8a5a2b" stroke-width="1.5" stroke-dasharray="4 3"/>')
+            out.append(
+                f'<polyline points="{pts_s}" fill="none" stroke="#8a5a2b" stroke-width="1.5" stroke-dasharray="4 3"/>'
+            )
         for x, y in xy[:-1]:
             out.append(f'<circle cx="{x}" cy="{y}" r="2.5" fill="#8a5a2b"/>')
         last = positions[-1]
         x, y = xy[-1]
         if last.acc:
-            out.append(f'<circle cx="{x}" cy="{y}" r="{max(pr.px(last.acc), 3)}" fill="#d33" fill-opacity="0.15" stroke="none"/>')
-        out.append(f'<circle class="last" cx="{x}" cy="{y}" r="6" fill="#d33" stroke="#fff" stroke-width="2"/>')
+            out.append(
+                f'<circle cx="{x}" cy="{y}" r="{max(pr.px(last.acc), 3)}" fill="#d33" fill-opacity="0.15" stroke="none"/>'
+            )
+        out.append(
+            f'<circle class="last" cx="{x}" cy="{y}" r="6" fill="#d33" stroke="#fff" stroke-width="2"/>'
+        )
     # scale bar: the nice length closest to a quarter of the width
     want = (w / 4) / pr.scale
     metres = min(_NICE_M, key=lambda m: abs(m - want))
     bar = pr.px(metres)
     label = f"{metres // 1000} km" if metres >= 1000 else f"{metres} m"
-    out.append(f'<g class="scale"><line x1="10" y1="{h - 12}" x2="{10 + bar}" y2="{h - 12}" stroke="#333" stroke-width="2"/>')
-    out.append(f'<text x="{10 + bar / 2}" y="{h - 16}" text-anchor="middle" class="lbl">{label}</text></g>')
+    out.append(
+        f'<g class="scale"><line x1="10" y1="{h - 12}" x2="{10 + bar}" y2="{h - 12}" stroke="#333" stroke-width="2"/>'
+    )
+    out.append(
+        f'<text x="{10 + bar / 2}" y="{h - 16}" text-anchor="middle" class="lbl">{label}</text></g>'
+    )
     out.append(f'<text x="{w - 14}" y="18" text-anchor="middle" class="lbl n">N</text>')
     out.append(f'<path d="M{w - 14} 22 l-4 10 h8 z" fill="#333"/>')
     out.append("</svg>")
@@ -110,7 +128,9 @@ def vitals_svg(
     def x(ts: float) -> float:
         return round(left + (ts - start) / span * (w - left - right), 1)
 
-    out = [f'<svg class="chart" viewBox="0 0 {w} {h}" xmlns="http://www.w3.org/2000/svg" role="img">']
+    out = [
+        f'<svg class="chart" viewBox="0 0 {w} {h}" xmlns="http://www.w3.org/2000/svg" role="img">'
+    ]
     for i, (key, params, colour) in enumerate(panels):
         top = i * panel_h
         values = [s.value for k in params for s in series.get(k, [])]
@@ -123,19 +143,31 @@ def vitals_svg(
         def y(v: float, top: int = top, lo: float = lo, hi: float = hi) -> float:
             return round(top + 14 + (hi - v) / (hi - lo) * (panel_h - 20), 1)
 
-        out.append(f'<rect x="{left}" y="{top + 12}" width="{w - left - right}" height="{panel_h - 16}" fill="#fafafa" stroke="#ddd"/>')
+        out.append(
+            f'<rect x="{left}" y="{top + 12}" width="{w - left - right}" height="{panel_h - 16}" fill="#fafafa" stroke="#ddd"/>'
+        )
         out.append(f'<text x="{left + 3}" y="{top + 10}" class="lbl">{escape(t(key))}</text>')
-        out.append(f'<text x="{left - 3}" y="{top + 20}" text-anchor="end" class="tick">{hi:.0f}</text>')
-        out.append(f'<text x="{left - 3}" y="{top + panel_h - 6}" text-anchor="end" class="tick">{lo:.0f}</text>')
+        out.append(
+            f'<text x="{left - 3}" y="{top + 20}" text-anchor="end" class="tick">{hi:.0f}</text>'
+        )
+        out.append(
+            f'<text x="{left - 3}" y="{top + panel_h - 6}" text-anchor="end" class="tick">{lo:.0f}</text>'
+        )
         for param in params:
             samples = series.get(param, [])
             if not samples:
                 continue
             pts = " ".join(f"{x(s.ts)},{y(s.value)}" for s in samples)
-            out.append(f'<polyline points="{pts}" fill="none" stroke="{colour}" stroke-width="1.3"/>')
+            out.append(
+                f'<polyline points="{pts}" fill="none" stroke="{colour}" stroke-width="1.3"/>'
+            )
             last = samples[-1]
             out.append(f'<circle cx="{x(last.ts)}" cy="{y(last.value)}" r="2.2" fill="{colour}"/>')
-            out.append(f'<text x="{w - right - 2}" y="{top + 10}" text-anchor="end" class="tick">{last.value:.0f}</text>' if param == params[0] else "")
+            out.append(
+                f'<text x="{w - right - 2}" y="{top + 10}" text-anchor="end" class="tick">{last.value:.0f}</text>'
+                if param == params[0]
+                else ""
+            )
     # time axis: every 6 hours in the resident's zone
     base = datetime.fromtimestamp(start, zone).replace(minute=0, second=0, microsecond=0)
     hour = base.hour - base.hour % 6
@@ -145,7 +177,9 @@ def vitals_svg(
         if tick >= start:
             label = datetime.fromtimestamp(tick, zone).strftime("%H:%M")
             out.append(f'<line x1="{x(tick)}" y1="0" x2="{x(tick)}" y2="{axis_y}" stroke="#eee"/>')
-            out.append(f'<text x="{x(tick)}" y="{axis_y + 12}" text-anchor="middle" class="tick">{label}</text>')
+            out.append(
+                f'<text x="{x(tick)}" y="{axis_y + 12}" text-anchor="middle" class="tick">{label}</text>'
+            )
         tick += 6 * 3600
     out.append("</svg>")
     return Markup("".join(out))

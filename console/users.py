@@ -4,7 +4,7 @@
 users:
   li:                          # login name
     role: nurse                # nurse | operator
-    contact_id: nurse-li       # who this is in alerts.yaml: acks are recorded as duty_nurse:nurse-li
+    contact_id: nurse-li       # who this is in alerts.yaml: acks say duty_nurse:nurse-li
     password_hash: "$argon2id$v=19$m=65536,t=3,p=4$..."
 ```
 
@@ -80,7 +80,9 @@ def load_users(path: Path) -> UsersFile:
     return UsersFile.model_validate(data)
 
 
-def add_user(path: Path, name: str, role: str, password: str, contact_id: str | None = None) -> None:
+def add_user(
+    path: Path, name: str, role: str, password: str, contact_id: str | None = None
+) -> None:
     """Add or replace one account; the file is rewritten atomically with mode 600."""
     if not NAME.match(name):
         raise ValueError(f"user name must match {NAME.pattern}")
