@@ -5,7 +5,10 @@ each message is validated, produced to ``readings`` keyed by device id (or to
 ``readings-rejected`` with its reason), and only acknowledged to the broker (paho manual ack)
 once Kafka has acknowledged the produce, so a killed bridge loses nothing.
 A device over its rate limit (``ingest/throttle.py``) has its excess dead-lettered with the reason
-``rate limit``, acknowledged like any other message; SOS and fall events always pass.
+``rate limit``, acknowledged like any other message once that record is in Kafka; SOS and fall
+events always pass. The over-rate messages of one device in one batch share a dead-letter record
+(``count``; the first message's fields at the top, the others under ``messages``), so setting a
+flood aside costs one produce per batch, not one per message.
 Downlink: records on ``device-commands`` are published to ``{prefix}/devices/{id}/commands``.
 
 Robustness: no message can stop the uplink. A message that makes routing fail unexpectedly is
@@ -61,6 +64,10 @@ class Incoming:
 
 DEADLETTER_PAYLOAD_MAX = 64 * 1024
 MAX_NAMED_DROPS = 50  # dropped field names kept in a reading
+THROTTLED_RECORD_BYTES = 256 * 1024  # raw payload bytes per dead-letter record of a flood
+# MQTT v5 Receive Maximum: unacknowledged QoS 1 messages the broker may send us, below the queue
+# size so that a QoS 1 message always finds room (unset, the broker may send 65,535).
+RECEIVE_MAXIMUM = 10_000
 
 
 def rejected_record(
@@ -210,6 +217,7 @@ class Bridge:
         m = self.settings.mqtt
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = SESSION_EXPIRY_S
+        props.ReceiveMaximum = RECEIVE_MAXIMUM
         self.client.connect_async(
             m.host, m.port, keepalive=m.keepalive, clean_start=False, properties=props
         )
@@ -242,11 +250,26 @@ class Bridge:
     async def _uplink(self) -> None:
         assert self.producer is not None
         while True:
+            # Everything that is waiting, up to the broker's in-flight window: a message of a
+            # calm device is handled in the same pass as the flood queued before it.
             batch = [await self.queue.get()]
-            while not self.queue.empty() and len(batch) < 1000:
+            while not self.queue.empty() and len(batch) < RECEIVE_MAXIMUM:
                 batch.append(self.queue.get_nowait())
-            sends = [await self._route_safely(item) for item in batch]
-            for item, futures in zip(batch, sends, strict=True):
+            sends: list[tuple[Incoming, list[asyncio.Future[Any]]]] = []
+            throttled: dict[str, list[Incoming]] = {}
+            for item in batch:
+                try:
+                    device_id = self._over_rate(item)
+                except Exception:  # never let the throttle stop the uplink: route it normally
+                    log.exception("throttle check failed on a message of %s", item.topic)
+                    device_id = None
+                if device_id is None:
+                    sends.append((item, await self._route_safely(item)))
+                else:
+                    throttled.setdefault(device_id, []).append(item)
+            for device_id, items in throttled.items():
+                sends += await self._reject_throttled(device_id, items)
+            for item, futures in sends:
                 try:
                     for fut in futures:
                         await fut
@@ -257,6 +280,46 @@ class Bridge:
                     continue
                 if item.qos > 0:
                     self.client.ack(item.mid, item.qos)
+
+    async def _reject_throttled(
+        self, device_id: str, items: list[Incoming]
+    ) -> list[tuple[Incoming, list[asyncio.Future[Any]]]]:
+        """Dead-letter a device's over-rate messages of one batch, many to a record: a flood is
+        cheap to set aside, so the bridge keeps up with it and others' messages do not wait."""
+        assert self.producer is not None
+        self.counts["throttled"] += len(items)
+        self._report_throttled(device_id, len(items))
+        out: list[tuple[Incoming, list[asyncio.Future[Any]]]] = []
+        reason = f"rate limit: over {self.ingest.rate_per_s:g} msgs/s (burst {self.ingest.burst})"
+        limit = self.ingest.deadletter_payload_max
+        chunk: list[Incoming] = []
+        size = 0
+        for i, item in enumerate(items):
+            chunk.append(item)
+            size += min(len(item.payload), limit)
+            if i + 1 < len(items) and size < THROTTLED_RECORD_BYTES and len(chunk) < 1000:
+                continue
+            messages = [
+                rejected_record(reason, m.topic, m.payload, m.received_at, device_id, limit)
+                for m in chunk
+            ]
+            record = {
+                **messages[0],
+                "partial": False,
+                "count": len(chunk),
+                "messages": messages[1:],
+            }
+            try:
+                fut = await self.producer.send(
+                    self.settings.kafka.rejected_topic, dumps(record), key=device_id.encode()
+                )
+            except Exception as exc:  # left unacknowledged: redelivered to the next session
+                log.exception("could not dead-letter throttled messages of %s", device_id)
+                fut = asyncio.get_running_loop().create_future()
+                fut.set_exception(exc)
+            out += [(m, [fut]) for m in chunk]
+            chunk, size = [], 0
+        return out
 
     async def _route_safely(self, item: Incoming) -> list[asyncio.Future[Any]]:
         """Route one message; an unexpected error dead-letters it instead of stopping the uplink."""
@@ -288,10 +351,10 @@ class Bridge:
                 return None
         return device_id
 
-    def _report_throttled(self, device_id: str) -> None:
+    def _report_throttled(self, device_id: str, n: int) -> None:
         now = time.monotonic()
         last, since = self._throttle_reported.get(device_id, (-1e9, 0))
-        since += 1
+        since += n
         if now - last >= self.ingest.throttle_log_interval_s:
             log.warning(
                 "device %s over the rate limit (%g msgs/s, burst %d): %d messages dead-lettered",
@@ -308,14 +371,6 @@ class Bridge:
     async def _route(self, item: Incoming) -> list[asyncio.Future[Any]]:
         assert self.producer is not None
         k, m = self.settings.kafka, self.settings.mqtt
-        throttled = self._over_rate(item)
-        if throttled is not None:
-            self.counts["throttled"] += 1
-            self._report_throttled(throttled)
-            reason = (
-                f"rate limit: over {self.ingest.rate_per_s:g} msgs/s (burst {self.ingest.burst})"
-            )
-            return [await self._reject(item, Rejected(reason, throttled))]
         if item.topic.endswith("/status"):
             status = validate_status(item.topic, item.payload, m.prefix)
             if isinstance(status, Rejected):
