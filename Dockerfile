@@ -9,6 +9,7 @@ COPY detectors detectors
 COPY alerts alerts
 COPY storage storage
 COPY simulators simulators
+COPY console console
 RUN pip install --no-cache-dir . && useradd --system --home /app anxin && mkdir -p /data && chown anxin /data
 USER anxin
 ENV ANXIN_RUN_DIR=/data ANXIN_FAUST__DATA_DIR=/data/faust ANXIN_REGISTRY=/config/registry.yaml

@@ -30,7 +30,7 @@ app.add_typer(alerts_app, name="alerts")
 app.add_typer(registry_app, name="registry")
 console = Console()
 
-for _room in ("alerts.cli", "storage.cli", "simulators.cli"):
+for _room in ("ingest.cli", "alerts.cli", "storage.cli", "simulators.cli", "console.cli"):
     __import__(_room, fromlist=["register"]).register(app, alerts_app)
 
 

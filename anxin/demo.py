@@ -8,6 +8,7 @@ the fleet. Alerts and their escalation are printed as they happen. Ctrl-C stops 
 from __future__ import annotations
 
 import asyncio
+import secrets
 import shutil
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from rich.console import Console
 from anxin.processes import ProcessGroup
 from anxin.services import PROJECT_ROOT, ServiceError, Supervisor, free_port
 from anxin.settings import Settings
+from console.users import add_user
 from simulators.fleet import demo_registry
 
 POLICIES_EXAMPLE = PROJECT_ROOT / "alerts" / "policies.example.yaml"
@@ -38,6 +40,14 @@ def run_demo(
     fall_rate: float,
 ) -> int:
     run_dir = run_dir.resolve()
+    # A demo starts afresh: Kafka (Tansu) keeps nothing across runs, so the stores must not either
+    # (an old run's open alerts would go on escalating against an empty broker).
+    for old in ("postgres", "victoriametrics", "mosquitto", "faust", "alerts.jsonl"):
+        path = run_dir / old
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
     sup = Supervisor(run_dir)
     group = ProcessGroup(run_dir / "logs")
     try:
@@ -49,7 +59,9 @@ def run_demo(
             yaml.safe_dump(demo_registry(residents), allow_unicode=True, sort_keys=False)
         )
         shutil.copy(POLICIES_EXAMPLE, run_dir / "alerts.yaml")
-        webhook_port = free_port()
+        webhook_port, console_port = free_port(), free_port()
+        password = secrets.token_urlsafe(9)
+        add_user(run_dir / "console-users.yaml", "li", "nurse", password, contact_id="nurse-li")
         group.env = {
             **ep.env(),
             "ANXIN_RUN_DIR": str(run_dir),
@@ -58,15 +70,23 @@ def run_demo(
             "ANXIN_ALERTS__POLICIES": str(run_dir / "alerts.yaml"),
             "ANXIN_ALERTS__WEBHOOK_PORT": str(webhook_port),
             "ANXIN_TWILIO__PUBLIC_BASE_URL": f"http://127.0.0.1:{webhook_port}",
+            "ANXIN_CONSOLE__USERS": str(run_dir / "console-users.yaml"),
+            "ANXIN_CONSOLE__PORT": str(console_port),
+            "ANXIN_CONSOLE__SESSION_SECRET": secrets.token_urlsafe(48),
         }
         with console.status("starting the bridge, a detector worker, the alerts worker, storage…"):
             _start(group, run_dir, "bridge", "ingest")
             _start(group, run_dir, "worker", "worker")
             _start(group, run_dir, "alerts", "alerts", "run")
             _start(group, run_dir, "storage", "storage", "run")
+            _start(group, run_dir, "console", "console")
         console.print(
             f"[green]✓[/] bridge, detector worker, alerts worker (Twilio webhooks on "
             f":{webhook_port}) and storage writer running; logs in {group.run_dir}"
+        )
+        console.print(
+            f"[green]✓[/] duty-nurse console: [bold]http://127.0.0.1:{console_port}/[/] "
+            f"(user [bold]li[/], password [bold]{password}[/], made for this run)"
         )
         group.spawn(
             "fleet",

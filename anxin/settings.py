@@ -24,6 +24,7 @@ from pydantic_settings import (
 )
 
 from alerts.config import AlertsSettings
+from console.config import ConsoleSettings
 from storage.config import StorageSettings
 
 DEFAULT_RUN_DIR = Path(".run")
@@ -50,6 +51,16 @@ class MqttSettings(BaseModel):
         if self.client_id:
             return self.client_id
         return f"anxin-ingest-{socket.gethostname()}" if self.share_group else "anxin-ingest"
+
+
+class IngestSettings(BaseModel):
+    """The bridge's per-device throttle and dead-letter limits (``ingest/throttle.py``)."""
+
+    rate_per_s: float = 20.0  # sustained messages per device; 0 turns the throttle off
+    burst: int = 2000  # a device catching up after hours offline is not cut off
+    unthrottled_events: tuple[str, ...] = ("sos", "fall")  # never held back
+    deadletter_payload_max: int = 65536
+    throttle_log_interval_s: float = 10.0
 
 
 class KafkaSettings(BaseModel):
@@ -111,6 +122,7 @@ class Settings(BaseSettings):
     registry: Path = Path("registry.yaml")
     log_level: str = "INFO"
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     faust: FaustSettings = Field(default_factory=FaustSettings)
     influx: InfluxSettings = Field(default_factory=InfluxSettings)
@@ -118,6 +130,7 @@ class Settings(BaseSettings):
     twilio: TwilioSettings = Field(default_factory=TwilioSettings)
     alerts: AlertsSettings = Field(default_factory=AlertsSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     max_payload_bytes: int = 64 * 1024
     registry_reload_s: float = 5.0
 

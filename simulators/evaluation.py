@@ -93,6 +93,8 @@ def evaluate_live(
             "ANXIN_RUN_DIR": str(run_dir / "services"),
             "ANXIN_REGISTRY": str((folder / "registry.yaml").resolve()),
             "ANXIN_FAUST__DATA_DIR": str(run_dir / "faust"),
+            # A replay sends a device's hours in seconds: that is not a flooding device.
+            "ANXIN_INGEST__RATE_PER_S": "0",
         }
         ready, bridge_ready = run_dir / "worker.ready", run_dir / "bridge.ready"
         ready.unlink(missing_ok=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,7 @@ def test_every_setting_and_command_in_compose_exists() -> None:
     anxin_services = {
         n: s for n, s in compose["services"].items() if s.get("image") == "anxin:latest"
     }
-    assert {"bridge", "worker", "alerts", "storage"} <= set(anxin_services)
+    assert {"bridge", "worker", "alerts", "storage", "console"} <= set(anxin_services)
     for name, service in anxin_services.items():
         env = service.get("environment", {})
         names = [k for k in env if k.startswith("ANXIN_")]
@@ -58,7 +59,7 @@ def test_every_setting_and_command_in_compose_exists() -> None:
             if env_name in ("ANXIN_RUN_DIR",):
                 continue
             assert _setting_exists(env_name), f"{name}: {env_name} is not a setting"
-        argv = tuple(a for a in service["command"] if not a.startswith("-"))
+        argv = tuple(itertools.takewhile(lambda a: not a.startswith("-"), service["command"]))
         assert argv in commands, f"{name}: anxin {' '.join(argv)} is not a command"
     assert "build" in anxin_services["worker"] and (ROOT / "Dockerfile").exists()
 
