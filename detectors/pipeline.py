@@ -302,7 +302,12 @@ class DetectorPipeline:
         device_id = reading["device_id"]
         accel = reading.get("accel")
         if accel:
-            verdict = check_accel(accel.get("rate"), accel.get("g"))
+            samples: Any = accel.get("g")
+            try:  # one conversion for the check and the detector (most of a chunk's cost)
+                samples = np.asarray(samples, dtype=np.float64)
+            except (TypeError, ValueError):
+                pass  # ragged or not numbers: check_accel names the problem
+            verdict = check_accel(accel.get("rate"), samples)
             if verdict.error:
                 out.rejected.append(self._rejected(reading, f"accel: {verdict.error}", now))
             else:
@@ -319,9 +324,7 @@ class DetectorPipeline:
                         )
                     )
                 detector = self._fall_detector(device_id, _placement(resident, device_id), state)
-                findings = detector.feed(
-                    reading["ts"], float(accel["rate"]), np.asarray(accel["g"], dtype=np.float64)
-                )
+                findings = detector.feed(reading["ts"], float(accel["rate"]), samples)
                 if (
                     findings
                     or state.get("check")
