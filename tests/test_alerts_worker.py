@@ -189,9 +189,7 @@ def test_sigkill_mid_chain_then_restart_continues_without_doubles_or_gaps(
     w.kill()  # SIGKILL while waiting for an acknowledgement of step 1
     w.clock.set(T0 + 60)  # the step-2 time passes while the worker is dead
     w.start()
-    step2 = sorted(
-        f"{c} {ch}" for c in ("R003-0", "nurse-backup") for ch in ("sms", "voice")
-    )
+    step2 = sorted(f"{c} {ch}" for c in ("R003-0", "nurse-backup") for ch in ("sms", "voice"))
     w.wait_for("step 2", lambda: steps_sent(w, alert_id).get((0, 1)) == step2)
     w.kill()
     w.start()  # a restart with nothing due sends nothing
@@ -282,9 +280,7 @@ def test_sos_end_to_end_keypress_stops_the_chain_and_the_wearer_hears_help_is_co
         # No keypress: the nurse's phone was not answered -> family and backup nurse at once.
         resp = w.webhook(f"/twilio/voice/status?n={voice[0]['id']}", {"CallStatus": "no-answer"})
         assert resp.status_code == 204
-        step2 = sorted(
-            f"{c} {ch}" for c in ("R001-0", "nurse-backup") for ch in ("sms", "voice")
-        )
+        step2 = sorted(f"{c} {ch}" for c in ("R001-0", "nurse-backup") for ch in ("sms", "voice"))
         w.wait_for("step 2", lambda: steps_sent(w, alert_id).get((0, 1)) == step2)
         # Nobody presses anything: emergency responders at 180 s.
         w.clock.set(T0 + 180)
@@ -352,3 +348,62 @@ def test_sos_end_to_end_keypress_stops_the_chain_and_the_wearer_hears_help_is_co
     personal += ["李护士", "陈护士长", "急救调度", "13800000001", "13700000011"]
     leaked = [p for p in personal if p in log_text]
     assert not leaked, leaked
+
+
+def test_two_workers_at_once_send_every_notification_exactly_once(
+    services: Endpoints, alerts_worker: AlertsWorker, twilio: TwilioRecorder
+) -> None:
+    """Two alerts worker processes on one database and one clock: each row sent by one of them."""
+    a = alerts_worker
+    a.start()
+    ready_b = a.ready.with_name("alerts-b.ready")
+    b = a.group.spawn(
+        f"{a.name}-b",
+        "alerts",
+        "run",
+        "--ready-file",
+        str(ready_b),
+        "--clock",
+        f"file:{a.clock.path}",
+        env={**a.env, "ANXIN_ALERTS__WEBHOOK_PORT": str(free_port())},
+    )
+    a.group.wait_until(b, ready_b.exists, timeout=60)
+    tag = uuid.uuid4().hex[:6]
+    ids = []
+    for resident, device in (
+        ("R001", "W001"),
+        ("R002", "W002"),
+        ("R003", "B003"),
+        ("R004", "Q004"),
+    ):
+        for kind in ("sos", "fall"):
+            alert_id = f"{kind}-two-{tag}-{resident}"
+            ids.append(alert_id)
+            produce(
+                services.kafka_bootstrap,
+                "alerts",
+                resident,
+                {
+                    "alert_id": alert_id,
+                    "kind": kind,
+                    "severity": "critical",
+                    "resident_id": resident,
+                    "device_id": device,
+                    "ts": T0,
+                    "detected_at": T0,
+                    "details": {},
+                },
+            )
+    for now, step in ((T0, 0), (T0 + 60, 1), (T0 + 180, 2)):
+        a.clock.set(now)
+        a.wait_for(
+            f"step {step + 1} of every alert",
+            lambda step=step: all((0, step) in steps_sent(a, i) for i in ids),
+            timeout=60,
+        )
+    assert b.alive() and a.child is not None and a.child.alive()
+    assert_nothing_twice(a, twilio)
+    per_alert = {i: steps_sent(a, i) for i in ids}
+    assert all(set(s) == {(0, 0), (0, 1), (0, 2)} for s in per_alert.values()), per_alert
+    senders = a.rows("select distinct claimed_by from notifications where state = 'sent'")
+    print(f"two alerts workers: {len(senders)} of them sent rows")
