@@ -1,0 +1,1141 @@
+"""bench/pipeline: the simulated fleet through bridge -> Faust worker(s) -> storage -> alerts.
+
+One phase per device count (``--devices 1000,3000`` runs two, in fresh services each):
+1. services (the supervisor the demo uses) in a temporary run folder; the first phase measures
+   the ceilings (bench/_ceilings.py) before any Anxin process runs;
+2. the bridge, K detector workers, the alerts worker (Twilio through a timestamping proxy in
+   front of the Prism mock) and the storage writer, as ``anxin`` child processes;
+3. the fleet: ``simulators.fleet.Fleet`` in its own process, every watch reporting every 10 s on
+   average with 2 s of 25 Hz accel, vitals and a GPS fix, and SOS presses and falls (streamed as
+   accel bursts) at ``--sos-per-min`` / ``--falls-per-min`` over the whole fleet, plus the
+   simulator's usual wandering and device trouble; every publish is logged with its wall time;
+4. during the load the bench consumes ``readings`` (counted: what the bridge produced), ``vitals``
+   (one record per processed reading with vitals, which the worker emits after running every
+   detector on it: (device, ts) ties it to its publish, giving per-reading latency and the
+   processed count) and ``alerts``; psutil samples CPU and RSS of every process;
+5. at the end of the load the bridge is paused (SIGSTOP) for ``--burst-s`` while the fleet keeps
+   publishing into Mosquitto, then resumed: the catch-up rates of bridge and worker are their
+   capacities (the steady load alone cannot show a capacity above the offered rate);
+6. after a drain, the alerts database (PostgreSQL) and the proxy's log give alert -> first
+   Twilio request; a plain aiokafka consume-and-decode loop over the same ``readings`` topic
+   gives the framework ceiling; ``--profile`` has py-spy sample the worker(s) and the bridge.
+
+Lag is measured as counts and as seconds, without broker offsets (Tansu under-reports end
+offsets): lag = vitals-bearing messages published - vitals records seen from the worker.
+
+Usage: bench/pipeline --devices N[,N2,...] --minutes M [--workers K] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import bisect
+import json
+import multiprocessing as mp
+import os
+import pickle
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import _common  # noqa: F401
+import orjson
+import yaml
+from _ceilings import Rate, kafka_ceiling, kafka_consume, mqtt_ceiling, sample_messages, vm_ceiling
+from _common import machine_line, median, pct, verdict
+
+from anxin.processes import ProcessGroup
+from anxin.services import PROJECT_ROOT, Supervisor, free_port
+from simulators.fleet import demo_registry
+
+TARGET_DEVICES_ONE_WORKER = 10_000
+TARGET_KNEE_TWO_WORKERS = 3_000
+TARGET_FRAMEWORK_RATIO = 0.5
+TARGET_ALERT_P99 = 1.0
+TARGET_TWILIO_P99 = 2.0
+TARGET_STATE_PER_DEVICE = 4096
+INTERVAL_S = 10.0
+
+
+# -- measurement consumer (a thread with its own event loop) -------------------------------------
+@dataclass
+class Seen:
+    readings: int = 0
+    vitals: list[tuple[str, float, float]] = field(default_factory=list)  # device, ts, t_recv
+    alerts: list[tuple[dict[str, Any], float]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+class Watcher(threading.Thread):
+    def __init__(self, bootstrap: str) -> None:
+        super().__init__(daemon=True)
+        self.bootstrap = bootstrap
+        self.seen = Seen()
+        self.stop_flag = threading.Event()
+        self.ready = threading.Event()
+
+    def run(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except Exception as exc:  # reported with the figures
+            self.seen.errors.append(repr(exc))
+            self.ready.set()
+
+    async def _main(self) -> None:
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        c = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_bytes=16 << 20,
+            max_partition_fetch_bytes=4 << 20,
+            fetch_max_wait_ms=50,
+        )
+        await c.start()
+        try:
+            tps = []
+            for topic in ("readings", "vitals", "alerts"):
+                for _ in range(50):
+                    parts = c.partitions_for_topic(topic)
+                    if parts:
+                        break
+                    await c._client.force_metadata_update()
+                    await asyncio.sleep(0.1)
+                tps += [TopicPartition(topic, p) for p in sorted(parts or ())]
+            c.assign(tps)
+            await c.seek_to_beginning(*tps)
+            self.ready.set()
+            s = self.seen
+            while not self.stop_flag.is_set():
+                batches = await c.getmany(timeout_ms=100, max_records=10_000)
+                now = time.time()
+                for tp, msgs in batches.items():
+                    if tp.topic == "readings":
+                        s.readings += len(msgs)
+                    elif tp.topic == "vitals":
+                        for m in msgs:
+                            v = orjson.loads(m.value)
+                            s.vitals.append((v["device_id"], round(float(v["ts"]), 3), now))
+                    else:
+                        for m in msgs:
+                            s.alerts.append((orjson.loads(m.value), now))
+        finally:
+            await c.stop()
+
+
+# -- per-process CPU and memory ------------------------------------------------------------------
+class ProcSampler:
+    """CPU (% of one core) and RSS of named process trees, sampled together."""
+
+    def __init__(self) -> None:
+        import psutil
+
+        self.psutil = psutil
+        self.roots: dict[str, int] = {}
+        self.alone: set[str] = set()  # counted without their children
+        self.cache: dict[int, Any] = {}
+        self.samples: list[tuple[float, dict[str, tuple[float, float]]]] = []
+
+    def add(self, name: str, pid: int, alone: bool = False) -> None:
+        self.roots[name] = pid
+        if alone:
+            self.alone.add(name)
+
+    def _procs(self, pid: int, alone: bool = False) -> list[Any]:
+        ps = self.psutil
+        try:
+            root = self.cache.get(pid) or ps.Process(pid)
+            self.cache[pid] = root
+            out = [root]
+            for ch in [] if alone else root.children(recursive=True):
+                out.append(self.cache.setdefault(ch.pid, ch))
+            return out
+        except ps.Error:
+            return []
+
+    def sample(self) -> dict[str, tuple[float, float]]:
+        now = time.time()
+        row: dict[str, tuple[float, float]] = {}
+        for name, pid in self.roots.items():
+            cpu = rss = 0.0
+            for p in self._procs(pid, name in self.alone):
+                try:
+                    cpu += p.cpu_percent(None)
+                    rss += p.memory_info().rss
+                except self.psutil.Error:
+                    pass
+            row[name] = (cpu, rss / 2**20)
+        self.samples.append((now, row))
+        return row
+
+    def window(self, t0: float, t1: float) -> dict[str, dict[str, float]]:
+        rows = [r for t, r in self.samples if t0 < t <= t1]
+        out: dict[str, dict[str, float]] = {}
+        for name in self.roots:
+            vals = [r[name] for r in rows if name in r]
+            if vals:
+                out[name] = {
+                    "cpu": sum(v[0] for v in vals) / len(vals),
+                    "rss_max": max(v[1] for v in vals),
+                    "rss_end": vals[-1][1],
+                }
+        return out
+
+    def rss_at(self, name: str, t: float) -> float:
+        best = None
+        for ts, r in self.samples:
+            if name in r and ts <= t:
+                best = r[name][1]
+        return best if best is not None else float("nan")
+
+
+# -- py-spy --------------------------------------------------------------------------------------
+def pyspy_start(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes] | None:
+    exe = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(exe).exists():
+        print("# --profile: py-spy not installed (pip install py-spy); no profile", flush=True)
+        return None
+    return subprocess.Popen(
+        [
+            exe,
+            "record",
+            "-p",
+            str(pid),
+            "-d",
+            str(max(1, int(seconds))),
+            "-r",
+            "49",
+            "--nonblocking",
+            "-f",
+            "raw",
+            "-o",
+            str(out),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+
+
+LAYERS = (  # self time: the module of the innermost frame
+    ("detectors (numpy detectors, pipeline.py)", ("(detectors/",)),
+    ("numpy", ("(numpy/",)),
+    ("JSON codec (orjson via anxin/records.py)", ("(anxin/records.py", "orjson")),
+    ("ingest validation (pydantic)", ("(ingest/", "(pydantic/")),
+    ("Faust", ("(faust/",)),
+    ("mode (Faust's service framework)", ("(mode/",)),
+    ("aiokafka client", ("(aiokafka/",)),
+    ("paho-mqtt", ("(paho/",)),
+    ("asyncio event loop, sockets", ("(asyncio/",)),
+    ("epoll wait (idle in select)", ("EpollSelector.select",)),
+    ("anxin (app, bridge glue)", ("(anxin/", "(alerts/", "(storage/")),
+)
+ENTRIES = (  # inclusive time: a stack counts for each of these it passes through
+    ("agent detect: readings (anxin/app.py)", "detect (anxin/app.py"),
+    ("  of which DetectorPipeline.process", "DetectorPipeline.process ("),
+    ("agent news2: vitals (anxin/app.py)", "vitals_agent (anxin/app.py"),
+    ("timer sweep over all devices (anxin/app.py)", "timers (anxin/app.py"),
+    ("publish outputs (alerts, vitals, commands)", "publish (anxin/app.py"),
+    ("table writes + changelog", "on_key_set"),
+    ("Kafka producer (aiokafka Sender, requests)", "Sender"),
+    ("Kafka consumer (aiokafka Fetcher)", "Fetcher"),
+    ("Faust stream iteration", "Stream._c_aiter"),
+    ("bridge: paho network loop thread", "Client._loop ("),
+    ("bridge: validation + routing", "Bridge._route ("),
+    ("bridge: uplink task", "Bridge._uplink ("),
+)
+
+
+def pyspy_summary(path: Path, top: int = 12) -> list[str]:
+    """Where the time goes: self time by layer and function, inclusive time by entry point."""
+    if not path.exists():
+        return [f"(no profile at {path})"]
+    leaf: dict[str, int] = defaultdict(int)
+    layer: dict[str, int] = defaultdict(int)
+    entry: dict[str, int] = defaultdict(int)
+    total = 0
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        frames = stack.split(";")
+        total += n
+        leaf[frames[-1]] += n
+        for label, needles in LAYERS:
+            if any(nd in frames[-1] for nd in needles):
+                layer[label] += n
+                break
+        else:
+            layer["other"] += n
+        for label, needle in ENTRIES:
+            if any(needle in f for f in frames):
+                entry[label] += n
+    if not total:
+        return ["(empty profile)"]
+    out = [f"{total:,} samples (49 Hz, every thread that was not idle); self time by layer:"]
+    for label, _ in (*LAYERS, ("other", ())):
+        if layer.get(label):
+            out.append(f"    {100 * layer[label] / total:5.1f} %  {label}")
+    out.append("  inclusive time by entry point:")
+    for label, _ in ENTRIES:
+        if entry.get(label):
+            out.append(f"    {100 * entry[label] / total:5.1f} %  {label}")
+    out.append(f"  top {top} functions by self time:")
+    for fn, n in sorted(leaf.items(), key=lambda kv: -kv[1])[:top]:
+        out.append(f"    {100 * n / total:5.1f} %  {fn[:110]}")
+    return out
+
+
+if __name__ == "__main__" and len(sys.argv) > 2 and sys.argv[1] == "--summarise":
+    for _p in sys.argv[2:]:
+        print(_p)
+        print("\n".join("  " + ln for ln in pyspy_summary(Path(_p))))
+    sys.exit(0)
+
+
+DUE_PATCH = """
+# bench/pipeline --patch-due-none: the fix proposed in bench/README.md, applied at run time.
+# DetectorPipeline stores state["due"] = inf; JSON (orjson) writes inf as null, so a state read
+# back from the changelog (any rebalance: a second worker, a restart) has due None, and
+# `None > now` in tick_device/tick_resident crashes the worker. Read None as inf.
+import anxin.app as _app
+
+_INF = float("inf")
+
+
+def _fix(value):
+    if isinstance(value, dict) and "due" in value and value["due"] is None:
+        value = dict(value)
+        value["due"] = _INF
+    return value
+
+
+_get, _getitem = _app._BytesKeyed.get, _app._BytesKeyed.__getitem__
+_app._BytesKeyed.get = lambda self, key, default=None: _fix(_get(self, key, default))
+_app._BytesKeyed.__getitem__ = lambda self, key: _fix(_getitem(self, key))
+"""
+
+
+FETCH_PATCH = """
+# bench/pipeline --patch-fetch-wait-ms: Faust hard-codes fetch_max_wait_ms=1500 for its consumer;
+# Tansu does not answer a waiting fetch when new records arrive, so a caught-up worker sees a
+# record up to that long after it was produced. Cap it.
+import aiokafka as _ak
+
+_init = _ak.AIOKafkaConsumer.__init__
+
+
+def _capped(self, *args, **kwargs):
+    kwargs["fetch_max_wait_ms"] = min(int(kwargs.get("fetch_max_wait_ms", 500)), {ms})
+    _init(self, *args, **kwargs)
+
+
+_ak.AIOKafkaConsumer.__init__ = _capped
+"""
+LINGER_PATCH = """
+# bench/pipeline --patch-linger-ms: Faust's producer lingers 0 ms by default, so every table
+# write, vitals record and alert is its own produce request. Let records gather for a moment.
+import faust as _faust
+
+_app_init = _faust.App.__init__
+
+
+def _lingering(self, *args, **kwargs):
+    kwargs.setdefault("producer_linger_ms", {ms})
+    _app_init(self, *args, **kwargs)
+
+
+_faust.App.__init__ = _lingering
+"""
+
+
+def write_patch(run_dir: Path, a: argparse.Namespace) -> str:
+    folder = run_dir / "bench-patch"
+    folder.mkdir(exist_ok=True)
+    text = ""
+    if a.patch_due_none:
+        text += DUE_PATCH
+    if a.patch_fetch_wait_ms:
+        text += FETCH_PATCH.replace("{ms}", str(int(a.patch_fetch_wait_ms)))
+    if a.patch_linger_ms:
+        text += LINGER_PATCH.replace("{ms}", str(int(a.patch_linger_ms)))
+    (folder / "sitecustomize.py").write_text(text)
+    return os.pathsep.join(p for p in (str(folder), os.environ.get("PYTHONPATH", "")) if p)
+
+
+# -- one phase -----------------------------------------------------------------------------------
+@dataclass
+class Phase:
+    devices: int
+    workers: int
+    lines: list[str] = field(default_factory=list)
+    figures: dict[str, Any] = field(default_factory=dict)
+
+    def say(self, text: str = "") -> None:
+        print(text, flush=True)
+        self.lines.append(text)
+
+
+def measure_ceilings(ep: Any, n: int) -> dict[str, Rate]:
+    samples = sample_messages(200, 3)
+    out: dict[str, Rate] = {}
+    mq_pub, mq_del = mqtt_ceiling(ep.host, ep.mqtt_port, [s[1] for s in samples], n)
+    out["mqtt_pub"], out["mqtt"] = mq_pub, mq_del
+    produce, raw, dec = asyncio.run(
+        kafka_ceiling(ep.kafka_bootstrap, [(s[0].encode(), s[2]) for s in samples], n)
+    )
+    out["kafka_produce"], out["kafka_consume"], out["kafka_decode"] = produce, raw, dec
+    out["vm"] = vm_ceiling(ep.vm_url, [s[2] for s in samples], n)
+    return out
+
+
+def run_phase(
+    a: argparse.Namespace, devices: int, ceilings: dict[str, Rate] | None, want_ceilings: bool
+) -> tuple[Phase, dict[str, Rate] | None]:
+    ph = Phase(devices, a.workers)
+    run_dir = Path(tempfile.mkdtemp(prefix=f"anxin-bench-{devices}-"))
+    sup = Supervisor(run_dir)
+    group = ProcessGroup(run_dir / "logs")
+    sampler = ProcSampler()
+    stop_rec = mp.get_context("spawn").Event()
+    rec_proc = None
+    watcher = None
+    try:
+        ep = sup.start()
+        for c in sup.children:
+            sampler.add(c.name, c.proc.pid)
+        sampler.add("bench", os.getpid(), alone=True)
+        if want_ceilings:
+            ph.say(f"ceilings ({a.ceiling_messages:,} messages each, services idle, same run):")
+            ceilings = measure_ceilings(ep, a.ceiling_messages)
+            for r in ceilings.values():
+                ph.say("  " + r.text())
+
+        ctx = mp.get_context("spawn")
+        from _recorder import serve
+
+        port_q = ctx.Queue()
+        rec_log = run_dir / "twilio-requests.log"
+        rec_proc = ctx.Process(
+            target=serve, args=(ep.twilio_url, str(rec_log), port_q, stop_rec), daemon=True
+        )
+        rec_proc.start()
+        rec_url = port_q.get(timeout=30)
+        sampler.add("twilio-proxy", rec_proc.pid)
+
+        registry = demo_registry(devices)
+        reg_path = run_dir / "registry.yaml"
+        reg_path.write_text(yaml.safe_dump(registry, allow_unicode=True, sort_keys=False))
+        shutil.copy(PROJECT_ROOT / "alerts" / "policies.example.yaml", run_dir / "alerts.yaml")
+        hook = free_port()
+        group.env = {
+            **ep.env(),
+            "ANXIN_RUN_DIR": str(run_dir),
+            "ANXIN_REGISTRY": str(reg_path),
+            "ANXIN_FAUST__DATA_DIR": str(run_dir / "faust"),
+            "ANXIN_ALERTS__POLICIES": str(run_dir / "alerts.yaml"),
+            "ANXIN_ALERTS__WEBHOOK_PORT": str(hook),
+            "ANXIN_TWILIO__PUBLIC_BASE_URL": f"http://127.0.0.1:{hook}",
+            "ANXIN_TWILIO__BASE_URL": rec_url,
+        }
+
+        def start(
+            name: str, *args: str, env: dict[str, str] | None = None, extra: tuple[str, ...] = ()
+        ) -> Any:
+            ready = run_dir / f"{name}.ready"
+            child = group.spawn(name, *args, "--ready-file", str(ready), *extra, env=env)
+            group.wait_until(child, ready.exists, timeout=180)
+            sampler.add(name, child.proc.pid)
+            return child
+
+        bridge = start("bridge", "ingest")
+        workers = []
+        patch_env: dict[str, str] = {}
+        if a.patch_due_none or a.patch_fetch_wait_ms or a.patch_linger_ms:
+            patch_env = {"PYTHONPATH": write_patch(run_dir, a)}
+            ph.say(
+                "NOTE: workers run with bench-only patches (see bench/README.md): "
+                + ", ".join(
+                    x
+                    for x in (
+                        "--patch-due-none" if a.patch_due_none else "",
+                        f"--patch-fetch-wait-ms {a.patch_fetch_wait_ms}"
+                        if a.patch_fetch_wait_ms
+                        else "",
+                        f"--patch-linger-ms {a.patch_linger_ms}" if a.patch_linger_ms else "",
+                    )
+                    if x
+                )
+            )
+        for k in range(1, a.workers + 1):
+            workers.append(
+                start(
+                    f"worker-{k}",
+                    "worker",
+                    env={"ANXIN_FAUST__DATA_DIR": str(run_dir / f"faust-{k}"), **patch_env},
+                )
+            )
+        start("alerts", "alerts", "run")
+        stats_file = run_dir / "storage-stats.json"
+        start("storage", "storage", "run", extra=("--stats-file", str(stats_file)))
+        if a.workers > 1:  # let the group settle: each join rebalances the others
+            for k in range(1, len(workers) + 1):
+                (run_dir / f"worker-{k}.ready").unlink(missing_ok=True)
+            deadline = time.time() + 60
+            while time.time() < deadline and not all(
+                (run_dir / f"worker-{k}.ready").exists() for k in range(1, a.workers + 1)
+            ):
+                time.sleep(0.5)
+            time.sleep(3)
+
+        watcher = Watcher(ep.kafka_bootstrap)
+        watcher.start()
+        watcher.ready.wait(60)
+
+        per_hour = 60.0 / devices
+        from _fleetproc import run_fleet
+
+        connected, published = ctx.Event(), ctx.Value("q", 0)
+        fleet_log = run_dir / "fleet.pkl"
+        load_s = a.minutes * 60.0
+        fleet = ctx.Process(
+            target=run_fleet,
+            args=(
+                registry,
+                ep.host,
+                ep.mqtt_port,
+                INTERVAL_S,
+                a.sos_per_min * per_hour,
+                a.falls_per_min * per_hour,
+                load_s + a.burst_s,
+                str(fleet_log),
+                connected,
+                published,
+                a.seed,
+            ),
+        )
+        sampler.sample()
+        fleet.start()
+        sampler.add("fleet", fleet.pid)
+        t_conn0 = time.time()
+        while not connected.wait(1.0):
+            sampler.sample()
+            if not fleet.is_alive():
+                raise RuntimeError("fleet process exited while connecting")
+            if time.time() - t_conn0 > 900:
+                raise RuntimeError("fleet did not connect within 15 min")
+        t_start = time.time()
+        offered = devices / INTERVAL_S
+        ph.say(
+            f"load: {devices:,} devices ({offered:,.0f} msgs/s offered + fall bursts), "
+            f"{a.workers} worker(s), {a.minutes:g} min; devices connected in "
+            f"{t_start - t_conn0:.0f} s"
+        )
+        rss_ready = {n: sampler.rss_at(n, t_start) for n in sampler.roots}
+        warm = min(30.0, load_s * 0.2)
+        spies = []
+        if a.profile:
+            for name, child in [("bridge", bridge)] + [
+                (f"worker-{k}", w) for k, w in enumerate(workers, 1)
+            ]:
+                out = run_dir / f"pyspy-{name}.txt"
+                sp = pyspy_start(child.proc.pid, load_s - warm, out)
+                if sp:
+                    spies.append((name, sp, out))
+        timeline: list[tuple[float, int, int, int, int]] = []  # t, published, readings, vitals, st
+        last_print = t_start
+        t_pause = t_start + load_s
+        paused = False
+        t_resume = None
+        while True:
+            time.sleep(a.sample_s)
+            now = time.time()
+            sampler.sample()
+            stored = 0
+            if stats_file.exists():
+                try:
+                    stored = int(json.loads(stats_file.read_text())["records_written"])
+                except (ValueError, KeyError):
+                    pass
+            s = watcher.seen
+            timeline.append((now, published.value, s.readings, len(s.vitals), stored))
+            if not paused and a.burst_s > 0 and now >= t_pause:
+                os.kill(bridge.proc.pid, signal.SIGSTOP)
+                paused = True
+                t_pause = now
+                ph.say(
+                    f"  +{now - t_start:5.0f} s  bridge paused (SIGSTOP) for {a.burst_s:g} s: "
+                    "the fleet's messages queue in Mosquitto"
+                )
+            if now - last_print >= 10:
+                last_print = now
+                prev = next((r for r in reversed(timeline) if r[0] <= now - 10), timeline[0])
+                dt = max(1e-6, now - prev[0])
+                rate = (published.value - prev[1]) / dt
+                ph.say(
+                    f"  +{now - t_start:5.0f} s  fleet {rate:7,.0f}/s"
+                    f"  bridge {(s.readings - prev[2]) / dt:7,.0f}/s  worker "
+                    f"{(len(s.vitals) - prev[3]) / dt:7,.0f} vitals-readings/s  storage "
+                    f"{(stored - prev[4]) / dt:7,.0f} rec/s  | behind: bridge "
+                    f"{published.value - s.readings:,}, worker {s.readings - len(s.vitals):,}"
+                    " (incl. readings without vitals)"
+                )
+            if not fleet.is_alive():
+                break
+            if paused and t_resume is None and now >= t_pause + a.burst_s:
+                os.kill(bridge.proc.pid, signal.SIGCONT)
+                t_resume = now
+                ph.say(f"  +{now - t_start:5.0f} s  bridge resumed: catch-up")
+            if now - t_start > load_s + a.burst_s + 120:
+                raise RuntimeError("fleet did not stop")
+        if paused and t_resume is None:
+            os.kill(bridge.proc.pid, signal.SIGCONT)
+            t_resume = time.time()
+            ph.say(f"  +{t_resume - t_start:5.0f} s  bridge resumed: catch-up")
+        fleet.join(60)
+        flog = pickle.loads(fleet_log.read_bytes())
+        t_stop = flog["stopped"]
+        n_vitals = sum(1 for r in flog["log"] if r[4] & 1)
+        # drain: until every vitals-bearing message was processed, or no progress for 15 s
+        t_d0 = time.time()
+        last_n, last_change = -1, time.time()
+        while time.time() - t_d0 < a.drain_s:
+            sampler.sample()
+            s = watcher.seen
+            stored = 0
+            if stats_file.exists():
+                try:
+                    stored = int(json.loads(stats_file.read_text())["records_written"])
+                except (ValueError, KeyError):
+                    pass
+            timeline.append((time.time(), published.value, s.readings, len(s.vitals), stored))
+            n = len(s.vitals)
+            if n >= n_vitals:
+                break
+            if n != last_n:
+                last_n, last_change = n, time.time()
+            elif time.time() - last_change > 15:
+                break
+            time.sleep(a.sample_s)
+        time.sleep(5)  # the last alerts reach PostgreSQL and the Twilio mock
+        for _name, sp, _out in spies:
+            try:
+                sp.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                sp.terminate()
+        watcher.stop_flag.set()
+        watcher.join(10)
+
+        # -- figures -----------------------------------------------------------------------------
+        analyse(
+            ph,
+            a,
+            flog,
+            watcher.seen,
+            timeline,
+            sampler,
+            t_start,
+            t_stop,
+            t_pause if paused else None,
+            t_resume,
+            rss_ready,
+            ceilings,
+            ep,
+            rec_log,
+        )
+        fw = asyncio.run(
+            kafka_consume(ep.kafka_bootstrap, "readings", watcher.seen.readings, decode=True)
+        )
+        ph.figures["framework_ceiling"] = fw.per_s
+        ph.say(
+            "  "
+            + fw.text().replace(
+                "kafka: aiokafka consume + orjson decode (framework ceiling)",
+                "framework ceiling: consume+decode `readings`",
+            )
+        )
+        cap = ph.figures.get("worker_capacity")
+        if cap:
+            ratio = cap / fw.per_s
+            ph.figures["framework_ratio"] = ratio
+            ph.say(
+                f"  pipeline capacity / framework ceiling: {cap:,.0f} / {fw.per_s:,.0f} = "
+                f"{ratio:.3f}  target >= {TARGET_FRAMEWORK_RATIO}: "
+                f"{verdict(ratio >= TARGET_FRAMEWORK_RATIO)}"
+            )
+        for name, _sp, out in spies:
+            ph.say(f"  profile of {name} (py-spy, {out}):")
+            for ln in pyspy_summary(out):
+                ph.say("    " + ln)
+            if a.keep_profiles:
+                dest = Path(a.keep_profiles)
+                dest.mkdir(parents=True, exist_ok=True)
+                shutil.copy(out, dest / f"pyspy-{devices}-{name}.txt")
+        return ph, ceilings
+    finally:
+        if watcher is not None:
+            watcher.stop_flag.set()
+        group.stop()
+        stop_rec.set()
+        if rec_proc is not None:
+            rec_proc.join(5)
+        sup.stop()
+        if a.keep:
+            print(f"# run folder kept: {run_dir}")
+        else:
+            shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def analyse(
+    ph: Phase,
+    a: argparse.Namespace,
+    flog: dict[str, Any],
+    seen: Seen,
+    timeline: list[tuple[float, int, int, int, int]],
+    sampler: ProcSampler,
+    t_start: float,
+    t_stop: float,
+    t_pause: float | None,
+    t_resume: float | None,
+    rss_ready: dict[str, float],
+    ceilings: dict[str, Rate] | None,
+    ep: Any,
+    rec_log: Path,
+) -> None:
+    log = flog["log"]
+    devices = ph.devices
+    steady_end = t_pause or t_stop
+    warm = min(30.0, (steady_end - t_start) * 0.2)
+    w0, w1 = t_start + warm, steady_end
+    span = max(1e-6, w1 - w0)
+    pub_at = {(d, round(ts, 3)): wall for d, ts, _seq, wall, _f in log}
+    by_dev: dict[str, list[float]] = defaultdict(list)
+    for d, _ts, _seq, wall, _f in log:
+        by_dev[d].append(wall)
+    n_pub = sum(1 for r in log if w0 <= r[3] < w1)
+    n_pub_v = sum(1 for r in log if w0 <= r[3] < w1 and r[4] & 1)
+    share_v = max(1e-9, sum(1 for r in log if r[4] & 1) / max(1, len(log)))
+    lat = [(pub_at[(d, ts)], t - pub_at[(d, ts)]) for d, ts, t in seen.vitals if (d, ts) in pub_at]
+    processed_v = sum(1 for p, _ in lat if w0 <= p < w1)
+
+    def at(t: float, col: int) -> float:
+        i = bisect.bisect_left([r[0] for r in timeline], t)
+        i = min(max(i, 0), len(timeline) - 1)
+        return timeline[i][col]
+
+    fleet_rate = n_pub / span
+    bridge_rate = (at(w1, 2) - at(w0, 2)) / span
+    worker_rate_v = (at(w1, 3) - at(w0, 3)) / span
+    worker_rate = worker_rate_v / share_v
+    stored_rate = (at(w1, 4) - at(w0, 4)) / span
+    offered = devices / INTERVAL_S
+    # lag over the steady window: vitals-bearing messages published and not yet processed
+    pub_v_times = sorted(r[3] for r in log if r[4] & 1)
+    proc_times = sorted(t for _d, _ts, t in seen.vitals)
+    lag_pts = []
+    for t, *_ in timeline:
+        if w0 <= t <= w1:
+            lag_pts.append(
+                (t, bisect.bisect_right(pub_v_times, t) - bisect.bisect_right(proc_times, t))
+            )
+    slope = 0.0
+    if len(lag_pts) >= 3:
+        xs = [p[0] - w0 for p in lag_pts]
+        ys = [p[1] for p in lag_pts]
+        mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+        den = sum((x - mx) ** 2 for x in xs) or 1e-9
+        slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / den
+    steady = [v for p, v in lat if w0 <= p < w1]
+    thirds = [
+        [v for p, v in lat if w0 + k * span / 3 <= p < w0 + (k + 1) * span / 3] for k in range(3)
+    ]
+    last_p99 = pct(thirds[2], 99)
+    sustained = (
+        slope / share_v < 0.02 * offered and last_p99 < 5.0 and processed_v >= 0.97 * n_pub_v
+    )
+    f = ph.figures
+    f.update(
+        offered=offered,
+        fleet_rate=fleet_rate,
+        bridge_rate=bridge_rate,
+        worker_rate=worker_rate,
+        stored_rate=stored_rate,
+        lag_slope=slope / share_v,
+        sustained=sustained,
+        reading_p50=median(steady),
+        reading_p99=pct(steady, 99),
+        last_third_p99=last_p99,
+    )
+    ph.say(
+        f"steady window {span:.0f} s (after {warm:.0f} s warm-up), {len(log):,} messages "
+        f"published in all ({100 * share_v:.0f} % with vitals); fleet events: "
+        f"{dict(sorted(flog['counts'].items()))}"
+    )
+    ph.say(
+        f"  offered {offered:,.0f} msgs/s + bursts; fleet published {fleet_rate:,.0f}/s, "
+        f"bridge produced {bridge_rate:,.0f}/s, worker processed {worker_rate:,.0f} "
+        f"readings/s ({worker_rate_v:,.0f} with vitals), storage wrote {stored_rate:,.0f} "
+        "records/s"
+    )
+    ph.say(
+        f"  lag (published - processed): slope {slope / share_v:+,.1f} msgs/s; "
+        f"processed {processed_v:,}/{n_pub_v:,} vitals-bearing readings of the window"
+    )
+    ph.say(
+        f"  reading latency publish -> detector output (vitals record seen): "
+        f"p50 {median(steady):.3f} s, p99 {pct(steady, 99):.3f} s; by third of the window: "
+        + ", ".join(f"p50 {median(t):.2f}/p99 {pct(t, 99):.2f}" for t in thirds)
+    )
+    ph.say(
+        f"  sustained (lag slope < 2 % of offered, last third p99 < 5 s, >= 97 % processed): "
+        f"{'YES' if sustained else 'NO'}"
+    )
+    if devices >= TARGET_DEVICES_ONE_WORKER and ph.workers == 1:
+        ph.say(
+            f"  target: {TARGET_DEVICES_ONE_WORKER:,} devices sustained by one worker: "
+            f"{verdict(sustained)}"
+        )
+
+    # catch-up capacity after the bridge pause
+    if t_pause and t_resume:
+        rows = [r for r in timeline if r[0] >= t_resume]
+        best_b = best_w = 0.0
+        for i in range(len(rows)):
+            for j in range(i + 1, len(rows)):
+                if rows[j][0] - rows[i][0] >= 4:
+                    dt = rows[j][0] - rows[i][0]
+                    best_b = max(best_b, (rows[j][2] - rows[i][2]) / dt)
+                    best_w = max(best_w, (rows[j][3] - rows[i][3]) / dt / share_v)
+                    break
+        backlog = at(t_resume, 1) - at(t_resume, 2)
+        caught = next(
+            (r[0] for r in rows if r[3] >= bisect.bisect_right(pub_v_times, t_resume)), None
+        )
+        if caught is not None and caught - t_resume < 6:
+            best_b = best_w = 0.0  # over before a window could measure it: no capacity figure
+        f.update(bridge_capacity=best_b, worker_capacity=best_w)
+        ph.say(
+            f"  catch-up after a {t_resume - t_pause:.0f} s bridge pause (backlog {backlog:,.0f}"
+            f" msgs): bridge peak {best_b:,.0f} msgs/s, worker peak {best_w:,.0f} readings/s "
+            "(best 4 s window; 0: backlog too small to tell); worker caught up "
+            + (f"{caught - t_resume:.0f} s after resume" if caught else "not within the drain")
+        )
+
+    # alerts: publish -> alert record on the topic
+    first: dict[str, tuple[dict[str, Any], float]] = {}
+    for rec, t in seen.alerts:
+        first.setdefault(rec["alert_id"], (rec, t))
+    kinds: dict[str, int] = defaultdict(int)
+    sos, falls, sos_det = [], [], []
+    for rec, t in first.values():
+        kinds[f"{rec['kind']}/{rec['severity']}"] += 1
+        if t_pause and rec["detected_at"] >= t_pause:
+            continue  # the burst: latency includes the pause on purpose, not counted
+        if rec["kind"] == "sos":
+            p = pub_at.get((rec["device_id"], round(float(rec["ts"]), 3)))
+            if p is not None:
+                sos.append(t - p)
+                sos_det.append(rec["detected_at"] - p)
+        elif rec["kind"] == "fall" and rec["details"].get("detected_by") == "pipeline":
+            walls = by_dev.get(rec["device_id"], [])
+            i = bisect.bisect_right(walls, rec["detected_at"]) - 1
+            if i >= 0:
+                falls.append(t - walls[i])
+    e2e = sos + falls
+    f.update(alert_p50=median(e2e), alert_p99=pct(e2e, 99))
+    ph.say(f"  alerts on the topic: {dict(sorted(kinds.items()))}")
+    ph.say(
+        f"  publish -> alert record (on `alerts`): SOS n={len(sos)} p50 {median(sos):.3f} s "
+        f"p99 {pct(sos, 99):.3f} s (worker's detected_at: p50 {median(sos_det):.3f} s); "
+        f"accel falls n={len(falls)} p50 {median(falls):.3f} s p99 {pct(falls, 99):.3f} s "
+        "(from the chunk that completed the evidence)"
+    )
+    ph.say(
+        f"  publish -> alert record, SOS and falls together: p50 {median(e2e):.3f} s, "
+        f"p99 {pct(e2e, 99):.3f} s  target p99 < {TARGET_ALERT_P99:g} s: "
+        f"{verdict(pct(e2e, 99) < TARGET_ALERT_P99 if e2e else None)}"
+    )
+    twilio_figures(ph, first, ep, t_pause, rec_log)
+
+    # CPU and memory
+    win = sampler.window(w0, w1)
+    ph.say("  CPU (% of one core, mean over the steady window) and RSS (MiB, end of window):")
+    total_cpu = 0.0
+    for name, v in sorted(win.items(), key=lambda kv: -kv[1]["cpu"]):
+        total_cpu += v["cpu"]
+        ph.say(
+            f"    {name:<16} {v['cpu']:6.1f} %  {v['rss_end']:8.1f} MiB"
+            f"  (at load start {rss_ready.get(name, float('nan')):.1f})"
+        )
+    ph.say(f"    {'all':<16} {total_cpu:6.1f} %  of {100 * (os.cpu_count() or 1)} %")
+    # Per CPU-second of the process itself: what a process would do with a core of its own,
+    # the figure that survives a shared, loaded machine.
+    wcpu = sum(win[n]["cpu"] for n in win if n.startswith("worker-")) / 100.0
+    bcpu = win.get("bridge", {}).get("cpu", 0.0) / 100.0
+    fcpu = win.get("fleet", {}).get("cpu", 0.0) / 100.0
+    per_cpu = {
+        "worker": worker_rate / wcpu if wcpu > 0.02 else float("nan"),
+        "bridge": bridge_rate / bcpu if bcpu > 0.02 else float("nan"),
+        "fleet": fleet_rate / fcpu if fcpu > 0.02 else float("nan"),
+    }
+    f.update(worker_per_cpu_s=per_cpu["worker"], bridge_per_cpu_s=per_cpu["bridge"])
+    ph.say(
+        f"  per CPU-second of the process: worker(s) {per_cpu['worker']:,.0f} readings, "
+        f"bridge {per_cpu['bridge']:,.0f} msgs, fleet generator {per_cpu['fleet']:,.0f} msgs"
+        " (a core of its own would carry about this much)"
+    )
+    workers = [n for n in win if n.startswith("worker-")]
+    w_end = sum(win[n]["rss_end"] for n in workers)
+    w_ready = sum(rss_ready.get(n, 0.0) for n in workers)
+    per_dev = (w_end - w_ready) * 2**20 / max(1, devices)
+    f.update(
+        worker_rss_end=w_end,
+        worker_rss_ready=w_ready,
+        rss_per_device=per_dev,
+        worker_cpu=sum(win[n]["cpu"] for n in workers),
+        cpu=win,
+    )
+    ph.say(
+        f"  worker memory grown during the load: {w_end - w_ready:,.1f} MiB = "
+        f"{per_dev:,.0f} B per device (an upper bound: includes warm-up allocations; the "
+        "slope over several --devices is the per-device figure)"
+    )
+    if ceilings:
+        ph.say(
+            "  ratio to the ceilings of this run: "
+            f"fleet/MQTT delivered {fleet_rate / ceilings['mqtt'].per_s:.3f}, "
+            f"bridge/Kafka produce {bridge_rate / ceilings['kafka_produce'].per_s:.3f}, "
+            f"worker/consume+decode {worker_rate / ceilings['kafka_decode'].per_s:.3f}, "
+            f"storage/VictoriaMetrics {stored_rate / ceilings['vm'].per_s:.3f}"
+        )
+
+
+def twilio_figures(
+    ph: Phase,
+    first: dict[str, tuple[dict[str, Any], float]],
+    ep: Any,
+    t_pause: float | None,
+    rec_log: Path,
+) -> None:
+    import psycopg
+    from psycopg.rows import dict_row
+
+    with psycopg.connect(ep.pg_dsn, row_factory=dict_row) as conn:
+        sources = {
+            r["source_alert_id"]: r["alert_id"]
+            for r in conn.execute("select source_alert_id, alert_id from alert_sources").fetchall()
+        }
+        notes = conn.execute(
+            "select id, alert_id, channel, sent_at from notifications "
+            "where purpose = 'alert' and channel <> 'device'"
+        ).fetchall()
+    by_alert: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    note_alert = {}
+    for r in notes:
+        by_alert[r["alert_id"]].append(r)
+        note_alert[str(r["id"])] = r["alert_id"]
+    calls: dict[str, float] = {}
+    first_req: dict[str, float] = {}
+    sms_done: list[tuple[float, float]] = []  # (answered, arrived) of SMS requests
+    n_req = 0
+    if rec_log.exists():
+        for line in rec_log.read_text().splitlines():
+            t, t_end, _method, kind, n, _status = line.split()
+            n_req += 1
+            if kind == "call" and n in note_alert:
+                aid = note_alert[n]
+                calls[aid] = min(calls.get(aid, float("inf")), float(t))
+                first_req[aid] = min(first_req.get(aid, float("inf")), float(t))
+            elif kind == "sms":
+                sms_done.append((float(t_end), float(t)))
+    # An SMS request carries no id: match each sent SMS row to the request the proxy answered
+    # last before the row's sent_at (the worker writes sent_at right after the answer).
+    sms_done.sort()
+    used: set[int] = set()
+    for r in sorted(
+        (r for r in notes if r["channel"] == "sms" and r["sent_at"]), key=lambda r: r["sent_at"]
+    ):
+        i = bisect.bisect_right(sms_done, (r["sent_at"] + 0.002, float("inf"))) - 1
+        while i >= 0 and i in used:
+            i -= 1
+        if i >= 0 and r["sent_at"] - sms_done[i][0] < 1.0:
+            used.add(i)
+            aid = r["alert_id"]
+            first_req[aid] = min(first_req.get(aid, float("inf")), sms_done[i][1])
+    to_call, to_sent, to_first = [], [], []
+    opened = 0
+    for aid, (rec, t) in first.items():
+        if t_pause and rec["detected_at"] >= t_pause:
+            continue
+        if sources.get(aid) != aid:
+            continue  # merged into an open episode: nobody is called again for it
+        opened += 1
+        if aid in calls and rec["severity"] == "critical":
+            to_call.append(calls[aid] - t)
+        if aid in first_req:
+            to_first.append(first_req[aid] - t)
+        sent = [r["sent_at"] for r in by_alert.get(aid, []) if r["sent_at"] is not None]
+        if sent:
+            to_sent.append(min(sent) - t)
+    ph.figures.update(
+        twilio_p50=median(to_first),
+        twilio_p99=pct(to_first, 99),
+        call_p99=pct(to_call, 99),
+        sent_p99=pct(to_sent, 99),
+    )
+    ph.say(
+        f"  alert record -> first Twilio request: {opened} alerts opened an episode, "
+        f"{n_req} requests reached the proxy"
+    )
+    ph.say(
+        f"    first request of any channel (calls traced by outbox id, SMS matched by answer "
+        f"time) n={len(to_first)} p50 {median(to_first):.3f} s p99 {pct(to_first, 99):.3f} s"
+        f"  target p99 < {TARGET_TWILIO_P99:g} s: "
+        f"{verdict(pct(to_first, 99) < TARGET_TWILIO_P99 if to_first else None)}"
+    )
+    ph.say(
+        f"    first call of a critical alert n={len(to_call)} p50 {median(to_call):.3f} s "
+        f"p99 {pct(to_call, 99):.3f} s"
+    )
+    ph.say(
+        f"    first notification answered by Twilio (any channel, SMS-only "
+        f"warnings too; outbox sent_at): n={len(to_sent)} p50 {median(to_sent):.3f} s "
+        f"p99 {pct(to_sent, 99):.3f} s"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--devices", default="1000", help="device count, or a list: 1000,3000,6000")
+    ap.add_argument("--minutes", type=float, default=2.0, help="steady load per phase")
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--profile", action="store_true", help="py-spy the worker(s) and the bridge")
+    ap.add_argument("--sos-per-min", type=float, default=20.0, help="SOS presses/min, whole fleet")
+    ap.add_argument("--falls-per-min", type=float, default=6.0, help="falls/min, whole fleet")
+    ap.add_argument(
+        "--burst-s",
+        type=float,
+        default=20.0,
+        help="bridge pause at the end of the load (0: none), for catch-up capacity",
+    )
+    ap.add_argument("--drain-s", type=float, default=90.0)
+    ap.add_argument("--sample-s", type=float, default=2.0)
+    ap.add_argument("--ceiling-messages", type=int, default=30_000)
+    ap.add_argument("--no-ceilings", action="store_true")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument(
+        "--patch-due-none",
+        action="store_true",
+        help="run the workers with the proposed fix for due=None after a rebalance "
+        "(needed for --workers 2 until detectors/pipeline.py has it)",
+    )
+    ap.add_argument(
+        "--patch-fetch-wait-ms",
+        type=int,
+        default=0,
+        help="experiment: cap the workers' Kafka fetch wait (Faust: 1500 ms)",
+    )
+    ap.add_argument(
+        "--patch-linger-ms",
+        type=int,
+        default=0,
+        help="experiment: Faust producer_linger_ms for the workers (default 0)",
+    )
+    ap.add_argument("--keep", action="store_true", help="keep run folders (logs)")
+    ap.add_argument("--keep-profiles", default="", help="copy py-spy raw profiles here")
+    ap.add_argument("--json", default="", help="also write the figures here")
+    a = ap.parse_args()
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # Mosquitto: one socket a device
+    sizes = [int(x) for x in a.devices.split(",") if x.strip()]
+    print(machine_line("before"), flush=True)
+    t0 = time.time()
+    phases: list[Phase] = []
+    ceilings: dict[str, Rate] | None = None
+    for i, n in enumerate(sizes):
+        print(
+            f"\n=== phase {i + 1}/{len(sizes)}: {n:,} devices, {a.workers} worker(s) ===",
+            flush=True,
+        )
+        ph, ceilings = run_phase(a, n, ceilings, want_ceilings=(i == 0 and not a.no_ceilings))
+        phases.append(ph)
+        print(machine_line(f"after phase {i + 1}"), flush=True)
+    summary(phases, a)
+    print(f"# took {time.time() - t0:.0f} s")
+    print(machine_line("after"))
+    if a.json:
+        Path(a.json).write_text(
+            json.dumps(
+                [{"devices": p.devices, "workers": p.workers, **p.figures} for p in phases],
+                indent=1,
+                default=str,
+            )
+        )
+
+
+def summary(phases: list[Phase], a: argparse.Namespace) -> None:
+    print(f"\n=== summary ({a.workers} worker(s), {a.minutes:g} min per phase) ===")
+    print(
+        f"{'devices':>8} {'offered/s':>10} {'fleet/s':>8} {'bridge/s':>9} {'worker/s':>9} "
+        f"{'lag slope':>10} {'p99 read':>9} {'p99 alert':>10} {'p99 twilio':>11} "
+        f"{'capacity':>9} {'sustained':>9} {'wkr CPU':>8} {'wkr RSS':>8}"
+    )
+    for p in phases:
+        f = p.figures
+        print(
+            f"{p.devices:>8,} {f.get('offered', 0):>10,.0f} {f.get('fleet_rate', 0):>8,.0f} "
+            f"{f.get('bridge_rate', 0):>9,.0f} {f.get('worker_rate', 0):>9,.0f} "
+            f"{f.get('lag_slope', 0):>+10,.1f} {f.get('reading_p99', float('nan')):>8.2f}s "
+            f"{f.get('alert_p99', float('nan')):>9.2f}s "
+            f"{f.get('twilio_p99', float('nan')):>10.2f}s {f.get('worker_capacity', 0):>9,.0f} "
+            f"{'yes' if f.get('sustained') else 'NO':>9} "
+            f"{f.get('worker_cpu', 0):>7.0f}% {f.get('worker_rss_end', 0):>6.0f}MiB"
+        )
+    ok = [p for p in phases if p.figures.get("sustained")]
+    bad = [p for p in phases if not p.figures.get("sustained")]
+    if ok:
+        best = max(ok, key=lambda p: p.devices)
+        after = [p for p in bad if p.devices > best.devices]
+        knee_txt = (
+            f"knee: sustained up to {best.devices:,} devices "
+            f"({best.figures['worker_rate']:,.0f} readings/s)"
+        )
+        knee_txt += (
+            f"; lag grows at {after[0].devices:,}"
+            if after
+            else "; no phase above it lagged (knee at least this)"
+        )
+    else:
+        knee_txt = "knee: below the smallest phase (every phase lagged)"
+    caps = [p.figures.get("worker_capacity", 0) for p in phases]
+    print(knee_txt)
+    print(
+        f"worker catch-up capacity (best over phases): {max(caps or [0]):,.0f} readings/s with "
+        f"{a.workers} worker(s)  target (2 workers) >= {TARGET_KNEE_TWO_WORKERS:,}: "
+        + (verdict(max(caps or [0]) >= TARGET_KNEE_TWO_WORKERS) if a.workers == 2 else "n/a")
+    )
+    if len(phases) >= 2:
+        xs = [p.devices for p in phases]
+        ys = [p.figures.get("worker_rss_end", 0) * 2**20 for p in phases]
+        mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+        den = sum((x - mx) ** 2 for x in xs) or 1e-9
+        slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / den
+        print(
+            f"worker RSS slope over N: {slope:,.0f} B per device  target <= "
+            f"{TARGET_STATE_PER_DEVICE:,}: {verdict(slope <= TARGET_STATE_PER_DEVICE)}"
+        )
+
+
+if __name__ == "__main__":
+    main()

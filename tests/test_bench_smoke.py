@@ -1,0 +1,68 @@
+"""The bench scripts run end to end at a tiny size (figures are printed, never asserted).
+
+They start their own services in their own run folders (as `bench/README.md` describes), so
+these tests only check that each script finishes and prints its sections: a renamed setting, a
+changed CLI flag or a moved function breaks the benchmark here rather than on the day someone
+needs its figures.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+def run(script: str, *args: str, timeout: float) -> str:
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / f"{script}.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout
+
+
+def test_bench_detectors_quick() -> None:
+    out = run("detectors", "--quick", timeout=120)
+    for section in ("fall:", "geofence:", "news2:", "pipeline in-process:", "numpy ref"):
+        assert section in out
+
+
+def test_bench_ceiling_quick() -> None:
+    out = run("ceiling", "--quick", timeout=180)
+    for section in ("mqtt:", "kafka: aiokafka produce", "framework ceiling", "victoriametrics:"):
+        assert section in out
+
+
+@pytest.mark.timeout(300)
+def test_bench_pipeline_tiny() -> None:
+    out = run(
+        "pipeline",
+        "--devices",
+        "30",
+        "--minutes",
+        "0.3",
+        "--burst-s",
+        "0",
+        "--drain-s",
+        "20",
+        "--no-ceilings",
+        "--sos-per-min",
+        "30",
+        timeout=280,
+    )
+    for section in (
+        "steady window",
+        "publish -> alert record",
+        "first Twilio request",
+        "CPU (%",
+        "framework ceiling",
+        "=== summary",
+    ):
+        assert section in out
