@@ -90,6 +90,8 @@ class FaustSettings(BaseModel):
     batch_size: int = 500
     batch_timeout: float = 0.05
     tick_interval: float = 1.0  # seconds between timer sweeps (silence, check windows)
+    fetch_max_wait_ms: int = 100  # Faust hard-codes 1500; see anxin.app._cap_fetch_wait
+    producer_linger_ms: int = 10  # batch table changelogs and outputs a little
 
 
 class InfluxSettings(BaseModel):

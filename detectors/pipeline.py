@@ -33,6 +33,15 @@ from detectors.sos import sos_alert
 log = get_logger(__name__)
 State = dict[str, Any]
 INF = float("inf")
+NEVER = 1e18  # "no timer due" in stored state: JSON (orjson) has no infinity and writes null
+
+
+def due_of(state: dict[str, Any]) -> float:
+    """A state's next timer; a missing or unreadable one counts as due now (the tick fixes it)."""
+    due = state.get("due")
+    return float(due) if isinstance(due, int | float) else -INF
+
+
 FALL_EPISODE_S = 30.0  # a device event and an accelerometer finding this close are one fall
 STILL_UPGRADE_S = 15.0  # motionless this long after a detected fall: upgrade before the timeout
 SATURATION_NOTE_EVERY_S = 600.0
@@ -252,7 +261,7 @@ class DetectorPipeline:
         """Timers of one device: silence, offline and removal grace, the check window."""
         out = Outputs()
         state = self.device_state.get(device_id)
-        if not state or state.get("due", INF) > now:
+        if not state or due_of(state) > now:
             return out
         state = dict(state)
         owner = self.registry().device_owner(device_id)
@@ -268,7 +277,7 @@ class DetectorPipeline:
         return out
 
     def _set_due(self, state: State) -> None:
-        due = INF
+        due = NEVER
         check = state.get("check")
         if check:
             due = min(due, check["deadline"])
@@ -591,14 +600,14 @@ class DetectorPipeline:
         state["news2"] = monitor.to_state()
         state["device"] = record["device_id"]
         state["last_wall"] = now
-        state["due"] = now + 60.0 if state.get("vitals_alert") else INF
+        state["due"] = now + 60.0 if state.get("vitals_alert") else NEVER
         self._next_due = min(self._next_due, state["due"])
         self.resident_state[resident_id] = state
         return out
 
     def tick_resident(self, resident_id: str, now: float) -> Outputs:
         state = self.resident_state.get(resident_id)
-        if not state or state.get("due", INF) > now:
+        if not state or due_of(state) > now:
             return Outputs()
         state = dict(state)
         monitor = news2.VitalsMonitor.from_state(
@@ -612,7 +621,7 @@ class DetectorPipeline:
         out = self._vitals_decision(decision, state, resident_id, state.get("device", "-"), now)
         state["news2"] = monitor.to_state()
         state["last_wall"] = now
-        state["due"] = now + 60.0 if state.get("vitals_alert") else INF
+        state["due"] = now + 60.0 if state.get("vitals_alert") else NEVER
         self.resident_state[resident_id] = state
         return out
 
@@ -664,8 +673,8 @@ class DetectorPipeline:
         for resident_id in list(self.resident_state):
             out.extend(self.tick_resident(resident_id, now))
         self._next_due = min(
-            [s.get("due", INF) for s in self.device_state.values()]
-            + [s.get("due", INF) for s in self.resident_state.values()],
-            default=INF,
+            [due_of(s) for s in self.device_state.values()]
+            + [due_of(s) for s in self.resident_state.values()],
+            default=NEVER,
         )
         return out

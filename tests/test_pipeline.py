@@ -148,3 +148,19 @@ def test_duplicate_sequence_numbers_are_dropped() -> None:
     first = p.process(reading("W002", T0, seq=10, event="fall"), T0)
     again = p.process(reading("W002", T0, seq=10, event="fall"), T0 + 1)
     assert len(first.alerts) == 1 and again.alerts == [] and again.updates == []
+
+
+def test_states_survive_a_json_round_trip_as_in_a_faust_table() -> None:
+    """orjson writes infinity as null: a recovered state must still tick (it once crashed)."""
+    import orjson
+
+    class JsonTable(dict):
+        def __setitem__(self, key, value) -> None:
+            super().__setitem__(key, orjson.loads(orjson.dumps(value)))
+
+    p = DetectorPipeline(lambda: REGISTRY, JsonTable(), JsonTable())
+    out = p.process(reading("W002", T0, seq=1, vitals={"hr": 70}, battery=0.9), T0)
+    p.process_vitals(out.vitals[0], T0)
+    p.device_state["W002"] = {**p.device_state["W002"], "due": None}
+    assert p.tick(T0 + 5).alerts == []
+    assert [a.details["reason"] for a in p.tick(T0 + 601).alerts] == ["silent"]
