@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from anxin.registry import ID_PATTERN, Registry, Resident
+from anxin.registry import ID_PATTERN, Registry, Resident, known_timezone
 from anxin.yamlfile import load_yaml_model
 
 Channel = Literal["voice", "sms", "device"]
@@ -139,11 +139,7 @@ class PolicyFile(_Strict):
     @field_validator("timezone")
     @classmethod
     def _tz(cls, v: str) -> str:
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError("is not a known IANA time zone (e.g. Asia/Shanghai)") from None
-        return v
+        return known_timezone(v)
 
     @field_validator("contacts")
     @classmethod

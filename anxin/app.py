@@ -126,29 +126,21 @@ def create_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
                 }
             )
 
-    @app.agent(readings, name="detect")
-    async def detect(stream: Any) -> None:
-        async for batch in stream.take(f.batch_size, within=f.batch_timeout):
-            out, now = Outputs(), time.time()
-            for raw in batch:
-                guarded(pipeline.process, raw, now, out, "detectors")
-            await publish(out)
+    def batch_agent(topic: Any, name: str, step: Any) -> None:
+        """An agent running ``step`` over batches of its topic (``stream.take``)."""
 
-    @app.agent(statuses, name="device-status")
-    async def device_status(stream: Any) -> None:
-        async for batch in stream.take(f.batch_size, within=f.batch_timeout):
-            out, now = Outputs(), time.time()
-            for raw in batch:
-                guarded(pipeline.process_status, raw, now, out, "device-status")
-            await publish(out)
+        async def agent(stream: Any) -> None:
+            async for batch in stream.take(f.batch_size, within=f.batch_timeout):
+                out, now = Outputs(), time.time()
+                for raw in batch:
+                    guarded(step, raw, now, out, name)
+                await publish(out)
 
-    @app.agent(vitals, name="news2")
-    async def vitals_agent(stream: Any) -> None:
-        async for batch in stream.take(f.batch_size, within=f.batch_timeout):
-            out, now = Outputs(), time.time()
-            for raw in batch:
-                guarded(pipeline.process_vitals, raw, now, out, "news2")
-            await publish(out)
+        app.agent(topic, name=name)(agent)
+
+    batch_agent(readings, "detect", pipeline.process)
+    batch_agent(statuses, "device-status", pipeline.process_status)
+    batch_agent(vitals, "news2", pipeline.process_vitals)
 
     @app.timer(interval=f.tick_interval)
     async def timers() -> None:

@@ -27,6 +27,15 @@ _PHONE = re.compile(r"^\+[1-9]\d{6,14}$")
 _WINDOW = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-(([01]\d|2[0-3]):[0-5]\d|24:00)$")
 
 
+def known_timezone(name: str) -> str:
+    """A validator: ``name`` must be an IANA time zone."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("is not a known IANA time zone (e.g. Asia/Shanghai)") from None
+    return name
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -115,11 +124,7 @@ class Resident(_Strict):
     @field_validator("timezone")
     @classmethod
     def _tz(cls, v: str) -> str:
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError("is not a known IANA time zone (e.g. Asia/Shanghai)") from None
-        return v
+        return known_timezone(v)
 
     @field_validator("devices")
     @classmethod
