@@ -95,20 +95,7 @@ def register(root: typer.Typer, alerts: typer.Typer) -> None:
         note: str | None = None,
     ) -> None:
         """Acknowledge an alert (stops its escalation); tells who was first."""
-        from alerts.clock import WallClock
-        from alerts.db import Database
-        from alerts.lifecycle import Lifecycle
-
-        settings = _settings()
-        role, contact = _by(by)
-        lc = Lifecycle(Database(settings.postgres.dsn.get_secret_value()), WallClock())
-        outcome = lc.acknowledge(alert_id, role, contact, channel, note)
-        if outcome is None:
-            console.print(f"[red]no alert {alert_id}")
-            raise typer.Exit(1)
-        console.print(
-            "acknowledged" if outcome.first else f"already {outcome.state} by {outcome.by}"
-        )
+        _close("acknowledge", alert_id, by, channel, note)
 
     @alerts.command("resolve")
     def resolve(
@@ -118,6 +105,10 @@ def register(root: typer.Typer, alerts: typer.Typer) -> None:
         note: str | None = None,
     ) -> None:
         """Resolve an alert; those told get a short "resolved" message."""
+        _close("resolve", alert_id, by, channel, note)
+
+    def _close(action: str, alert_id: str, by: str, channel: str, note: str | None) -> None:
+        """Acknowledge or resolve through the lifecycle, and say who was first."""
         from alerts.clock import WallClock
         from alerts.db import Database
         from alerts.lifecycle import Lifecycle
@@ -125,11 +116,12 @@ def register(root: typer.Typer, alerts: typer.Typer) -> None:
         settings = _settings()
         role, contact = _by(by)
         lc = Lifecycle(Database(settings.postgres.dsn.get_secret_value()), WallClock())
-        outcome = lc.resolve(alert_id, role, contact, channel, note)
+        outcome = getattr(lc, action)(alert_id, role, contact, channel, note)
         if outcome is None:
             console.print(f"[red]no alert {alert_id}")
             raise typer.Exit(1)
-        console.print("resolved" if outcome.first else f"already {outcome.state} by {outcome.by}")
+        done = "acknowledged" if action == "acknowledge" else "resolved"
+        console.print(done if outcome.first else f"already {outcome.state} by {outcome.by}")
 
     @alerts.command("list")
     def list_cmd(
