@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 
 from detectors.fall import (
+    TURN_SLOW_S,
     FallDetector,
     FallFinding,
+    _turn_seconds,
     check_accel,
 )
 
@@ -306,3 +308,23 @@ def test_wrist_needs_an_impact_with_impulse() -> None:
     f = _feed(FallDetector("wrist"), _turn_signal(3.0, 0.16), RATE, [50])
     assert len(f) == 1 and abs(f[0].impact_ts - (T0 + 6.6)) < 0.2
     assert float(f[0].evidence["impulse_ms"]) > 1.5
+
+
+@pytest.mark.parametrize("seconds", [0.5, 1.0, 2.5])
+def test_turn_time_is_measured_from_the_orientation_track(seconds: float) -> None:
+    """A 90 degree turn spread over ``seconds`` before the impact is timed to within 0.2 s."""
+    b = 20  # 50 ms bins
+    up, back = np.array([0.0, -1.0, 0.0]), np.array([0.0, 0.0, 1.0])
+    n_turn = int(seconds * b)
+    ang = np.linspace(0.0, np.pi / 2, n_turn)
+    turn = np.column_stack([np.zeros(n_turn), -np.cos(ang), np.sin(ang)])
+    vec = np.vstack([np.tile(up, (4 * b, 1)), turn, np.tile(back, (3 * b, 1))])
+    impact = 4 * b + n_turn  # first bin after the turn
+    measured = _turn_seconds(vec, impact, up, back, 90.0)
+    # the quarter-way points of a linear turn are half its duration apart
+    assert abs(measured - seconds / 2) <= 0.2
+
+
+def test_a_quick_fall_is_not_marked_as_a_slow_turn() -> None:
+    f = _feed(FallDetector("wrist"), _fall_signal(peak=6.0), RATE, [50])
+    assert len(f) == 1 and float(f[0].evidence["turn_s"]) < TURN_SLOW_S[0]
