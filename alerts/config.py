@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 
 class AlertsSettings(BaseModel):
@@ -27,5 +27,15 @@ class AlertsSettings(BaseModel):
     retry_max_s: float = Field(default=60.0, gt=0)
     max_attempts: int = Field(default=8, ge=1)
     request_timeout_s: float = Field(default=10.0, gt=0)
-    # A send claimed by a worker that then vanished is given up after this (wall clock) lease.
+    # A send claimed by a worker that then vanished is sent again after this (wall clock) lease,
+    # renewed before each request; it must outlast one request.
     lease_s: float = Field(default=30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_request(self) -> AlertsSettings:
+        if self.lease_s <= self.request_timeout_s:
+            raise ValueError(
+                f"lease_s ({self.lease_s:g}) must exceed request_timeout_s"
+                f" ({self.request_timeout_s:g}): a live worker would lose the row it is sending"
+            )
+        return self

@@ -4,8 +4,11 @@ A row is written (by a step, an acknowledgement or a closing) before any request
 due rows with ``FOR UPDATE SKIP LOCKED`` and marks them ``sending`` under a wall-clock lease, in
 a committed transaction, so two workers never send the same row. After the request the row is
 ``sent``, back to ``pending`` with a backoff (429/5xx/network), or ``failed`` (permanent 4xx).
-A worker that dies mid-send leaves its row ``sending``; when the lease runs out the row becomes
-``unknown`` (the request may have gone out): it is never sent twice.
+A worker that dies mid-send leaves its row ``sending``; when the lease runs out the row is sent
+again (``pending`` at once): the request may or may not have gone out, and a contact hearing an
+alarm twice is far better than a call that never went out. The lease is renewed just before each
+request and outlasts it (``lease_s`` > ``request_timeout_s``), so a live worker never loses a
+row it is sending. After ``max_attempts`` the row is left ``unknown``.
 """
 
 from __future__ import annotations
@@ -60,17 +63,20 @@ class Outbox:
         now, wall = self.clock.now(), time.time()
         with self.db.transaction() as conn:
             lost = conn.execute(
-                "update notifications set state = case when channel = 'device' then 'pending'"
-                " else 'unknown' end, error = 'worker lost during send' where state = 'sending'"
-                " and lease_until < %s and channel = any(%s) returning id, contact_id, channel",
-                (wall, list(channels)),
+                "update notifications set state = case when attempts < %s then 'pending'"
+                " else 'unknown' end, next_attempt_at = %s, lease_until = null,"
+                " error = 'worker lost during send' where state = 'sending'"
+                " and lease_until < %s and channel = any(%s)"
+                " returning id, contact_id, channel, state",
+                (self.settings.max_attempts, now, wall, list(channels)),
             ).fetchall()
             for row in lost:
                 log.warning(
-                    "notification %d to %s via %s: worker lost mid-send, not resent",
+                    "notification %d to %s via %s: worker lost mid-send, %s",
                     row["id"],
                     row["contact_id"],
                     row["channel"],
+                    "sending again" if row["state"] == "pending" else "attempts used up",
                 )
             rows = conn.execute(
                 "select n.*, a.state as alert_state, a.resident_id, a.device_id, a.kind,"
@@ -191,8 +197,20 @@ class Outbox:
             return contact.phone, twiml
         return contact.phone, messages.sms_text(row, name, address, lang)
 
-    def deliver(self, row: dict[str, Any]) -> SendResult:
-        """Send one claimed phone row and record the result."""
+    def renew(self, row: dict[str, Any]) -> bool:
+        """Extend this worker's lease on a claimed row just before its request; False if lost."""
+        with self.db.transaction() as conn:
+            kept = conn.execute(
+                "update notifications set lease_until = %s where id = %s and state = 'sending'"
+                " and claimed_by = %s returning id",
+                (time.time() + self.settings.lease_s, row["id"], self.worker_id),
+            ).fetchone()
+        return kept is not None
+
+    def deliver(self, row: dict[str, Any]) -> SendResult | None:
+        """Send one claimed phone row and record the result (None: the row was given up)."""
+        if not self.renew(row):
+            return None
         rendered = self.render(row)
         if rendered is None:
             result = SendResult("failed", error="contact no longer in the directory")

@@ -425,6 +425,36 @@ def test_two_senders_never_send_a_row_twice(engine: Engine, twilio: TwilioRecord
     assert {r["claimed_by"] for r in rows} == {"test", "other"}
 
 
+def test_a_send_lost_with_its_worker_is_sent_again_after_the_lease(
+    engine: Engine, twilio: TwilioRecorder
+) -> None:
+    """A worker claims the nurse's call and SMS and dies before any request: once its lease has
+    run out another worker sends both, once, and a live worker's renewed lease is respected."""
+    engine.ingest()
+    run_due(engine.db, engine.directory, T0)
+    vanished = Outbox(
+        engine.db, lambda: engine.directory, engine.settings, engine.clock, "gone", PUBLIC
+    )
+    claimed = vanished.claim()
+    assert len(claimed) == 2 and not twilio.exchanges
+    engine.tick()  # the lease still runs: nothing is sent twice
+    assert not twilio.exchanges
+    # the lease runs out (moved into the past rather than waited for)
+    engine.rows("update notifications set lease_until = 0 where state = 'sending' returning id")
+    engine.tick()
+    assert numbers(twilio, "call") == [NURSE_DAY] and numbers(twilio, "sms") == [NURSE_DAY]
+    rows = engine.rows("select state, attempts, claimed_by from notifications order by id")
+    assert [(r["state"], r["attempts"], r["claimed_by"]) for r in rows] == [("sent", 2, "test")] * 2
+    # the vanished worker comes back with its stale rows: it may not send them
+    assert all(vanished.deliver(row) is None for row in claimed)
+    assert len(twilio.exchanges) == 2
+
+
+def test_a_lease_shorter_than_a_request_is_refused() -> None:
+    with pytest.raises(ValueError, match="lease_s"):
+        AlertsSettings(lease_s=5, request_timeout_s=10)
+
+
 def test_policy_example_is_valid() -> None:
     example = Path(__file__).parent.parent / "alerts" / "policies.example.yaml"
     assert shutil.which("true") and load_policies(example).policies["default"]
