@@ -3,6 +3,13 @@
 Services (Mosquitto, Tansu, VictoriaMetrics, PostgreSQL, the Twilio mock), then the bridge, a
 detector worker, the alerts worker (escalation by the Twilio mock) and the storage writer, then
 the fleet. Alerts and their escalation are printed as they happen. Ctrl-C stops everything.
+
+MQTT is not anonymous: ``ingest.credentials.write_credentials`` makes a random password for every
+device and the bridge in ``credentials/`` of the run folder (mode 700; never printed), Mosquitto
+runs with that password file and ACL, the bridge logs in with its own account (the only Anxin
+process that speaks MQTT: the detector and alerts workers send their ``check``/``notify``/
+``cancel`` downlinks through Kafka's ``device-commands`` and the bridge) and every simulated
+device logs in as itself with its password from the provisioning file.
 """
 
 from __future__ import annotations
@@ -16,18 +23,22 @@ import yaml
 from rich.console import Console
 
 from anxin.processes import ProcessGroup
-from anxin.services import PROJECT_ROOT, ServiceError, Supervisor, free_port
+from anxin.registry import load_registry
+from anxin.services import PROJECT_ROOT, MqttAuth, ServiceError, Supervisor, free_port
 from anxin.settings import Settings
 from console.users import add_user
+from ingest.credentials import CredentialsError, write_credentials
 from simulators.fleet import demo_registry
 
 POLICIES_EXAMPLE = PROJECT_ROOT / "alerts" / "policies.example.yaml"
 
 
-def _start(group: ProcessGroup, run_dir: Path, name: str, *args: str) -> None:
+def _start(
+    group: ProcessGroup, run_dir: Path, name: str, *args: str, env: dict[str, str] | None = None
+) -> None:
     ready = run_dir / f"{name}.ready"
     ready.unlink(missing_ok=True)
-    child = group.spawn(name, *args, "--ready-file", str(ready))
+    child = group.spawn(name, *args, "--ready-file", str(ready), env=env)
     group.wait_until(child, ready.exists)
 
 
@@ -48,15 +59,30 @@ def run_demo(
             shutil.rmtree(path)
         else:
             path.unlink(missing_ok=True)
-    sup = Supervisor(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    registry_path = run_dir / "registry.yaml"
+    registry_path.write_text(
+        yaml.safe_dump(demo_registry(residents), allow_unicode=True, sort_keys=False)
+    )
+    try:
+        # Fresh passwords every run for the fleet's devices and the bridge (never printed).
+        creds = write_credentials(
+            load_registry(registry_path),
+            run_dir / "credentials",
+            prefix=Settings().mqtt.prefix,
+            rotate=True,
+        )
+    except CredentialsError as exc:
+        console.print(f"[red]{exc}")
+        return 1
+    sup = Supervisor(run_dir, mqtt_auth=MqttAuth(creds.passwd, creds.acl))
     group = ProcessGroup(run_dir / "logs")
     try:
         with console.status("starting Mosquitto, Tansu, VictoriaMetrics, PostgreSQL, Twilio mock…"):
             ep = sup.start()
-        console.print(f"[green]✓[/] services up on 127.0.0.1 (addresses: {run_dir}/services.json)")
-        registry_path = run_dir / "registry.yaml"
-        registry_path.write_text(
-            yaml.safe_dump(demo_registry(residents), allow_unicode=True, sort_keys=False)
+        console.print(
+            f"[green]✓[/] services up on 127.0.0.1 (addresses: {run_dir}/services.json); "
+            f"MQTT with a password per device and the ACL (in {creds.folder})"
         )
         shutil.copy(POLICIES_EXAMPLE, run_dir / "alerts.yaml")
         webhook_port, console_port = free_port(), free_port()
@@ -75,7 +101,15 @@ def run_demo(
             "ANXIN_CONSOLE__SESSION_SECRET": secrets.token_urlsafe(48),
         }
         with console.status("starting the bridge, a detector worker, the alerts worker, storage…"):
-            _start(group, run_dir, "bridge", "ingest")
+            # The bridge's account (anxin-ingest): the only one that reads every device's uplink
+            # and writes every device's commands.
+            _start(
+                group,
+                run_dir,
+                "bridge",
+                "ingest",
+                env={"ANXIN_SETTINGS_FILE": str(creds.bridge_settings)},
+            )
             _start(group, run_dir, "worker", "worker")
             _start(group, run_dir, "alerts", "alerts", "run")
             _start(group, run_dir, "storage", "storage", "run")
@@ -88,20 +122,26 @@ def run_demo(
             f"[green]✓[/] duty-nurse console: [bold]http://127.0.0.1:{console_port}/[/] "
             f"(user [bold]li[/], password [bold]{password}[/], made for this run)"
         )
-        group.spawn(
-            "fleet",
-            "simulate",
-            "--residents",
-            str(residents),
-            "--interval",
-            str(interval),
-            "--sos-rate",
-            str(sos_rate),
-            "--fall-rate",
-            str(fall_rate),
-        )
+        with console.status(f"connecting {residents} simulated devices, each with its password…"):
+            _start(
+                group,
+                run_dir,
+                "fleet",
+                "simulate",
+                "--residents",
+                str(residents),
+                "--interval",
+                str(interval),
+                "--sos-rate",
+                str(sos_rate),
+                "--fall-rate",
+                str(fall_rate),
+                "--credentials",
+                str(creds.provisioning),
+            )
         console.print(
-            f"[green]✓[/] {residents} simulated residents reporting every {interval:.0f} s, "
+            f"[green]✓[/] {residents} simulated residents logged in and reporting every "
+            f"{interval:.0f} s, "
             f"about {residents * sos_rate:.0f} SOS presses and {residents * fall_rate:.0f} falls "
             "an hour.\n"
             "  Alerts and their escalation appear below. In another terminal: "

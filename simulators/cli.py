@@ -36,12 +36,23 @@ def register(root: typer.Typer, alerts: typer.Typer) -> None:
         ] = 0.5,
         speed: Annotated[float, typer.Option(help="Simulated seconds per wall second.")] = 1.0,
         seed: int = 1,
+        credentials: Annotated[
+            Path | None,
+            typer.Option(
+                help="Provisioning file (devices.csv of `anxin devices credentials`): each "
+                "device logs in with its own password. Default: anonymous."
+            ),
+        ] = None,
+        ready_file: Annotated[
+            Path | None, typer.Option(help="Written once every device is connected.")
+        ] = None,
     ) -> None:
         """Run a simulated fleet against the configured MQTT broker (the registry must list it)."""
         from anxin import logs
         from anxin.registry import load_registry
         from anxin.settings import get_settings
-        from simulators.fleet import Fleet, Rates
+        from ingest.credentials import read_passwords
+        from simulators.fleet import Fleet, FleetLoginError, Rates
 
         settings = get_settings()
         logs.configure(settings.log_level)
@@ -50,11 +61,37 @@ def register(root: typer.Typer, alerts: typer.Typer) -> None:
         m = settings.mqtt
         rates = Rates(fall=fall_rate, wander=wander_rate, trouble=trouble_rate,
                       vitals=vitals_rate, drain=drain)
-        fleet = Fleet(registry, m.host, m.port, m.prefix, interval, sos_rate, ok_share=ok_share,
-                      seed=seed, rates=rates, speed=speed)
+        passwords = None
+        if credentials is not None:
+            if not credentials.is_file():
+                typer.echo(f"{credentials}: no such provisioning file", err=True)
+                raise typer.Exit(1)
+            passwords = read_passwords(credentials)
+        fleet = Fleet(
+            registry,
+            m.host,
+            m.port,
+            m.prefix,
+            interval,
+            sos_rate,
+            ok_share=ok_share,
+            seed=seed,
+            rates=rates,
+            speed=speed,
+            passwords=passwords,
+        )
         signal.signal(signal.SIGTERM, lambda *a: fleet.stop())
+
+        def connected() -> None:
+            if ready_file is not None:
+                ready_file.parent.mkdir(parents=True, exist_ok=True)
+                ready_file.write_text(str(time.time()))
+
         try:
-            fleet.run()
+            fleet.run(connected)
+        except FleetLoginError as exc:
+            typer.echo(f"fleet: {exc}", err=True)
+            raise typer.Exit(1) from None
         except KeyboardInterrupt:
             fleet.stop()
 

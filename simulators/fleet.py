@@ -9,19 +9,28 @@ device-hour a wearer presses SOS, falls (a ``motion.segment`` streamed as contin
 wanders off (walks away from home at 1 m/s for half an hour), deteriorates (NEWS2 rising over
 half an hour), or the device goes silent or is taken off; batteries drain and are recharged.
 A ``check`` downlink is answered with ``ok`` in ``ok_share`` of cases after 3-20 s.
+
+Against a broker with per-device accounts (``anxin devices credentials``), give ``passwords``
+(``ingest.credentials.read_passwords`` of the provisioning file): each device then logs in as
+itself (username = device id), as a provisioned watch does. Without them the fleet connects
+anonymously (a local anonymous broker, the tests). A refused login stops ``run`` at once with the
+refused device ids (never a password).
 """
 
 from __future__ import annotations
 
 import heapq
 import math
+import selectors
 import threading
 import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import orjson
+import paho.mqtt.client as mqtt
 
 from anxin.logs import get_logger
 from simulators import gps, motion
@@ -72,6 +81,90 @@ def demo_registry(residents: int, seed: int = 1) -> dict[str, Any]:
             "escalation": "default",
         }
     return {"residents": out}
+
+
+class FleetLoginError(RuntimeError):
+    """The broker refused some devices' logins (or a device has no password)."""
+
+
+class DevicePool(ClientPool):
+    """``ClientPool`` whose devices log in as themselves (username = device id) when
+    ``passwords`` is given, and which records refused logins instead of waiting them out.
+
+    ``ClientPool.add`` sends CONNECT at once, so the login has to be set inside ``add``: this
+    ``add`` is ``ClientPool.add`` with ``username_pw_set`` before ``connect``.
+    """
+
+    def __init__(self, *args: Any, passwords: Mapping[str, str] | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.passwords = passwords
+        self.refused: dict[str, str] = {}  # device id -> the broker's reason
+
+    def add(self, device_id: str, will: bool = True) -> mqtt.Client:
+        if self.passwords is None:
+            client = super().add(device_id, will)
+        else:
+            password = self.passwords.get(device_id)
+            if password is None:
+                raise FleetLoginError(f"no password for device {device_id} in the credentials")
+            c = mqtt.Client(
+                mqtt.CallbackAPIVersion.VERSION2,
+                client_id=f"{self.client_prefix}{device_id}",
+                protocol=mqtt.MQTTv311,
+            )
+            c.username_pw_set(device_id, password)
+            c.max_inflight_messages_set(200)
+            c.max_queued_messages_set(0)
+            if will:
+                c.will_set(self.status_topic(device_id), "offline", qos=1, retain=True)
+
+            def on_connect(cl: mqtt.Client, u: Any, f: Any, rc: Any, p: Any) -> None:
+                if not rc.is_failure:
+                    self.connected.add(device_id)
+                    if self.subscribe_commands:
+                        cl.subscribe(f"{self.prefix}/devices/{device_id}/commands", qos=1)
+
+            def on_publish(cl: mqtt.Client, u: Any, mid: int, rc: Any, p: Any) -> None:
+                self.acked += 1
+
+            c.on_connect = on_connect
+            c.on_publish = on_publish
+            if self.on_message is not None:
+                handler = self.on_message
+                c.on_message = lambda cl, u, msg: handler(device_id, bytes(msg.payload))
+            c.connect(self.host, self.port, keepalive=self.keepalive)
+            sock = c.socket()
+            if sock is not None:
+                self.sel.register(sock, selectors.EVENT_READ, device_id)
+            self.clients[device_id] = c
+            self._dirty.add(device_id)
+            client = c
+        accepted: Callable[..., None] | None = client.on_connect
+
+        def on_connect_or_refused(cl: mqtt.Client, u: Any, f: Any, rc: Any, p: Any) -> None:
+            if rc.is_failure:
+                self.refused[device_id] = str(rc)
+            elif accepted is not None:
+                accepted(cl, u, f, rc, p)
+
+        client.on_connect = on_connect_or_refused
+        return client
+
+    def wait_connected(self, device_ids: Iterable[str], timeout: float = 30.0) -> None:
+        """``ClientPool.wait_connected`` that fails at once when the broker refuses a login."""
+        want = set(device_ids)
+        deadline = time.monotonic() + timeout
+        while not want <= self.connected:
+            refused = sorted(want & set(self.refused))
+            if refused:
+                raise FleetLoginError(
+                    f"MQTT login refused ({self.refused[refused[0]]}) for {len(refused)} "
+                    f"device(s): {', '.join(refused[:5])}{' ...' if len(refused) > 5 else ''}"
+                )
+            if time.monotonic() > deadline:
+                missing = sorted(want - self.connected)[:5]
+                raise TimeoutError(f"MQTT connections not acknowledged: {missing} ...")
+            self.pump(0.05)
 
 
 @dataclass(frozen=True)
@@ -125,6 +218,7 @@ class Fleet:
         seed: int = 1,
         rates: Rates | None = None,
         speed: float = 1.0,
+        passwords: Mapping[str, str] | None = None,
     ):
         self.prefix = prefix
         self.interval_s = interval_s
@@ -151,8 +245,16 @@ class Fleet:
                     rate, chunk, motion.random_mount(placement, rng), float(rng.uniform(62, 82)),
                     battery=float(rng.uniform(0.4, 1.0)),
                 )
-        self.pool = ClientPool(host, port, prefix, "sim-", self._on_command,
-                               subscribe_commands=True, keepalive=30)
+        self.pool = DevicePool(
+            host,
+            port,
+            prefix,
+            "sim-",
+            self._on_command,
+            subscribe_commands=True,
+            keepalive=30,
+            passwords=passwords,
+        )
         self._stop = threading.Event()
         self._heap: list[tuple[float, str, str]] = []  # (due, device, "report" | "answer")
         self.published = 0
@@ -293,11 +395,16 @@ class Fleet:
         return now + (device.chunk_s if device.burst else device.interval_s)
 
     # -- running ------------------------------------------------------------------------------
-    def run(self) -> None:
-        """Connect every device, then serve the heap of due times until ``stop()``."""
-        for device_id in self.devices:
-            self.pool.add(device_id)
-        self.pool.wait_connected(self.devices, timeout=120.0)
+    def run(self, on_connected: Callable[[], None] | None = None) -> None:
+        """Connect every device (then call ``on_connected``), then serve the heap of due times
+        until ``stop()``. Raises ``FleetLoginError`` when the broker refuses a device."""
+        try:
+            for device_id in self.devices:
+                self.pool.add(device_id)
+            self.pool.wait_connected(self.devices, timeout=120.0)
+        except BaseException:
+            self.pool.close()
+            raise
         for device_id in self.devices:
             self.pool.publish(device_id, self.pool.status_topic(device_id), b"online",
                               retain=True)
@@ -306,7 +413,10 @@ class Fleet:
         self._heap = [(now + float(self.rng.uniform(0, d.interval_s)), d.device_id, "report")
                       for d in self.devices.values()]
         heapq.heapify(self._heap)
-        log.info("fleet: %d devices connected", len(self.devices))
+        login = " (each with its own password)" if self.pool.passwords is not None else ""
+        log.info("fleet: %d devices connected%s", len(self.devices), login)
+        if on_connected is not None:
+            on_connected()
         while not self._stop.is_set():
             now = time.time()
             while self._heap and self._heap[0][0] <= now:

@@ -31,6 +31,7 @@ from anxin.processes import Child, ProcessGroup
 from anxin.services import Endpoints, MqttAuth, MqttTls, Supervisor
 from ingest.cli import register
 from ingest.credentials import BRIDGE_USER, read_passwords
+from simulators.fleet import Fleet, FleetLoginError, Rates
 from tests.kafka_helpers import collect
 
 PREFIX = "anxin/v1"
@@ -288,6 +289,95 @@ def test_a_device_cannot_speak_for_another(secure: Secure) -> None:
         _bootstrap(s), s.topics["rejected"], lambda r: True, lambda f: True, settle_ms=500
     )
     assert not [r for r in rejected if "8900100" in r.get("payload", "")]
+
+
+def test_the_fleet_logs_in_per_device_and_the_bridge_forwards(secure: Secure) -> None:
+    """`anxin simulate --credentials devices.csv`, as the demo runs it: every device logs in as
+    itself, its readings reach Kafka through the bridge's account, a ``check`` downlink reaches
+    the device and its "I'm OK" comes back, and no password is in its log."""
+    s = secure
+    ready = s.folder / "fleet.ready"
+    fleet = s.group.spawn(
+        "secure-fleet",
+        "simulate",
+        "--residents", "1",
+        "--interval", "2",
+        "--sos-rate", "0", "--fall-rate", "0", "--wander-rate", "0",
+        "--trouble-rate", "0", "--vitals-rate", "0", "--ok-share", "1",
+        "--credentials", str(s.creds / "devices.csv"),
+        "--ready-file", str(ready),
+        env={
+            "ANXIN_MQTT__HOST": s.ep.host,
+            "ANXIN_MQTT__PORT": str(s.ep.mqtt_port),
+            "ANXIN_REGISTRY": str(s.folder / "registry.yaml"),
+        },
+    )  # fmt: skip
+    try:
+        s.group.wait_until(fleet, ready.exists)
+        found = collect(
+            _bootstrap(s),
+            s.topics["readings"],
+            lambda r: r["device_id"] in ("S901", "S902") and r.get("seq", -1) < 1000,
+            lambda f: {r["device_id"] for r in f} == {"S901", "S902"},
+        )
+        assert {(r["device_id"], r["resident_id"]) for r in found} == {
+            ("S901", "R901"),
+            ("S902", "R901"),
+        }
+        assert all("vitals" in r and "accel" in r for r in found)
+        # Downlink through the bridge's account to the logged-in device, and the answer back.
+        check = {"device_id": "S902", "cmd": "check", "alert_id": "fall-sec", "timeout_s": 6}
+        _produce(s, s.topics["commands"], check)
+        answered = collect(
+            _bootstrap(s),
+            s.topics["readings"],
+            lambda r: r["device_id"] == "S902" and r.get("event") == "ok",
+            lambda f: bool(f),
+        )
+        assert len(answered) == 1
+    finally:
+        s.group.stop(fleet)
+    assert fleet.proc.returncode == 0, fleet.log_path.read_text(errors="replace")
+    log_text = fleet.log_path.read_text(errors="replace")
+    assert "2 devices connected (each with its own password)" in log_text
+    for secret in s.passwords.values():
+        assert secret not in log_text
+    # The broker saw each device log in under its own name.
+    broker_log = (s.folder / "services" / "mosquitto.log").read_text(errors="replace")
+    for device_id in ("S901", "S902"):
+        assert f"as sim-{device_id} (" in broker_log
+        assert f"u'{device_id}')" in broker_log
+
+
+def test_a_fleet_device_with_a_wrong_password_is_refused(secure: Secure) -> None:
+    s = secure
+    registry = {
+        "residents": {
+            "R901": {"name": "x", "devices": {"S901": {"placement": "wrist"}, "S902": {}}}
+        }
+    }
+    wrong = {"S901": s.passwords["S901"], "S902": "not-the-password"}
+    for passwords, refused in [(wrong, "S902"), (None, "S901, S902")]:  # None: anonymous
+        fleet = Fleet(
+            registry,
+            s.ep.host,
+            s.ep.mqtt_port,
+            PREFIX,
+            sos_rate=0.0,
+            rates=Rates(fall=0, wander=0, trouble=0, vitals=0),
+            passwords=passwords,
+        )
+        started = time.monotonic()
+        with pytest.raises(FleetLoginError) as refusal:
+            fleet.run()
+        assert time.monotonic() - started < 10, "a refused login fails at once"
+        message = str(refusal.value)
+        assert message.endswith(f"device(s): {refused}"), message
+        assert "authori" in message.lower(), message
+        assert s.passwords["S901"] not in message and "not-the-password" not in message
+    # A device without a password in the provisioning file is named, not tried anonymously.
+    with pytest.raises(FleetLoginError, match="no password for device S902"):
+        Fleet(registry, s.ep.host, s.ep.mqtt_port, passwords={"S901": "x"}).run()
 
 
 def test_tls_works_with_the_ca_and_fails_without(secure: Secure) -> None:
