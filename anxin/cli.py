@@ -111,7 +111,7 @@ def services_status(run_dir: RunDir = Path(".run")) -> None:
         Endpoints,
         http_ready,
         kafka_ready,
-        mqtt_ready,
+        mqtt_answers,
         postgres_ready,
         read_state,
     )
@@ -123,7 +123,13 @@ def services_status(run_dir: RunDir = Path(".run")) -> None:
     ep = Endpoints(**state["endpoints"])
     table = Table("service", "address", "answers")
     rows = [
-        ("mosquitto", f"mqtt://{ep.host}:{ep.mqtt_port}", mqtt_ready(ep.host, ep.mqtt_port)),
+        (  # any CONNACK counts: a broker with per-device passwords refuses this probe's login
+            "mosquitto",
+            f"mqtt://{ep.host}:{ep.mqtt_port}",
+            mqtt_answers(
+                ep.host, ep.mqtt_port, ep.mqtt_tls_ca if ep.mqtt_tls_port == ep.mqtt_port else None
+            ),
+        ),
         ("kafka (tansu)", ep.kafka_bootstrap, kafka_ready(ep.kafka_bootstrap)),
         ("victoriametrics", ep.vm_url, http_ready(f"{ep.vm_url}/health")),
         ("postgres", f"{ep.host}:{ep.pg_port}", postgres_ready(ep.pg_dsn)),

@@ -21,20 +21,18 @@ from __future__ import annotations
 
 import heapq
 import math
-import selectors
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import orjson
-import paho.mqtt.client as mqtt
 
 from anxin.logs import get_logger
 from simulators import gps, motion
-from simulators.replay import ClientPool
+from simulators.replay import ClientPool, LoginRefused
 
 log = get_logger(__name__)
 
@@ -83,88 +81,7 @@ def demo_registry(residents: int, seed: int = 1) -> dict[str, Any]:
     return {"residents": out}
 
 
-class FleetLoginError(RuntimeError):
-    """The broker refused some devices' logins (or a device has no password)."""
-
-
-class DevicePool(ClientPool):
-    """``ClientPool`` whose devices log in as themselves (username = device id) when
-    ``passwords`` is given, and which records refused logins instead of waiting them out.
-
-    ``ClientPool.add`` sends CONNECT at once, so the login has to be set inside ``add``: this
-    ``add`` is ``ClientPool.add`` with ``username_pw_set`` before ``connect``.
-    """
-
-    def __init__(self, *args: Any, passwords: Mapping[str, str] | None = None, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self.passwords = passwords
-        self.refused: dict[str, str] = {}  # device id -> the broker's reason
-
-    def add(self, device_id: str, will: bool = True) -> mqtt.Client:
-        if self.passwords is None:
-            client = super().add(device_id, will)
-        else:
-            password = self.passwords.get(device_id)
-            if password is None:
-                raise FleetLoginError(f"no password for device {device_id} in the credentials")
-            c = mqtt.Client(
-                mqtt.CallbackAPIVersion.VERSION2,
-                client_id=f"{self.client_prefix}{device_id}",
-                protocol=mqtt.MQTTv311,
-            )
-            c.username_pw_set(device_id, password)
-            c.max_inflight_messages_set(200)
-            c.max_queued_messages_set(0)
-            if will:
-                c.will_set(self.status_topic(device_id), "offline", qos=1, retain=True)
-
-            def on_connect(cl: mqtt.Client, u: Any, f: Any, rc: Any, p: Any) -> None:
-                if not rc.is_failure:
-                    self.connected.add(device_id)
-                    if self.subscribe_commands:
-                        cl.subscribe(f"{self.prefix}/devices/{device_id}/commands", qos=1)
-
-            def on_publish(cl: mqtt.Client, u: Any, mid: int, rc: Any, p: Any) -> None:
-                self.acked += 1
-
-            c.on_connect = on_connect
-            c.on_publish = on_publish
-            if self.on_message is not None:
-                handler = self.on_message
-                c.on_message = lambda cl, u, msg: handler(device_id, bytes(msg.payload))
-            c.connect(self.host, self.port, keepalive=self.keepalive)
-            sock = c.socket()
-            if sock is not None:
-                self.sel.register(sock, selectors.EVENT_READ, device_id)
-            self.clients[device_id] = c
-            self._dirty.add(device_id)
-            client = c
-        accepted: Callable[..., None] | None = client.on_connect
-
-        def on_connect_or_refused(cl: mqtt.Client, u: Any, f: Any, rc: Any, p: Any) -> None:
-            if rc.is_failure:
-                self.refused[device_id] = str(rc)
-            elif accepted is not None:
-                accepted(cl, u, f, rc, p)
-
-        client.on_connect = on_connect_or_refused
-        return client
-
-    def wait_connected(self, device_ids: Iterable[str], timeout: float = 30.0) -> None:
-        """``ClientPool.wait_connected`` that fails at once when the broker refuses a login."""
-        want = set(device_ids)
-        deadline = time.monotonic() + timeout
-        while not want <= self.connected:
-            refused = sorted(want & set(self.refused))
-            if refused:
-                raise FleetLoginError(
-                    f"MQTT login refused ({self.refused[refused[0]]}) for {len(refused)} "
-                    f"device(s): {', '.join(refused[:5])}{' ...' if len(refused) > 5 else ''}"
-                )
-            if time.monotonic() > deadline:
-                missing = sorted(want - self.connected)[:5]
-                raise TimeoutError(f"MQTT connections not acknowledged: {missing} ...")
-            self.pump(0.05)
+FleetLoginError = LoginRefused  # the fleet's name for a refused login
 
 
 @dataclass(frozen=True)
@@ -245,7 +162,7 @@ class Fleet:
                     rate, chunk, motion.random_mount(placement, rng), float(rng.uniform(62, 82)),
                     battery=float(rng.uniform(0.4, 1.0)),
                 )
-        self.pool = DevicePool(
+        self.pool = ClientPool(
             host,
             port,
             prefix,

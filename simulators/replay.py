@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import selectors
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,12 +27,18 @@ PREFIX = "anxin/v1"
 MAX_UNACKED = 4000  # --fast: messages published but not yet acknowledged, over all clients
 
 
+class LoginRefused(RuntimeError):
+    """The broker refused some devices' logins (or a device has no password)."""
+
+
 class ClientPool:
     """Many paho clients on one network loop: call ``pump`` from the one thread that publishes.
 
     Why not ``loop_start()`` per client: that is a thread per device; a few thousand threads
     on 2 cores spend their time switching. paho writes a publish at once when no loop thread
     runs, so the loop only has to read (acks, downlinks) and retry partial writes.
+    With ``passwords`` each device logs in as itself (username = device id); anonymous without.
+    A refused login is reported at once by ``wait_connected`` rather than waited out.
     """
 
     def __init__(
@@ -44,8 +50,11 @@ class ClientPool:
         on_message: Callable[[str, bytes], None] | None = None,
         subscribe_commands: bool = False,
         keepalive: int = 60,
+        passwords: Mapping[str, str] | None = None,
     ):
         self.host, self.port, self.prefix = host, port, prefix
+        self.passwords = passwords
+        self.refused: dict[str, str] = {}  # device id -> the broker's reason
         self.client_prefix = client_prefix
         self.on_message = on_message
         self.subscribe_commands = subscribe_commands
@@ -65,16 +74,23 @@ class ClientPool:
         """Connect one device (non-blocking for the handshake: ``wait_connected`` after)."""
         c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
                         client_id=f"{self.client_prefix}{device_id}", protocol=mqtt.MQTTv311)
+        if self.passwords is not None:
+            password = self.passwords.get(device_id)
+            if password is None:
+                raise LoginRefused(f"no password for device {device_id} in the credentials")
+            c.username_pw_set(device_id, password)
         c.max_inflight_messages_set(200)
         c.max_queued_messages_set(0)
         if will:
             c.will_set(self.status_topic(device_id), "offline", qos=1, retain=True)
 
         def on_connect(cl: mqtt.Client, u: Any, f: Any, rc: Any, p: Any) -> None:
-            if rc == 0 or getattr(rc, "value", 1) == 0:
-                self.connected.add(device_id)
-                if self.subscribe_commands:
-                    cl.subscribe(f"{self.prefix}/devices/{device_id}/commands", qos=1)
+            if rc.is_failure:
+                self.refused[device_id] = str(rc)
+                return
+            self.connected.add(device_id)
+            if self.subscribe_commands:
+                cl.subscribe(f"{self.prefix}/devices/{device_id}/commands", qos=1)
 
         def on_publish(cl: mqtt.Client, u: Any, mid: int, rc: Any, p: Any) -> None:
             self.acked += 1
@@ -96,6 +112,12 @@ class ClientPool:
         want = set(device_ids)
         deadline = time.monotonic() + timeout
         while not want <= self.connected:
+            refused = sorted(want & set(self.refused))
+            if refused:
+                raise LoginRefused(
+                    f"MQTT login refused ({self.refused[refused[0]]}) for {len(refused)} "
+                    f"device(s): {', '.join(refused[:5])}{' ...' if len(refused) > 5 else ''}"
+                )
             if time.monotonic() > deadline:
                 missing = sorted(want - self.connected)[:5]
                 raise TimeoutError(f"MQTT connections not acknowledged: {missing} ...")

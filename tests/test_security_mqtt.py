@@ -440,3 +440,13 @@ def _produce(s: Secure, topic: str, record: dict[str, Any]) -> None:
             await producer.stop()
 
     asyncio.run(send())
+
+
+def test_services_status_sees_a_broker_that_refuses_anonymous_logins(secure: Secure) -> None:
+    from anxin.cli import app
+
+    result = CliRunner().invoke(
+        app, ["services", "status", "--run-dir", str(secure.folder / "services")]
+    )
+    row = next(line for line in result.output.splitlines() if "mosquitto" in line)
+    assert "yes" in row, result.output
