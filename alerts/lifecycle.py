@@ -263,24 +263,17 @@ def acknowledge_in(
         return None
     by = f"{by_role}:{by_contact_id}"
     first = alert["state"] in UNACKED_STATES
-    conn.execute(
-        "insert into acknowledgements (alert_id, action, by_role, by_contact_id, channel, note,"
-        " at, first) values (%s, 'acknowledge', %s, %s, %s, %s, %s, %s)",
-        (alert_id, by_role, by_contact_id, channel, note, now, first),
+    earlier = _record_person(
+        conn,
+        alert,
+        "acknowledge",
+        (by_role, by_contact_id, channel, note),
+        first,
+        (alert["acked_by"] or alert["closed_by"], alert["acked_at"]),
+        now,
     )
-    if not first:
-        first_by = alert["acked_by"] or alert["closed_by"]
-        record_event(
-            conn,
-            alert_id,
-            "ack_recorded",
-            alert["state"],
-            now,
-            by,
-            channel,
-            f"already {alert['state']} by {first_by}",
-        )
-        return Outcome(alert_id, False, first_by, alert["state"], alert["acked_at"])
+    if earlier is not None:
+        return earlier
     conn.execute(
         "update alerts set state = 'acknowledged', acked_at = %s, acked_by = %s,"
         " acked_channel = %s, next_due_at = null, updated_at = %s where alert_id = %s",
@@ -378,25 +371,52 @@ def resolve_in(
         return None
     by = f"{by_role}:{by_contact_id}"
     first = alert["state"] in OPEN_STATES
-    conn.execute(
-        "insert into acknowledgements (alert_id, action, by_role, by_contact_id, channel, note,"
-        " at, first) values (%s, 'resolve', %s, %s, %s, %s, %s, %s)",
-        (alert_id, by_role, by_contact_id, channel, note, now, first),
+    earlier = _record_person(
+        conn,
+        alert,
+        "resolve",
+        (by_role, by_contact_id, channel, note),
+        first,
+        (alert["closed_by"], alert["closed_at"]),
+        now,
     )
-    if not first:
-        record_event(
-            conn,
-            alert_id,
-            "resolve_recorded",
-            alert["state"],
-            now,
-            by,
-            channel,
-            f"already {alert['state']} by {alert['closed_by']}",
-        )
-        return Outcome(alert_id, False, alert["closed_by"], alert["state"], alert["closed_at"])
+    if earlier is not None:
+        return earlier
     close(conn, alert_id, "resolved", by, channel, note, now)
     return Outcome(alert_id, True, by, "resolved", now)
+
+
+def _record_person(
+    conn: Conn,
+    alert: dict[str, Any],
+    action: str,
+    who: tuple[str, str, str, str | None],
+    first: bool,
+    earlier: tuple[str | None, float | None],
+    now: float,
+) -> Outcome | None:
+    """Keep a person's acknowledge/resolve in ``acknowledgements``; when somebody was first,
+    record that this one came late and return the earlier outcome (None: this one is first)."""
+    by_role, by_contact_id, channel, note = who
+    conn.execute(
+        "insert into acknowledgements (alert_id, action, by_role, by_contact_id, channel, note,"
+        " at, first) values (%s, %s, %s, %s, %s, %s, %s, %s)",
+        (alert["alert_id"], action, by_role, by_contact_id, channel, note, now, first),
+    )
+    if first:
+        return None
+    first_by, first_at = earlier
+    record_event(
+        conn,
+        alert["alert_id"],
+        "ack_recorded" if action == "acknowledge" else "resolve_recorded",
+        alert["state"],
+        now,
+        f"{by_role}:{by_contact_id}",
+        channel,
+        f"already {alert['state']} by {first_by}",
+    )
+    return Outcome(alert["alert_id"], False, first_by, alert["state"], first_at)
 
 
 class Lifecycle:
