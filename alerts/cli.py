@@ -48,16 +48,14 @@ def register(root: typer.Typer, alerts: typer.Typer) -> None:
         """Run an alerts worker: intake, escalation, Twilio/SMS/device sends, webhooks."""
         from alerts.clock import parse_clock
         from alerts.worker import Worker
+        from anxin.cliutil import exit_invalid
         from anxin.yamlfile import ConfigError
 
         settings = _settings()
         try:
             worker = Worker(settings, parse_clock(clock), worker_id)
         except ConfigError as exc:
-            console.print("[red]alerts configuration is invalid:[/]")
-            for problem in exc.problems:
-                console.print(f"  {problem}", markup=False, highlight=False, soft_wrap=True)
-            raise typer.Exit(1) from None
+            exit_invalid(console, "alerts configuration", exc)
         asyncio.run(worker.run(ready_file, webhooks))
 
     @alerts.command("migrate")
@@ -73,15 +71,13 @@ def register(root: typer.Typer, alerts: typer.Typer) -> None:
     def check_policies(path: Path) -> None:
         """Validate a contacts/policies file; errors name the file, line and field."""
         from alerts.policies import load_policies
+        from anxin.cliutil import exit_invalid
         from anxin.yamlfile import ConfigError
 
         try:
             pf = load_policies(path)
         except ConfigError as exc:
-            console.print(f"[red]{path} is invalid:[/]")
-            for problem in exc.problems:
-                console.print(f"  {problem}", markup=False, highlight=False, soft_wrap=True)
-            raise typer.Exit(1) from None
+            exit_invalid(console, str(path), exc)
         console.print(
             f"[green]{path}: {len(pf.contacts)} contacts, {len(pf.roles)} roles, "
             f"{len(pf.policies)} policies, valid"

@@ -204,16 +204,14 @@ def alerts_tail(
 @registry_app.command("check")
 def registry_check(path: Path) -> None:
     """Validate a registry file; errors name the file, line and field."""
+    from anxin.cliutil import exit_invalid
     from anxin.registry import load_registry
     from anxin.yamlfile import ConfigError
 
     try:
         registry = load_registry(path)
     except ConfigError as exc:
-        console.print(f"[red]{path} is invalid:[/]")
-        for problem in exc.problems:
-            console.print(f"  {problem}", markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
+        exit_invalid(console, str(path), exc)
     devices = sum(len(r.devices) for r in registry.residents.values())
     console.print(f"[green]{path}: {len(registry.residents)} residents, {devices} devices, valid")
 

@@ -31,6 +31,7 @@ def devices_credentials(
     Passwords are never printed: they are in OUT/devices.csv (for the installer) and
     OUT/ingest-settings.yaml (the bridge's account), both mode 600.
     """
+    from anxin.cliutil import exit_invalid
     from anxin.registry import load_registry
     from anxin.yamlfile import ConfigError
     from ingest.credentials import CredentialsError, write_credentials
@@ -38,10 +39,7 @@ def devices_credentials(
     try:
         files = write_credentials(load_registry(registry), out, prefix=prefix, rotate=rotate)
     except ConfigError as exc:
-        console.print(f"[red]{registry} is invalid:[/]")
-        for problem in exc.problems:
-            console.print(f"  {problem}", markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
+        exit_invalid(console, str(registry), exc)
     except CredentialsError as exc:
         console.print(f"[red]{exc}")
         raise typer.Exit(1) from None
