@@ -598,10 +598,9 @@ class _ResidentGen:
         for s, seg in placed:
             g = seg.g
             if seg.is_fall and seg.kind != "fall_recover":
-                # Still on the floor: keep streaming the final posture for 20 s.
-                tail = g[-rate // 2:].mean(axis=0)
-                still = np.round(tail + rng.normal(0, 0.01, (20 * rate, 3)), 3)
-                g = np.concatenate([g, still])
+                # Still on the floor: keep streaming the final posture (breathing, a faint
+                # tremor, the device's noise) for 20 s.
+                g = np.concatenate([g, motion.lying_still(seg, 20.0, rng)])
             k = 0
             for k in range(0, g.shape[0], ns):
                 events.append(Msg(s + k / rate, "telemetry",
