@@ -367,10 +367,8 @@ def test_a_fleet_device_with_a_wrong_password_is_refused(secure: Secure) -> None
             rates=Rates(fall=0, wander=0, trouble=0, vitals=0),
             passwords=passwords,
         )
-        started = time.monotonic()
-        with pytest.raises(FleetLoginError) as refusal:
+        with pytest.raises(FleetLoginError) as refusal:  # not the TimeoutError of a wait
             fleet.run()
-        assert time.monotonic() - started < 10, "a refused login fails at once"
         message = str(refusal.value)
         assert message.endswith(f"device(s): {refused}"), message
         assert "authori" in message.lower(), message

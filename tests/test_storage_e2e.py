@@ -453,4 +453,3 @@ def test_write_rate(services: Endpoints, store: Store) -> None:
         f"\nwrite rate: {n / took:.0f} readings/s ({points / took:.0f} points/s), "
         f"{n} in {took:.1f} s"
     )
-    assert n / took > 300
