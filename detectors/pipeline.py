@@ -100,6 +100,7 @@ class DetectorPipeline:
         device_state: MutableMapping[str, State] | None = None,
         resident_state: MutableMapping[str, State] | None = None,
         health: device_health.DeviceHealthConfig | None = None,
+        fall_save_every_s: float = FALL_SAVE_EVERY_S,
     ):
         self.registry = registry
         self.device_state: MutableMapping[str, State] = {} if device_state is None else device_state
@@ -113,6 +114,10 @@ class DetectorPipeline:
         # detector's window for every message was most of the pipeline's cost; the table gets it
         # every FALL_SAVE_EVERY_S (and at once when something happened), and a token that no
         # longer matches (another worker owned the device meanwhile) reloads it from the table.
+        # An in-process evaluation, which no other worker shares, passes math.inf: it saves on
+        # a device's first chunk (so the state holds the live detector's token) and when
+        # something happened.
+        self._fall_save_every_s = fall_save_every_s
         self._fall_live: dict[str, tuple[FallDetector, str]] = {}
         self._saves = itertools.count()
         self._instance = f"{id(self):x}"
@@ -337,7 +342,7 @@ class DetectorPipeline:
                 if (
                     findings
                     or state.get("check")
-                    or (now - state.get("fall_saved_at", -INF) >= FALL_SAVE_EVERY_S)
+                    or (now - state.get("fall_saved_at", -INF) >= self._fall_save_every_s)
                 ):
                     token = f"{self._instance}:{next(self._saves)}"
                     state["fall_detector"] = detector.to_state()

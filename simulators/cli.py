@@ -194,6 +194,13 @@ def register(root: typer.Typer, alerts: typer.Typer) -> None:
         quiet: Annotated[
             float, typer.Option(help="--live: stop collecting after this many quiet seconds.")
         ] = 20.0,
+        jobs: Annotated[
+            int | None,
+            typer.Option(
+                help="In-process: processes sharing the residents (default: one per CPU for "
+                "a large scenario, else 1); the alerts are the same."
+            ),
+        ] = None,
     ) -> None:
         """Run the detectors over a scenario and score them against its labels."""
         from rich.console import Console
@@ -206,7 +213,8 @@ def register(root: typer.Typer, alerts: typer.Typer) -> None:
             title = f"anxin evaluate --live {folder.name}"
         else:
             with console.status("running the detector pipeline in-process…"):
-                ev = evaluation.evaluate_inprocess(folder)
+                n = evaluation.auto_jobs(folder) if jobs is None else jobs
+                ev = evaluation.evaluate_inprocess(folder, n)
             title = f"anxin evaluate {folder.name}"
         evaluation.add_context(ev, folder)
         evaluation.write_outputs(ev, out, title)

@@ -3,12 +3,24 @@
 Each message goes through the same ingest validation as the bridge and the same
 ``DetectorPipeline`` as the worker, with ``detected_at`` = the message's arrival time ``t``;
 timers tick on that clock too. No services needed.
+
+With ``jobs`` > 1 the residents are split into shards, one process each, as the worker's Kafka
+partitions split devices: every shard reads every message for the clock (its timers tick at the
+same instants as in one run) but handles only its own residents' devices, whose state depends on
+nothing else. So each shard raises exactly the alerts one run raises for those residents; they
+are merged back in arrival order.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
+import multiprocessing
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +29,19 @@ import orjson
 from anxin.records import AlertRecord
 from anxin.registry import Registry, load_registry
 from detectors.pipeline import DetectorPipeline, Outputs
-from ingest.telemetry import Accepted, validate_status, validate_telemetry
+from ingest.telemetry import (
+    Accepted,
+    Rejected,
+    validate_decoded,
+    validate_status,
+    validate_telemetry,
+)
 
 TICK_S = 1.0
+OUTPUTS = ("alerts", "updates", "commands")
+
+# (t, topic, payload): the payload as raw bytes, or as the JSON value of a scenario line
+Message = tuple[float, str, Any]
 
 
 @dataclass
@@ -31,70 +53,213 @@ class InProcessResult:
     messages: int = 0
     first_t: float | None = None
     last_t: float | None = None
+    processes: int = 1
+    # index of the message during which each alert / update / command was emitted (merging)
+    emitted_at: dict[str, list[int]] = field(default_factory=lambda: {k: [] for k in OUTPUTS})
 
 
-def read_messages(path: Path) -> Iterator[tuple[float, str, bytes]]:
-    """(t, topic, raw payload) per line of ``messages.jsonl``; the payload re-encoded as sent."""
+def scenario_lines(path: Path) -> Iterator[Message]:
+    """(t, topic, payload) per line of ``messages.jsonl``, the payload as decoded from the line."""
     with path.open("rb") as f:
         for line in f:
             if not line.strip():
                 continue
             msg = orjson.loads(line)
-            payload = msg["payload"]
-            raw = payload.encode() if isinstance(payload, str) else orjson.dumps(payload)
-            yield float(msg["t"]), str(msg["topic"]), raw
+            yield float(msg["t"]), str(msg["topic"]), msg["payload"]
 
 
-def run_scenario(folder: Path, prefix: str = "anxin/v1") -> InProcessResult:
+def encode(payload: Any) -> bytes:
+    """The bytes a payload stands for: bytes as they are, a string as sent, else its JSON."""
+    if isinstance(payload, bytes):
+        return payload
+    return payload.encode() if isinstance(payload, str) else orjson.dumps(payload)
+
+
+def read_messages(path: Path) -> Iterator[tuple[float, str, bytes]]:
+    """(t, topic, raw payload) per line of ``messages.jsonl``; the payload re-encoded as sent."""
+    for t, topic, payload in scenario_lines(path):
+        yield t, topic, encode(payload)
+
+
+def validate(topic: str, payload: Any, t: float, prefix: str) -> Accepted | Rejected:
+    """The bridge's verdict on a telemetry message. A JSON object read from a scenario line is
+    checked as decoded (it is what decoding its encoding gives back), not decoded again."""
+    if type(payload) is dict:
+        return validate_decoded(topic, payload, len(orjson.dumps(payload)), t, prefix)
+    return validate_telemetry(topic, encode(payload), t, prefix)
+
+
+def run_scenario(folder: Path, prefix: str = "anxin/v1", jobs: int = 1) -> InProcessResult:
+    """Every message of the folder through the pipeline, in ``jobs`` processes (module doc)."""
     registry = load_registry(folder / "registry.yaml")
-    return run_messages(registry, read_messages(folder / "messages.jsonl"), prefix)
+    path = folder / "messages.jsonl"
+    shards = max(1, min(jobs, len(registry.residents)))
+    if shards == 1:
+        return run_messages(registry, scenario_lines(path), prefix)
+    assignment = assign_shards(registry, device_counts(path), shards)
+    with ProcessPoolExecutor(shards, mp_context=multiprocessing.get_context("spawn")) as pool:
+        parts = list(
+            pool.map(_run_shard, repeat(folder), repeat(prefix), repeat(assignment), range(shards))
+        )
+    return merge(parts)
+
+
+def _run_shard(
+    folder: Path, prefix: str, assignment: Mapping[str, int], shard: int
+) -> InProcessResult:
+    """One shard's run (in a pool process): its devices; unknown ones go to shard 0."""
+    registry = load_registry(folder / "registry.yaml")
+    return run_messages(
+        registry,
+        scenario_lines(folder / "messages.jsonl"),
+        prefix,
+        mine=lambda device_id: assignment.get(device_id, 0) == shard,
+    )
+
+
+_TOPIC_DEVICE = re.compile(rb'"topic"\s*:\s*"[^"]*/devices/([^/"]+)/')
+
+
+def device_counts(path: Path) -> Counter[str]:
+    """Messages per device, estimated from the raw lines without decoding them: it only
+    balances the shards (a miscount costs balance, never a result)."""
+    counts: Counter[str] = Counter()
+    with path.open("rb") as f:
+        for line in f:
+            m = _TOPIC_DEVICE.search(line)
+            if m:
+                counts[m.group(1).decode(errors="replace")] += 1
+    return counts
+
+
+def assign_shards(registry: Registry, load: Mapping[str, int], shards: int) -> dict[str, int]:
+    """Device id -> shard: residents heaviest first onto the lightest shard. A resident's
+    devices stay together, because NEWS2 combines them."""
+    weight = {
+        rid: sum(load.get(d, 0) for d in resident.devices)
+        for rid, resident in registry.residents.items()
+    }
+    totals = [0] * shards
+    assignment: dict[str, int] = {}
+    for rid in sorted(weight, key=lambda r: (-weight[r], r)):
+        shard = totals.index(min(totals))
+        totals[shard] += weight[rid]
+        for device_id in registry.residents[rid].devices:
+            assignment[device_id] = shard
+    return assignment
+
+
+def merge(parts: list[InProcessResult]) -> InProcessResult:
+    """One result from the shards': outputs in the order of the message that emitted them
+    (shard order among outputs of the same message), counts added up."""
+    first = parts[0]  # every shard saw every message
+    result = InProcessResult(
+        rejected=sum(p.rejected for p in parts),
+        messages=first.messages,
+        first_t=first.first_t,
+        last_t=first.last_t,
+        processes=len(parts),
+    )
+    for name in OUTPUTS:
+        keyed = sorted(
+            (at, shard, k, item)
+            for shard, part in enumerate(parts)
+            for k, (at, item) in enumerate(
+                zip(part.emitted_at[name], getattr(part, name), strict=True)
+            )
+        )
+        getattr(result, name).extend(item for *_, item in keyed)
+        result.emitted_at[name].extend(at for at, *_ in keyed)
+    return result
 
 
 def run_messages(
-    registry: Registry, messages: Iterator[tuple[float, str, bytes]], prefix: str = "anxin/v1"
+    registry: Registry,
+    messages: Iterable[Message],
+    prefix: str = "anxin/v1",
+    mine: Callable[[str], bool] | None = None,
 ) -> InProcessResult:
-    pipeline = DetectorPipeline(lambda: registry)
-    result = InProcessResult()
-    next_tick = -float("inf")
+    """Messages in arrival order through one pipeline. ``mine``: whether this run handles a
+    device's messages (a shard); every message still advances the clock."""
+    run = _Run(registry, prefix, mine)
+    for t, topic, payload in messages:
+        run.message(t, topic, payload)
+    return run.result
 
-    def take(out: Outputs) -> None:
-        result.alerts += out.alerts
-        result.updates += out.updates
-        result.commands += out.commands
-        result.rejected += len(out.rejected)
-        for record in out.vitals:
-            take(pipeline.process_vitals(record, now))
 
-    now = 0.0
-    for t, topic, raw in messages:
-        now = t
+class _Run:
+    """One pass: the clock, the pipeline and what it emitted."""
+
+    def __init__(self, registry: Registry, prefix: str, mine: Callable[[str], bool] | None):
+        self.registry, self.prefix = registry, prefix
+        # The fall detector's window is kept live; no other worker will take the device over
+        # here, so the table snapshot (a restart's starting point) is not taken every 10 s.
+        self.pipeline = DetectorPipeline(lambda: registry, fall_save_every_s=math.inf)
+        self.result = InProcessResult()
+        self.index = -1
+        self.now = 0.0
+        self.next_tick = -math.inf
+        self._mine = mine
+        self._topics: dict[str, bool] = {}  # topic -> handled here
+        self._owners: dict[str, str | None] = {}  # device -> resident (the registry is fixed)
+
+    def message(self, t: float, topic: str, payload: Any) -> None:
+        result = self.result
+        self.index += 1
+        self.now = t
         result.messages += 1
         result.first_t = t if result.first_t is None else result.first_t
         result.last_t = t
-        if t >= next_tick:
-            take(pipeline.tick(t))
-            next_tick = t + TICK_S
+        if t >= self.next_tick:
+            self.take(self.pipeline.tick(t))
+            self.next_tick = t + TICK_S
+        if not self._handles(topic):
+            return
         if topic.endswith("/status"):
-            status = validate_status(topic, raw, prefix)
-            if isinstance(status, str):
-                device_id = topic.split("/")[-2]
-                take(
-                    pipeline.process_status(
-                        {"device_id": device_id, "status": status, "received_at": t}, t
-                    )
-                )
-            else:
-                result.rejected += 1
-            continue
-        verdict = validate_telemetry(topic, raw, t, prefix)
+            self.status(t, topic, payload)
+            return
+        verdict = validate(topic, payload, t, self.prefix)
         if not isinstance(verdict, Accepted):
             result.rejected += 1
-            continue
-        owner = registry.device_owner(verdict.device_id)
-        if owner is None:
+            return
+        resident_id = self.owner(verdict.device_id)
+        if resident_id is None:
             result.rejected += 1
-            continue
+            return
         reading = verdict.reading
-        reading["resident_id"] = owner[0]
-        take(pipeline.process(reading, t))
-    return result
+        reading["resident_id"] = resident_id
+        self.take(self.pipeline.process(reading, t))
+
+    def status(self, t: float, topic: str, payload: Any) -> None:
+        status = validate_status(topic, encode(payload), self.prefix)
+        if not isinstance(status, str):
+            self.result.rejected += 1
+            return
+        device_id = topic.split("/")[-2]
+        record = {"device_id": device_id, "status": status, "received_at": t}
+        self.take(self.pipeline.process_status(record, t))
+
+    def take(self, out: Outputs) -> None:
+        result = self.result
+        for name in OUTPUTS:
+            items = getattr(out, name)
+            getattr(result, name).extend(items)
+            result.emitted_at[name].extend([self.index] * len(items))
+        result.rejected += len(out.rejected)
+        for record in out.vitals:
+            self.take(self.pipeline.process_vitals(record, self.now))
+
+    def owner(self, device_id: str) -> str | None:
+        if device_id not in self._owners:
+            owner = self.registry.device_owner(device_id)
+            self._owners[device_id] = owner[0] if owner else None
+        return self._owners[device_id]
+
+    def _handles(self, topic: str) -> bool:
+        if self._mine is None:
+            return True
+        handled = self._topics.get(topic)
+        if handled is None:
+            parts = topic.split("/")
+            handled = self._topics[topic] = self._mine(parts[-2] if len(parts) > 1 else "")
+        return handled

@@ -17,7 +17,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ingest.bridge import rejected_record
-from ingest.telemetry import EPOCH_2000, Accepted, Rejected, validate_telemetry
+from ingest.telemetry import (
+    EPOCH_2000,
+    Accepted,
+    Rejected,
+    validate_decoded,
+    validate_telemetry,
+)
 from ingest.throttle import Throttle
 
 NOW = 1_795_000_000.0
@@ -159,6 +165,23 @@ def test_oversize_is_rejected_whatever_it_holds(message: dict[str, Any], extra: 
     assert len(padded) > 64 * 1024
     result = validate_telemetry(T, padded, NOW)
     assert isinstance(result, Rejected) and "too large" in result.reason
+
+
+@settings(max_examples=300, deadline=None)
+@given(good_message, st.data(), st.booleans(), st.integers(0, 200))
+def test_an_already_decoded_payload_gets_the_same_verdict(
+    message: dict[str, Any], data: st.DataObject, spoil: bool, pad: int
+) -> None:
+    """The in-process replay validates the object it read from its scenario line."""
+    if spoil:
+        name = data.draw(st.sampled_from(sorted(bad_values)))
+        message = {**message, name: data.draw(bad_values[name])}
+    raw = orjson.dumps(message)
+    limit = len(raw) + pad - 100  # sometimes too large
+    for topic in (T, "anxin/v1/devices/W 1/telemetry"):
+        expected = validate_telemetry(topic, raw, NOW, max_bytes=limit)
+        got = validate_decoded(topic, orjson.loads(raw), len(raw), NOW, max_bytes=limit)
+        assert got == expected
 
 
 @settings(max_examples=300, deadline=None)

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
 
 from anxin.registry import load_registry
-from detectors.pipeline import SEQ_WINDOW, DetectorPipeline, Outputs, seen_before
+from detectors.pipeline import (
+    FALL_SAVE_EVERY_S,
+    SEQ_WINDOW,
+    DetectorPipeline,
+    Outputs,
+    seen_before,
+)
 from tests.signals import chunks, clear_fall
 
 REGISTRY = load_registry(Path(__file__).parent / "data" / "registry.yaml")
@@ -67,6 +74,25 @@ def test_fall_unanswered_upgrades_on_the_timer_and_device_event_merges() -> None
     # The device reports the same fall afterwards: no second alert.
     late = p.process(reading("G003", impact + 1, event="fall"), T0 + 40)
     assert late.alerts == []
+
+
+def test_saving_the_fall_window_less_often_changes_no_output() -> None:
+    """``anxin evaluate`` keeps the detector live and skips the periodic table snapshot."""
+    runs = []
+    for every in (FALL_SAVE_EVERY_S, math.inf):
+        p = DetectorPipeline(lambda: REGISTRY, fall_save_every_s=every)
+        saves = set()
+        out = Outputs()
+        for t0 in (T0, T0 + 100):
+            for ts, accel in chunks(clear_fall(after_s=20.0)[0], 50.0, t0):
+                out.extend(p.process(reading("B003", ts, accel=accel), ts + 1.2))
+                saves.add(p.device_state["B003"]["fall_saved_at"])
+        runs.append((out, len(saves)))
+    (default, saved), (live, saved_live) = runs
+    assert [a.model_dump() for a in live.alerts] == [a.model_dump() for a in default.alerts]
+    assert live.commands == default.commands
+    assert [a.severity for a in default.alerts] == ["warning", "critical"] * 2  # 2 falls
+    assert saved_live < saved
 
 
 def test_device_fall_event_is_critical_and_absorbs_the_accelerometer_finding() -> None:
