@@ -61,6 +61,7 @@ RATE_RANGE = (20.0, 200.0)
 WEIGHTLESS_G = 0.3  # |a| below this in a whole bin: nearly weightless
 WEIGHTLESS_MAX_S = 0.3  # real falls stay under 0.25 s of it; a device dropped from 0.5 m+ not
 CLIP_LEVELS_G = np.array([2.0, 4.0, 8.0, 16.0])  # common accelerometer full-scale ranges
+SATURATION_FROM_G = 1.5  # below this no axis can be clipped (the smallest range less 3 % is 1.94)
 MAX_PENDING = 200  # quiet samples queued before binning (bounded: they are part of the state)
 SLOW_S = 6.0  # slow path: still lying this long after the impact confirms the fall
 SLOW_MOVING_MAX = 0.1  # fraction of moving bins tolerated while "lying still"
@@ -197,20 +198,23 @@ def check_accel(rate: Any, g: Any) -> AccelCheck:
         return AccelCheck(error="no samples")
     if a.ndim != 2 or a.shape[1] != 3:
         return AccelCheck(error=f"samples have shape {a.shape}, expected N x 3")
-    if not np.isfinite(a).all():
-        return AccelCheck(error="NaN or infinite sample")
     absa = np.abs(a)
-    peak = absa.max(axis=0)
+    peak = absa.max(axis=0)  # NaN and infinity carry through the max
     top = float(peak.max())
+    if not math.isfinite(top):
+        return AccelCheck(error="NaN or infinite sample")
     if top > MAX_ABS_G:
         return AccelCheck(error=f"|axis| {top:.1f} g beyond any sensor range")
-    notes: list[str] = []
+    if top < SATURATION_FROM_G:
+        return _CLEAN  # nearly every chunk: no axis near any full-scale value
     # Saturation: an axis at a common full-scale value, or flat-topped at its extreme.
-    flat = ((absa >= peak - 1e-3).sum(axis=0) >= 2) & (peak >= 1.5)
+    flat = ((absa >= peak - 1e-3).sum(axis=0) >= 2) & (peak >= SATURATION_FROM_G)
     at_range = (np.abs(peak[:, None] - CLIP_LEVELS_G) <= 0.03 * CLIP_LEVELS_G).any(axis=1)
-    if (flat | at_range).any():
-        notes.append("saturated")
-    return AccelCheck(notes=tuple(notes))
+    return _SATURATED if (flat | at_range).any() else _CLEAN
+
+
+_CLEAN = AccelCheck()
+_SATURATED = AccelCheck(notes=("saturated",))
 
 
 def _pack(a: npt.NDArray[Any]) -> str:
@@ -345,15 +349,18 @@ class FallDetector:
         if n == 0:
             return self._take_held()
         t_end = ts + (n - 1) / rate
-        if self.pend_n and (
+        if self.last_t is not None and ts - self.last_t > MAX_GAP_S:
+            # The history restarts. Queued samples cannot complete any decision (a decision
+            # falling due is processed when its sample arrives), so they are dropped unbinned:
+            # a device reporting a short chunk every few seconds costs one check per chunk.
+            self.pend, self.pend_n = [], 0
+            self._restart()
+        elif self.pend_n and (
             rate != self.pend_rate
             or abs(ts - (self.pend_t0 + self.pend_n / rate)) > 0.25 / rate
             or self.pend_n + n > MAX_PENDING
         ):
             self._process()
-        if self.last_t is not None and ts - self.last_t > MAX_GAP_S:
-            self._process()
-            self._restart()
         self.last_t = t_end
         if not self.pend_n:
             self.pend_t0, self.pend_rate = ts, rate
