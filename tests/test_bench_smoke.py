@@ -34,6 +34,12 @@ def test_bench_detectors_quick() -> None:
         assert section in out
 
 
+def test_bench_scenario_quick() -> None:
+    out = run("scenario", "--quick", timeout=180)
+    for section in ("generate:", "ceiling (read + orjson decode)", "evaluate in-process, 1 process"):
+        assert section in out
+
+
 def test_bench_ceiling_quick() -> None:
     out = run("ceiling", "--quick", timeout=180)
     for section in ("mqtt:", "kafka: aiokafka produce", "framework ceiling", "victoriametrics:"):
