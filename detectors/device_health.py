@@ -66,9 +66,15 @@ class DeviceHealth:
     # --- state
 
     def to_state(self) -> dict[str, Any]:
-        return {"seen": self.last_seen, "off": self.offline_since, "unworn": self.unworn_since,
-                "rm": self.removed_event, "bat": self.battery, "armed": list(self.bat_armed),
-                "open": dict(self.open)}
+        return {
+            "seen": self.last_seen,
+            "off": self.offline_since,
+            "unworn": self.unworn_since,
+            "rm": self.removed_event,
+            "bat": self.battery,
+            "armed": list(self.bat_armed),
+            "open": dict(self.open),
+        }
 
     @classmethod
     def from_state(
@@ -129,20 +135,44 @@ class DeviceHealth:
         """Timer tick: raise what has lasted past its grace period."""
         cfg = self.config
         out: list[Decision] = []
-        if (self.offline_since is not None and "offline" not in self.open
-                and now - self.offline_since >= cfg.offline_grace_s):
-            out.append(self._raise("offline", "warning", self.offline_since,
-                                   {"offline_since": self.offline_since}))
-        if (self.last_seen is not None and self.offline_since is None
-                and "silent" not in self.open and now - self.last_seen > cfg.silent_after_s):
-            out.append(self._raise("silent", "warning", self.last_seen + cfg.silent_after_s,
-                                   {"last_seen": self.last_seen,
-                                    "silent_s": round(now - self.last_seen, 1)}))
-        if self.unworn_since is not None and "removed" not in self.open and (
-                self.removed_event or now - self.unworn_since >= cfg.removed_grace_s):
+        if (
+            self.offline_since is not None
+            and "offline" not in self.open
+            and now - self.offline_since >= cfg.offline_grace_s
+        ):
+            out.append(
+                self._raise(
+                    "offline", "warning", self.offline_since, {"offline_since": self.offline_since}
+                )
+            )
+        if (
+            self.last_seen is not None
+            and self.offline_since is None
+            and "silent" not in self.open
+            and now - self.last_seen > cfg.silent_after_s
+        ):
+            out.append(
+                self._raise(
+                    "silent",
+                    "warning",
+                    self.last_seen + cfg.silent_after_s,
+                    {"last_seen": self.last_seen, "silent_s": round(now - self.last_seen, 1)},
+                )
+            )
+        if (
+            self.unworn_since is not None
+            and "removed" not in self.open
+            and (self.removed_event or now - self.unworn_since >= cfg.removed_grace_s)
+        ):
             ts = now if self.removed_event else self.unworn_since
-            out.append(self._raise("removed", "warning", ts, {
-                "since": self.unworn_since, "event": self.removed_event}))
+            out.append(
+                self._raise(
+                    "removed",
+                    "warning",
+                    ts,
+                    {"since": self.unworn_since, "event": self.removed_event},
+                )
+            )
         return out
 
     # --- internals

@@ -295,8 +295,12 @@ class GeofenceMonitor:
     last_ts: float | None = None
 
     def to_state(self) -> dict[str, Any]:
-        return {"out": [self.out_n, self.out_since], "in": [self.in_n, self.in_since],
-                "open": self.open, "last": self.last_ts}
+        return {
+            "out": [self.out_n, self.out_since],
+            "in": [self.in_n, self.in_since],
+            "open": self.open,
+            "last": self.last_ts,
+        }
 
     @classmethod
     def from_state(
@@ -340,8 +344,11 @@ class GeofenceMonitor:
             if self.in_n == 0 or self.in_since is None:
                 self.in_since = ts
             self.in_n += 1
-            if (self.open and self.in_n >= cfg.resolve_fixes
-                    and ts - self.in_since >= cfg.resolve_after_s):
+            if (
+                self.open
+                and self.in_n >= cfg.resolve_fixes
+                and ts - self.in_since >= cfg.resolve_after_s
+            ):
                 self.open, self.in_n, self.in_since = False, 0, None
                 return Resolve(ts)
         return None

@@ -144,8 +144,10 @@ def score_arrays(
     ``ACVPU_CODES``). Returns ``(totals[N], scores[N, 7])`` with columns in ``PARAMETERS`` order
     and -1 where the parameter is absent; ``(scores < 0).any(axis=1)`` is "partial".
     """
-    cols = [np.atleast_1d(np.asarray(a, dtype=np.float64)) for a in
-            (rr, spo2, o2, sbp, hr, acvpu_code, temp)]
+    cols = [
+        np.atleast_1d(np.asarray(a, dtype=np.float64))
+        for a in (rr, spo2, o2, sbp, hr, acvpu_code, temp)
+    ]
     n = np.broadcast_shapes(*(c.shape for c in cols))
     rr_a, sp_a, o2_a, sbp_a, hr_a, ac_a, t_a = (np.broadcast_to(c, n) for c in cols)
     scale = np.broadcast_to(np.asarray(spo2_scale), n)
@@ -190,8 +192,7 @@ _NUMBER = (int, float, np.integer, np.floating)
 
 
 def _finite_number(x: Any) -> TypeGuard[float]:
-    return (isinstance(x, _NUMBER) and not isinstance(x, bool | np.bool_)
-            and math.isfinite(x))
+    return isinstance(x, _NUMBER) and not isinstance(x, bool | np.bool_) and math.isfinite(x)
 
 
 def plausible(vitals: Mapping[str, Any]) -> list[str]:
@@ -318,9 +319,7 @@ class VitalsMonitor:
 
     # --- inputs
 
-    def observe(
-        self, ts: float, vitals: Mapping[str, Any], device_id: str = ""
-    ) -> Decision | None:
+    def observe(self, ts: float, vitals: Mapping[str, Any], device_id: str = "") -> Decision | None:
         """Take one (already plausible) reading and decide."""
         for key in PARAMETERS:
             val = vitals.get(key)
@@ -331,7 +330,7 @@ class VitalsMonitor:
                 self.latest[key] = [val, ts, device_id]
             if key in MEDIAN_OF and isinstance(val, int | float):
                 history = [x for x in self.recent.get(key, []) if x[1] != ts] + [[float(val), ts]]
-                self.recent[key] = sorted(history, key=lambda x: x[1])[-MEDIAN_OF[key]:]
+                self.recent[key] = sorted(history, key=lambda x: x[1])[-MEDIAN_OF[key] :]
         if _present(vitals.get("hr")):
             self._add_hr(ts, float(vitals["hr"]))
         self.now = max(self.now, ts)
@@ -377,7 +376,8 @@ class VitalsMonitor:
         size = cfg.trend_bucket_s
         recent = [b for b in self.hr_buckets if b[0] >= now - 2 * size]
         base = [
-            b for b in self.hr_buckets
+            b
+            for b in self.hr_buckets
             if now - cfg.trend_window_s - 2 * size <= b[0] <= now - cfg.trend_window_s + size
         ]
         if not recent or not base:
@@ -386,8 +386,13 @@ class VitalsMonitor:
         ref = sum(b[1] for b in base) / sum(b[2] for b in base)
         if ref <= 0 or cur < ref * (1.0 + cfg.trend_rise):
             return None
-        return {"param": "hr", "from": round(ref, 1), "to": round(cur, 1),
-                "rise": round(cur / ref - 1.0, 3), "window_s": cfg.trend_window_s}
+        return {
+            "param": "hr",
+            "from": round(ref, 1),
+            "to": round(cur, 1),
+            "rise": round(cur / ref - 1.0, 3),
+            "window_s": cfg.trend_window_s,
+        }
 
     def _maybe_resolve(self, now: float) -> Resolve | None:
         assert self.low_since is not None

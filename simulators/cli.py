@@ -27,9 +27,7 @@ def register(root: typer.Typer, alerts: typer.Typer) -> None:
         trouble_rate: Annotated[
             float, typer.Option(help="Silences and removals per device-hour.")
         ] = 0.02,
-        vitals_rate: Annotated[
-            float, typer.Option(help="Deteriorations per device-hour.")
-        ] = 0.01,
+        vitals_rate: Annotated[float, typer.Option(help="Deteriorations per device-hour.")] = 0.01,
         drain: Annotated[float, typer.Option(help="Battery drain speed-up factor.")] = 1.0,
         ok_share: Annotated[
             float, typer.Option(help="Share of are-you-OK checks the wearer answers.")
@@ -59,8 +57,13 @@ def register(root: typer.Typer, alerts: typer.Typer) -> None:
         registry = load_registry(settings.registry).model_dump()
         registry["residents"] = dict(list(registry["residents"].items())[:residents])
         m = settings.mqtt
-        rates = Rates(fall=fall_rate, wander=wander_rate, trouble=trouble_rate,
-                      vitals=vitals_rate, drain=drain)
+        rates = Rates(
+            fall=fall_rate,
+            wander=wander_rate,
+            trouble=trouble_rate,
+            vitals=vitals_rate,
+            drain=drain,
+        )
         passwords = None
         if credentials is not None:
             if not credentials.is_file():
@@ -142,8 +145,17 @@ def register(root: typer.Typer, alerts: typer.Typer) -> None:
 
         console = Console()
         try:
-            info = import_csv(csv_file, out_dir, rate, placement, units, labels, resident,
-                              device, deadline_s=deadline)
+            info = import_csv(
+                csv_file,
+                out_dir,
+                rate,
+                placement,
+                units,
+                labels,
+                resident,
+                device,
+                deadline_s=deadline,
+            )
         except (CsvImportError, OSError) as exc:
             console.print(f"[red]{exc}")
             raise typer.Exit(1) from None
@@ -169,8 +181,14 @@ def register(root: typer.Typer, alerts: typer.Typer) -> None:
         settings = get_settings()
         logs.configure(settings.log_level)
         m = settings.mqtt
-        stats = run_replay(folder, m.host, m.port, None if fast else speed,
-                           client_prefix=client_prefix, prefix=m.prefix)
+        stats = run_replay(
+            folder,
+            m.host,
+            m.port,
+            None if fast else speed,
+            client_prefix=client_prefix,
+            prefix=m.prefix,
+        )
         Console().print(
             f"[green]✓[/] {stats.published:,} messages from {stats.devices} devices in "
             f"{stats.wall_s:.1f} s ({stats.published / max(stats.wall_s, 1e-9):,.0f} msgs/s)"

@@ -98,7 +98,10 @@ def wall_to_scenario(log: list[tuple[float, float]]) -> Callable[[float], float]
 
 
 def evaluate_live(
-    folder: Path, run_dir: Path, speed: float | None, quiet_s: float = 20.0,
+    folder: Path,
+    run_dir: Path,
+    speed: float | None,
+    quiet_s: float = 20.0,
     progress: bool = True,
 ) -> Evaluation:
     """Start the services, bridge and worker; replay; collect alerts until quiet; score."""
@@ -164,8 +167,7 @@ def evaluate_live(
     )
     notes = [
         f"Live: {stats.published} messages replayed over MQTT in {timings['replay_s']} s "
-        f"({'as fast as possible' if speed is None else f'speed x{speed:g}'}); "
-        + mapping,
+        f"({'as fast as possible' if speed is None else f'speed x{speed:g}'}); " + mapping,
         "Timer rules (silent 600 s, offline 120 s, removed 300 s, the fall check window) run on "
         "the wall clock live: at a replay speed above 1 they fire late in scenario time or not "
         "at all, so compare those kinds at --speed 1 only.",
@@ -177,8 +179,9 @@ async def _collect_alerts(bootstrap: str, quiet_s: float) -> list[dict[str, Any]
     """Every record of ``alerts`` from the beginning, until none arrived for ``quiet_s``."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
     await consumer.start()
     try:
         partitions: set[int] | None = None

@@ -157,9 +157,14 @@ class Fleet:
                 placement = dev.get("placement") or "wrist"
                 rate, chunk = ((50, 1.0), (25, 2.0))[int(rng.integers(2))]
                 self.devices[device_id] = SimDevice(
-                    device_id, home, placement,
+                    device_id,
+                    home,
+                    placement,
                     float(np.clip(interval_s * rng.uniform(0.75, 1.5), 1.0, 60.0)) / self.speed,
-                    rate, chunk, motion.random_mount(placement, rng), float(rng.uniform(62, 82)),
+                    rate,
+                    chunk,
+                    motion.random_mount(placement, rng),
+                    float(rng.uniform(62, 82)),
                     battery=float(rng.uniform(0.4, 1.0)),
                 )
         self.pool = ClientPool(
@@ -230,31 +235,42 @@ class Fleet:
         acc = float(rng.uniform(30, 80))
         if device.wander_from <= now < device.wander_until:
             walked = (now - device.wander_from) * self.speed * 1.0
-            la, lo = gps.offset(lat, lon, walked * math.sin(device.heading),
-                                walked * math.cos(device.heading))
+            la, lo = gps.offset(
+                lat, lon, walked * math.sin(device.heading), walked * math.cos(device.heading)
+            )
             lat, lon, acc = float(la), float(lo), float(rng.uniform(5, 15))
         sigma = acc / math.sqrt(2.0)
         la, lo = gps.offset(lat, lon, rng.normal(0, sigma * 0.5), rng.normal(0, sigma * 0.5))
-        payload["location"] = {"lat": round(float(la), 6), "lon": round(float(lo), 6),
-                               "acc": round(acc, 1)}
+        payload["location"] = {
+            "lat": round(float(la), 6),
+            "lon": round(float(lo), 6),
+            "acc": round(acc, 1),
+        }
         if event:
             payload["event"] = event
         return payload
 
     def publish(self, device: SimDevice, payload: dict[str, Any]) -> None:
         topic = f"{self.prefix}/devices/{device.device_id}/telemetry"
-        self.pool.publish(device.device_id, topic,
-                          orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY), qos=1)
+        self.pool.publish(
+            device.device_id, topic, orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY), qos=1
+        )
         device.seq += 1
         self.published += 1
 
     def _start_events(self, device: SimDevice, now: float) -> None:
         r = self.rates
         if self._chance(r.fall, device) and device.worn:
-            seg = motion.segment(str(self.rng.choice(np.array(motion.FALLS))), device.placement,
-                                 self.rng, device.rate, 8.0, device.mount)
+            seg = motion.segment(
+                str(self.rng.choice(np.array(motion.FALLS))),
+                device.placement,
+                self.rng,
+                device.rate,
+                8.0,
+                device.mount,
+            )
             n = int(device.rate * device.chunk_s)
-            device.burst = [seg.g[k:k + n] for k in range(0, seg.g.shape[0], n)]
+            device.burst = [seg.g[k : k + n] for k in range(0, seg.g.shape[0], n)]
             device.burst_ts = now
             self._count("fall")
         elif self._chance(r.wander, device) and now >= device.wander_until:
@@ -286,9 +302,16 @@ class Fleet:
         """One regular report (or burst chunk) of a device; returns when it is due next."""
         if device.burst:  # streaming a fall, one chunk per chunk_s
             g = device.burst.pop(0)
-            self.publish(device, {"ts": round(device.burst_ts, 3), "seq": device.seq,
-                                  "battery": round(device.battery, 2), "worn": True,
-                                  "accel": {"rate": device.rate, "g": g}})
+            self.publish(
+                device,
+                {
+                    "ts": round(device.burst_ts, 3),
+                    "seq": device.seq,
+                    "battery": round(device.battery, 2),
+                    "worn": True,
+                    "accel": {"rate": device.rate, "g": g},
+                },
+            )
             device.burst_ts += g.shape[0] / device.rate
             return now + device.chunk_s
         if now < device.silent_until:
@@ -323,12 +346,13 @@ class Fleet:
             self.pool.close()
             raise
         for device_id in self.devices:
-            self.pool.publish(device_id, self.pool.status_topic(device_id), b"online",
-                              retain=True)
+            self.pool.publish(device_id, self.pool.status_topic(device_id), b"online", retain=True)
         now = time.time()
         # Spread the devices over their interval, as a real fleet is.
-        self._heap = [(now + float(self.rng.uniform(0, d.interval_s)), d.device_id, "report")
-                      for d in self.devices.values()]
+        self._heap = [
+            (now + float(self.rng.uniform(0, d.interval_s)), d.device_id, "report")
+            for d in self.devices.values()
+        ]
         heapq.heapify(self._heap)
         login = " (each with its own password)" if self.pool.passwords is not None else ""
         log.info("fleet: %d devices connected%s", len(self.devices), login)

@@ -40,13 +40,13 @@ class GpsTrack:
         return len(self.ts)
 
 
-def offset(lat: float, lon: float, east_m: npt.ArrayLike, north_m: npt.ArrayLike
-           ) -> tuple[FloatArray, FloatArray]:
+def offset(
+    lat: float, lon: float, east_m: npt.ArrayLike, north_m: npt.ArrayLike
+) -> tuple[FloatArray, FloatArray]:
     """WGS84 of points ``east_m``/``north_m`` from (lat, lon) on a local tangent plane."""
     e = np.asarray(east_m, dtype=np.float64)
     n = np.asarray(north_m, dtype=np.float64)
-    return (lat + n / M_PER_DEG_LAT,
-            lon + e / (M_PER_DEG_LAT * math.cos(math.radians(lat))))
+    return (lat + n / M_PER_DEG_LAT, lon + e / (M_PER_DEG_LAT * math.cos(math.radians(lat))))
 
 
 def _ar1(rng: np.random.Generator, n: int, dt: float, corr_s: float) -> FloatArray:
@@ -61,16 +61,24 @@ def _ar1(rng: np.random.Generator, n: int, dt: float, corr_s: float) -> FloatArr
     return out
 
 
-def accuracy(rng: np.random.Generator, n: int, lo: float, hi: float, dt: float,
-             corr_s: float = 300.0) -> FloatArray:
+def accuracy(
+    rng: np.random.Generator, n: int, lo: float, hi: float, dt: float, corr_s: float = 300.0
+) -> FloatArray:
     """Reported accuracy wandering slowly within [lo, hi]."""
     z = _ar1(rng, n, dt, corr_s)
     return lo + (hi - lo) * 0.5 * (1.0 + np.tanh(z))
 
 
 def _fixes(
-    rng: np.random.Generator, lat0: float, lon0: float, ts: FloatArray, east: FloatArray,
-    north: FloatArray, acc: FloatArray, corr_s: float, events: dict[str, float] | None = None,
+    rng: np.random.Generator,
+    lat0: float,
+    lon0: float,
+    ts: FloatArray,
+    east: FloatArray,
+    north: FloatArray,
+    acc: FloatArray,
+    corr_s: float,
+    events: dict[str, float] | None = None,
 ) -> GpsTrack:
     dt = float(ts[1] - ts[0]) if len(ts) > 1 else 1.0
     sigma = acc / math.sqrt(2.0)
@@ -86,9 +94,14 @@ def _times(t0: float, duration_s: float, interval_s: float) -> FloatArray:
 
 
 def at_home(
-    rng: np.random.Generator, home: tuple[float, float], t0: float, duration_s: float,
-    interval_s: float = 60.0, acc_range: tuple[float, float] = (30.0, 80.0),
-    spot_m: float = 20.0, corr_s: float = 60.0,
+    rng: np.random.Generator,
+    home: tuple[float, float],
+    t0: float,
+    duration_s: float,
+    interval_s: float = 60.0,
+    acc_range: tuple[float, float] = (30.0, 80.0),
+    spot_m: float = 20.0,
+    corr_s: float = 60.0,
 ) -> GpsTrack:
     """A device lying still indoors near ``home`` (within ``spot_m``) with poor indoor fixes."""
     ts = _times(t0, duration_s, interval_s)
@@ -100,10 +113,15 @@ def at_home(
 
 
 def path(
-    rng: np.random.Generator, anchor: tuple[float, float],
-    waypoints_m: Sequence[tuple[float, float]], t0: float, speed_mps: float = 1.0,
+    rng: np.random.Generator,
+    anchor: tuple[float, float],
+    waypoints_m: Sequence[tuple[float, float]],
+    t0: float,
+    speed_mps: float = 1.0,
     interval_s: float = 10.0,
-    acc_range: tuple[float, float] = (5.0, 15.0), pause_s: float = 0.0, corr_s: float = 30.0,
+    acc_range: tuple[float, float] = (5.0, 15.0),
+    pause_s: float = 0.0,
+    corr_s: float = 30.0,
 ) -> GpsTrack:
     """Walk through ``waypoints_m`` (east, north metres from ``anchor``) at ``speed_mps``,
     then stand at the last one for ``pause_s``."""
@@ -119,8 +137,9 @@ def path(
     return _fixes(rng, *anchor, ts, east, north, acc, corr_s)
 
 
-def _crossing(track: GpsTrack, anchor: tuple[float, float], radius_m: float,
-              outward: bool = True) -> float:
+def _crossing(
+    track: GpsTrack, anchor: tuple[float, float], radius_m: float, outward: bool = True
+) -> float:
     north = (track.true_lat - anchor[0]) * M_PER_DEG_LAT
     east = (track.true_lon - anchor[1]) * M_PER_DEG_LAT * math.cos(math.radians(anchor[0]))
     out = np.hypot(east, north) > radius_m
@@ -129,9 +148,15 @@ def _crossing(track: GpsTrack, anchor: tuple[float, float], radius_m: float,
 
 
 def wander(
-    rng: np.random.Generator, home: tuple[float, float], t0: float, radius_m: float = 120.0,
-    heading_deg: float | None = None, distance_m: float = 2000.0, speed_mps: float = 1.0,
-    interval_s: float = 10.0, acc_range: tuple[float, float] = (5.0, 15.0),
+    rng: np.random.Generator,
+    home: tuple[float, float],
+    t0: float,
+    radius_m: float = 120.0,
+    heading_deg: float | None = None,
+    distance_m: float = 2000.0,
+    speed_mps: float = 1.0,
+    interval_s: float = 10.0,
+    acc_range: tuple[float, float] = (5.0, 15.0),
 ) -> GpsTrack:
     """Leave home and keep going (dementia wandering). ``events['exit']`` = first true fix
     outside the ``radius_m`` circle."""
@@ -147,9 +172,15 @@ def wander(
 
 
 def gate_and_back(
-    rng: np.random.Generator, home: tuple[float, float], t0: float, gate_m: float = 90.0,
-    heading_deg: float = 0.0, speed_mps: float = 0.8, pause_s: float = 120.0,
-    interval_s: float = 10.0, acc_range: tuple[float, float] = (5.0, 15.0),
+    rng: np.random.Generator,
+    home: tuple[float, float],
+    t0: float,
+    gate_m: float = 90.0,
+    heading_deg: float = 0.0,
+    speed_mps: float = 0.8,
+    pause_s: float = 120.0,
+    interval_s: float = 10.0,
+    acc_range: tuple[float, float] = (5.0, 15.0),
 ) -> GpsTrack:
     """Walk to the garden gate ``gate_m`` from home (inside the fence), wait, walk back."""
     a = math.radians(heading_deg)
@@ -161,9 +192,15 @@ def gate_and_back(
 
 
 def day_centre_trip(
-    rng: np.random.Generator, home: tuple[float, float], centre: tuple[float, float],
-    t0: float, stay_s: float = 6 * 3600.0, speed_mps: float = 8.0, interval_s: float = 10.0,
-    acc_range: tuple[float, float] = (5.0, 15.0), indoor_acc: tuple[float, float] = (15.0, 40.0),
+    rng: np.random.Generator,
+    home: tuple[float, float],
+    centre: tuple[float, float],
+    t0: float,
+    stay_s: float = 6 * 3600.0,
+    speed_mps: float = 8.0,
+    interval_s: float = 10.0,
+    acc_range: tuple[float, float] = (5.0, 15.0),
+    indoor_acc: tuple[float, float] = (15.0, 40.0),
 ) -> GpsTrack:
     """Ride from home to the day-centre, stay (indoor fixes), ride back."""
     ce = (centre[1] - home[1]) * M_PER_DEG_LAT * math.cos(math.radians(home[0]))
@@ -183,8 +220,10 @@ def concat(tracks: Sequence[GpsTrack]) -> GpsTrack:
     events: dict[str, float] = {}
     for t in tracks:
         events.update(t.events)
+
     def cat(name: str) -> FloatArray:
         return np.concatenate([getattr(t, name) for t in tracks])
 
-    return GpsTrack(cat("ts"), cat("lat"), cat("lon"), cat("acc"), cat("true_lat"),
-                    cat("true_lon"), events)
+    return GpsTrack(
+        cat("ts"), cat("lat"), cat("lon"), cat("acc"), cat("true_lat"), cat("true_lon"), events
+    )

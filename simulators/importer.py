@@ -44,8 +44,15 @@ def read_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
     if not rows:
         raise CsvImportError(f"{path}: empty file")
     header = rows[0]
-    cols = [_column(header, n) for n in (("time", "t", "timestamp", "ts"), ("x", "ax", "acc_x"),
-                                         ("y", "ay", "acc_y"), ("z", "az", "acc_z"))]
+    cols = [
+        _column(header, n)
+        for n in (
+            ("time", "t", "timestamp", "ts"),
+            ("x", "ax", "acc_x"),
+            ("y", "ay", "acc_y"),
+            ("z", "az", "acc_z"),
+        )
+    ]
     if any(c is None for c in cols):
         raise CsvImportError(f"{path}: the header must name time, x, y and z columns, got {header}")
     idx = [int(c) for c in cols if c is not None]
@@ -115,8 +122,9 @@ def import_csv(
     seq = 0
     step = 1.0 / rate
     per_msg = round(rate)
-    for a, b in zip(np.concatenate([[0], breaks]), np.concatenate([breaks, [len(times)]]),
-                    strict=True):
+    for a, b in zip(
+        np.concatenate([[0], breaks]), np.concatenate([breaks, [len(times)]]), strict=True
+    ):
         ts, vs = times[a:b], xyz[a:b]
         if len(ts) < 2:
             continue
@@ -124,36 +132,60 @@ def import_csv(
         g = np.column_stack([np.interp(grid, ts, vs[:, k]) for k in range(3)])
         g = np.round(g, 3)
         for k in range(0, len(grid), per_msg):
-            chunk = g[k:k + per_msg]
+            chunk = g[k : k + per_msg]
             first = float(grid[k])
-            payload = {"ts": round(first, 3), "seq": seq, "worn": True,
-                       "accel": {"rate": rate, "g": chunk}}
+            payload = {
+                "ts": round(first, 3),
+                "seq": seq,
+                "worn": True,
+                "accel": {"rate": rate, "g": chunk},
+            }
             seq += 1
             t = round(first + len(chunk) / rate + ARRIVAL_DELAY_S, 3)
-            messages.append(orjson.dumps(
-                {"t": t, "topic": f"anxin/v1/devices/{device}/telemetry", "payload": payload},
-                option=orjson.OPT_SERIALIZE_NUMPY))
+            messages.append(
+                orjson.dumps(
+                    {"t": t, "topic": f"anxin/v1/devices/{device}/telemetry", "payload": payload},
+                    option=orjson.OPT_SERIALIZE_NUMPY,
+                )
+            )
     out_dir.mkdir(parents=True, exist_ok=True)
-    registry = {"residents": {resident: {
-        "name": f"Imported {csv_path.stem}",
-        "timezone": "UTC",
-        "language": "en-US",
-        "devices": {device: {"placement": placement}},
-        "family": [{"name": "Family", "phone": "+15550000001", "relation": "son"}],
-        "escalation": "default",
-    }}}
+    registry = {
+        "residents": {
+            resident: {
+                "name": f"Imported {csv_path.stem}",
+                "timezone": "UTC",
+                "language": "en-US",
+                "devices": {device: {"placement": placement}},
+                "family": [{"name": "Family", "phone": "+15550000001", "relation": "son"}],
+                "escalation": "default",
+            }
+        }
+    }
     (out_dir / "registry.yaml").write_text(
         f"# imported from {csv_path.name} by `anxin scenario import-csv`\n"
-        + yaml.safe_dump(registry, allow_unicode=True, sort_keys=False), encoding="utf-8")
+        + yaml.safe_dump(registry, allow_unicode=True, sort_keys=False),
+        encoding="utf-8",
+    )
     (out_dir / "messages.jsonl").write_bytes(b"\n".join(messages) + b"\n")
     labels = []
     if labels_path is not None:
         for lab in read_labels_csv(labels_path):
             start = lab["start"] + offset
-            deadline = lab["deadline"] + offset if lab["deadline"] is not None else (
-                start + deadline_s)
-            labels.append({"resident": resident, "kind": lab["kind"], "start": round(start, 3),
-                           "deadline": round(deadline, 3)})
+            deadline = (
+                lab["deadline"] + offset if lab["deadline"] is not None else (start + deadline_s)
+            )
+            labels.append(
+                {
+                    "resident": resident,
+                    "kind": lab["kind"],
+                    "start": round(start, 3),
+                    "deadline": round(deadline, 3),
+                }
+            )
     (out_dir / "labels.jsonl").write_bytes(b"".join(orjson.dumps(x) + b"\n" for x in labels))
-    return {"messages": len(messages), "labels": len(labels), "samples": len(times),
-            "offset_s": offset}
+    return {
+        "messages": len(messages),
+        "labels": len(labels),
+        "samples": len(times),
+        "offset_s": offset,
+    }

@@ -72,8 +72,11 @@ class ClientPool:
 
     def add(self, device_id: str, will: bool = True) -> mqtt.Client:
         """Connect one device (non-blocking for the handshake: ``wait_connected`` after)."""
-        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
-                        client_id=f"{self.client_prefix}{device_id}", protocol=mqtt.MQTTv311)
+        c = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=f"{self.client_prefix}{device_id}",
+            protocol=mqtt.MQTTv311,
+        )
         if self.passwords is not None:
             password = self.passwords.get(device_id)
             if password is None:
@@ -123,8 +126,9 @@ class ClientPool:
                 raise TimeoutError(f"MQTT connections not acknowledged: {missing} ...")
             self.pump(0.05)
 
-    def publish(self, device_id: str, topic: str, payload: bytes, qos: int = 1,
-                retain: bool = False) -> None:
+    def publish(
+        self, device_id: str, topic: str, payload: bytes, qos: int = 1, retain: bool = False
+    ) -> None:
         client = self.clients.get(device_id)
         if client is None:
             client = self.add(device_id)
@@ -236,9 +240,14 @@ def replay(
             TimeRemainingColumn,
         )
 
-        prog_ctx = Progress(TextColumn("replay"), BarColumn(), MofNCompleteColumn(),
-                            TextColumn("{task.fields[scn]}"), TimeElapsedColumn(),
-                            TimeRemainingColumn())
+        prog_ctx = Progress(
+            TextColumn("replay"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[scn]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
         prog_ctx.start()
         task = prog_ctx.add_task("replay", total=total, scn="")
     try:

@@ -136,11 +136,14 @@ def utc_offsets(tz: ZoneInfo, ts: FloatArray) -> FloatArray:
     """UTC offset (s) at each instant; DST changes fall on whole hours, so per hour is exact."""
     hours = np.floor(ts / 3600.0).astype(np.int64)
     uniq, inv = np.unique(hours, return_inverse=True)
-    offs = np.array([
-        (tz.utcoffset(datetime.fromtimestamp(float(h) * 3600.0, UTC)) or timedelta())
-        .total_seconds()
-        for h in uniq
-    ])
+    offs = np.array(
+        [
+            (
+                tz.utcoffset(datetime.fromtimestamp(float(h) * 3600.0, UTC)) or timedelta()
+            ).total_seconds()
+            for h in uniq
+        ]
+    )
     return np.asarray(offs[inv], dtype=np.float64)
 
 
@@ -238,9 +241,7 @@ def _polygon_distance(
     return np.where(inside, -dist, dist)
 
 
-def fence_distance(
-    fence: dict[str, Any], lat: FloatArray, lon: FloatArray
-) -> FloatArray:
+def fence_distance(fence: dict[str, Any], lat: FloatArray, lon: FloatArray) -> FloatArray:
     """Signed distance (m) from each point to a registry fence (negative inside)."""
     if "circle" in fence:
         c = fence["circle"]
@@ -295,8 +296,13 @@ class Resident:
 
 
 def _registry_entry(
-    rng: np.random.Generator, r: Resident, city: City, home: tuple[float, float], radius: float,
-    centre: tuple[float, float] | None, idx: int
+    rng: np.random.Generator,
+    r: Resident,
+    city: City,
+    home: tuple[float, float],
+    radius: float,
+    centre: tuple[float, float] | None,
+    idx: int,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     if city.language == "zh-CN":
         name = str(rng.choice(list(_SURNAMES))) + str(rng.choice(list(_GIVEN)))
@@ -347,9 +353,7 @@ def _registry_entry(
     }
     if r.oxygen:
         entry["vitals"] = {"spo2_scale": 2}
-    entry["family"] = [
-        {"name": family_name, "phone": f"{city.phone}{idx:07d}", "relation": "son"}
-    ]
+    entry["family"] = [{"name": family_name, "phone": f"{city.phone}{idx:07d}", "relation": "son"}]
     entry["escalation"] = "default"
     if r.check_timeout_s != 30:
         entry["check_timeout_s"] = r.check_timeout_s
@@ -371,8 +375,9 @@ def _grid_start(t: float, t0: float) -> float:
 class _ResidentGen:
     """Generates one resident's devices, messages and labels."""
 
-    def __init__(self, seed: int, idx: int, n_residents: int, t0: float, hours: float,
-                 artefact_rate: float):
+    def __init__(
+        self, seed: int, idx: int, n_residents: int, t0: float, hours: float, artefact_rate: float
+    ):
         self.rng = np.random.default_rng([seed, idx])
         self.idx = idx
         self.rid = f"R{idx:03d}"
@@ -405,8 +410,19 @@ class _ResidentGen:
         if idx == 6:
             battery_kind = "forgetful"
         self.r = Resident(
-            self.rid, city.name, city.tz, placement, f"{prefix}{idx:03d}", rate, chunk, interval,
-            monitor, oxygen, int(rng.choice([30, 30, 30, 60])), day_centre, battery_kind,
+            self.rid,
+            city.name,
+            city.tz,
+            placement,
+            f"{prefix}{idx:03d}",
+            rate,
+            chunk,
+            interval,
+            monitor,
+            oxygen,
+            int(rng.choice([30, 30, 30, 60])),
+            day_centre,
+            battery_kind,
         )
         self.centre: tuple[float, float] | None = None
         if day_centre:
@@ -435,19 +451,38 @@ class _ResidentGen:
         # Battery: discharge, a charger routine for some, a forgotten charge for others.
         bkind = r.battery
         if bkind == "normal":
-            bat = vitals.battery(rng, self.t0, n * GRID_S, GRID_S, float(rng.uniform(0.5, 1.0)),
-                                 float(rng.uniform(60, 120)))
+            bat = vitals.battery(
+                rng,
+                self.t0,
+                n * GRID_S,
+                GRID_S,
+                float(rng.uniform(0.5, 1.0)),
+                float(rng.uniform(60, 120)),
+            )
         elif bkind == "charger":
-            bat = vitals.battery(rng, self.t0, n * GRID_S, GRID_S, float(rng.uniform(0.3, 0.6)),
-                                 float(rng.uniform(20, 40)), charge_below=0.2,
-                                 charge_h=float(rng.uniform(1.5, 2.5)))
+            bat = vitals.battery(
+                rng,
+                self.t0,
+                n * GRID_S,
+                GRID_S,
+                float(rng.uniform(0.3, 0.6)),
+                float(rng.uniform(20, 40)),
+                charge_below=0.2,
+                charge_h=float(rng.uniform(1.5, 2.5)),
+            )
             for a, b in _runs(bat.charging, bat.ts):
                 unworn.append((a, b))
                 self.timeline.take(a - 60, b + 60)
                 r.events.append("charging")
         else:
-            bat = vitals.battery(rng, self.t0, n * GRID_S, GRID_S, float(rng.uniform(0.22, 0.3)),
-                                 float(rng.uniform(16, 22)))
+            bat = vitals.battery(
+                rng,
+                self.t0,
+                n * GRID_S,
+                GRID_S,
+                float(rng.uniform(0.22, 0.3)),
+                float(rng.uniform(16, 22)),
+            )
             empty = np.flatnonzero(bat.level <= 0.0)
             if len(empty):
                 dead_from = float(bat.ts[empty[0]])
@@ -455,18 +490,31 @@ class _ResidentGen:
                 r.events.append("battery_dies")
 
         # GPS: indoor jitter at home all day, then trips, gate walks and a wander spliced in.
-        home_track = gps.at_home(rng, self.home, self.t0, n * GRID_S, GRID_S,
-                                 acc_range=(30.0, 80.0), spot_m=min(20.0, self.radius / 4))
-        track = gps.GpsTrack(home_track.ts, home_track.lat.copy(), home_track.lon.copy(),
-                             home_track.acc.copy(), home_track.true_lat.copy(),
-                             home_track.true_lon.copy())
+        home_track = gps.at_home(
+            rng,
+            self.home,
+            self.t0,
+            n * GRID_S,
+            GRID_S,
+            acc_range=(30.0, 80.0),
+            spot_m=min(20.0, self.radius / 4),
+        )
+        track = gps.GpsTrack(
+            home_track.ts,
+            home_track.lat.copy(),
+            home_track.lon.copy(),
+            home_track.acc.copy(),
+            home_track.true_lat.copy(),
+            home_track.true_lon.copy(),
+        )
         away = Timeline()
         if self.centre is not None:
             for a, _b in local_windows(self.tz, self.t0, self.t1 - 3600, "08:05", "08:45"):
                 dep = _grid_start(a + float(rng.uniform(0, 1800)), self.t0)
                 stay = float(rng.uniform(7.0, 8.0)) * 3600.0
-                trip = gps.day_centre_trip(rng, self.home, self.centre, dep, stay_s=stay,
-                                           interval_s=GRID_S)
+                trip = gps.day_centre_trip(
+                    rng, self.home, self.centre, dep, stay_s=stay, interval_s=GRID_S
+                )
                 if trip.ts[-1] >= self.t1 or not self.timeline.free(dep, float(trip.ts[-1])):
                     continue
                 _splice(track, trip, self.t0)
@@ -476,23 +524,36 @@ class _ResidentGen:
             s = place(rng, self.awake, 600.0, away, margin=300)
             if s is None:
                 continue
-            walk = gps.gate_and_back(rng, self.home, _grid_start(s, self.t0),
-                                     gate_m=0.7 * self.radius,
-                                     heading_deg=float(rng.uniform(0, 360)), interval_s=GRID_S)
+            walk = gps.gate_and_back(
+                rng,
+                self.home,
+                _grid_start(s, self.t0),
+                gate_m=0.7 * self.radius,
+                heading_deg=float(rng.uniform(0, 360)),
+                interval_s=GRID_S,
+            )
             _splice(track, walk, self.t0)
             r.events.append("gate_and_back")
 
         wander_span: tuple[float, float] | None = None
         if rng.random() < 0.2 or self.idx == 7:
             windows = local_windows(
-                self.tz, self.t0 + 600, self.t1 - END_MARGIN_S - 3600,
+                self.tz,
+                self.t0 + 600,
+                self.t1 - END_MARGIN_S - 3600,
                 *(("18:30", "21:30") if self.centre else ("06:00", "21:30")),
             )
             s = place(rng, windows, 3000.0, self.timeline, margin=300)
             if s is not None and away.free(s, s + 3000):
                 s = _grid_start(s, self.t0)
-                w = gps.wander(rng, self.home, s, radius_m=self.radius,
-                               distance_m=float(rng.uniform(1500, 2500)), interval_s=GRID_S)
+                w = gps.wander(
+                    rng,
+                    self.home,
+                    s,
+                    radius_m=self.radius,
+                    distance_m=float(rng.uniform(1500, 2500)),
+                    interval_s=GRID_S,
+                )
                 _splice(track, w, self.t0)
                 wander_span = (s, float(w.ts[-1]))
                 r.events.append("wander")
@@ -516,26 +577,44 @@ class _ResidentGen:
 
         # Vitals: the resident's baseline, circadian drift, perhaps a deterioration.
         base = vitals.Baseline(
-            hr=float(rng.uniform(62, 82)), spo2=90.5 if r.oxygen else float(rng.uniform(95.5, 98)),
-            rr=float(rng.uniform(14, 18)), sbp=float(rng.uniform(118, 148)),
-            dbp=float(rng.uniform(68, 85)), temp=float(rng.uniform(36.4, 36.9)),
+            hr=float(rng.uniform(62, 82)),
+            spo2=90.5 if r.oxygen else float(rng.uniform(95.5, 98)),
+            rr=float(rng.uniform(14, 18)),
+            sbp=float(rng.uniform(118, 148)),
+            dbp=float(rng.uniform(68, 85)),
+            temp=float(rng.uniform(36.4, 36.9)),
         )
         episodes: list[vitals.Episode] = []
         onset = math.nan
         if rng.random() < 0.15 or self.idx == 11:
-            onset = float(rng.uniform(self.t0 + 2 * 3600, max(self.t0 + 2 * 3600,
-                                                             self.t1 - 6 * 3600)))
+            onset = float(
+                rng.uniform(self.t0 + 2 * 3600, max(self.t0 + 2 * 3600, self.t1 - 6 * 3600))
+            )
             if rng.random() < 0.6:
-                episodes.append(vitals.sepsis(onset, float(rng.uniform(2, 4)) * 3600,
-                                              float(rng.uniform(0.8, 1.2))))
+                episodes.append(
+                    vitals.sepsis(
+                        onset, float(rng.uniform(2, 4)) * 3600, float(rng.uniform(0.8, 1.2))
+                    )
+                )
             else:
-                episodes.append(vitals.hypoxia(onset, float(rng.uniform(0.5, 1.5)) * 3600,
-                                               float(rng.uniform(0.8, 1.2))))
+                episodes.append(
+                    vitals.hypoxia(
+                        onset, float(rng.uniform(0.5, 1.5)) * 3600, float(rng.uniform(0.8, 1.2))
+                    )
+                )
             self.episode = episodes[0].name
             r.events.append(self.episode)
         off_h = float(utc_offsets(self.tz, np.array([self.t0]))[0]) / 3600.0
-        vit = vitals.day(rng, self.t0, n * GRID_S, GRID_S, base, off_h, episodes,
-                         artefact_rate=self.artefact_rate)
+        vit = vitals.day(
+            rng,
+            self.t0,
+            n * GRID_S,
+            GRID_S,
+            base,
+            off_h,
+            episodes,
+            artefact_rate=self.artefact_rate,
+        )
 
         # Activities: falls (about one a resident-day) and hard daily activities.
         mount = motion.random_mount(r.placement, rng)
@@ -563,18 +642,38 @@ class _ResidentGen:
                 sos_at.append(s)
 
         msgs = self._wearable_messages(
-            bat, track, home_track, vit, unworn, removed_events, outages, dead_from, placed,
-            sos_at, mount,
+            bat,
+            track,
+            home_track,
+            vit,
+            unworn,
+            removed_events,
+            outages,
+            dead_from,
+            placed,
+            sos_at,
+            mount,
         )
         monitor_msgs = self._monitor_messages(vit) if r.monitor else []
-        self._labels(msgs, track, unworn, removed_events, outages, dead_from, placed, sos_at,
-                     bat, wander_span)
+        self._labels(
+            msgs,
+            track,
+            unworn,
+            removed_events,
+            outages,
+            dead_from,
+            placed,
+            sos_at,
+            bat,
+            wander_span,
+        )
         if episodes:
             self._vitals_label(vit, msgs + monitor_msgs, onset)
         out = [(m.t, f"{PREFIX}/devices/{r.device}/{m.topic_kind}", m.payload) for m in msgs]
         if r.monitor:
-            out += [(m.t, f"{PREFIX}/devices/{r.monitor}/telemetry", m.payload)
-                    for m in monitor_msgs]
+            out += [
+                (m.t, f"{PREFIX}/devices/{r.monitor}/telemetry", m.payload) for m in monitor_msgs
+            ]
         return out, self.labels
 
     # -- messages -----------------------------------------------------------------------------
@@ -585,10 +684,18 @@ class _ResidentGen:
         return min(len(self.grid) - 1, max(0, int((ts - self.t0) // GRID_S)))
 
     def _wearable_messages(
-        self, bat: vitals.BatterySeries, track: gps.GpsTrack, home_track: gps.GpsTrack,
-        vit: vitals.VitalsSeries, unworn: list[tuple[float, float]], removed_events: list[float],
-        outages: list[tuple[float, float, str]], dead_from: float,
-        placed: list[tuple[float, motion.Segment]], sos_at: list[float], mount: FloatArray,
+        self,
+        bat: vitals.BatterySeries,
+        track: gps.GpsTrack,
+        home_track: gps.GpsTrack,
+        vit: vitals.VitalsSeries,
+        unworn: list[tuple[float, float]],
+        removed_events: list[float],
+        outages: list[tuple[float, float, str]],
+        dead_from: float,
+        placed: list[tuple[float, motion.Segment]],
+        sos_at: list[float],
+        mount: FloatArray,
     ) -> list[Msg]:
         rng, r = self.rng, self.r
         rate, chunk_s = r.rate, r.chunk_s
@@ -603,14 +710,20 @@ class _ResidentGen:
                 g = np.concatenate([g, motion.lying_still(seg, 20.0, rng)])
             k = 0
             for k in range(0, g.shape[0], ns):
-                events.append(Msg(s + k / rate, "telemetry",
-                                  {"accel": {"rate": rate, "g": g[k:k + ns]}}))
+                events.append(
+                    Msg(s + k / rate, "telemetry", {"accel": {"rate": rate, "g": g[k : k + ns]}})
+                )
             bursts.append((s, s + (k + ns) / rate))
             if seg.is_fall:
                 impact = s + float(seg.impact_s or 0.0)
                 if r.placement == "pendant" and rng.random() < 0.4:
-                    events.append(Msg(impact + float(rng.uniform(1, 3)), "telemetry",
-                                      {"event": "fall", "_loc": True}))
+                    events.append(
+                        Msg(
+                            impact + float(rng.uniform(1, 3)),
+                            "telemetry",
+                            {"event": "fall", "_loc": True},
+                        )
+                    )
                 if seg.kind == "fall_recover" or rng.random() < 0.25:
                     delay = float(rng.uniform(6, min(25.0, r.check_timeout_s - 3)))
                     events.append(Msg(impact + delay, "telemetry", {"event": "ok"}))
@@ -644,15 +757,16 @@ class _ResidentGen:
             if worn:
                 v: dict[str, Any] = {"hr": int(vit.hr[gi])}
                 if i % spot_every == 0:  # SpO2, respiration and skin temperature: spot checks
-                    v.update(spo2=int(vit.spo2[gi]), rr=int(vit.rr[gi]),
-                             temp=float(vit.temp[gi]))
+                    v.update(spo2=int(vit.spo2[gi]), rr=int(vit.rr[gi]), temp=float(vit.temp[gi]))
                 if r.oxygen:
                     v["o2"] = True
                 p["vitals"] = v
             src = track if worn else home_track
-            p["location"] = {"lat": round(float(src.lat[gi]), 6),
-                             "lon": round(float(src.lon[gi]), 6),
-                             "acc": round(float(src.acc[gi]), 1)}
+            p["location"] = {
+                "lat": round(float(src.lat[gi]), 6),
+                "lon": round(float(src.lon[gi]), 6),
+                "acc": round(float(src.acc[gi]), 1),
+            }
             if float(ts) in removal_msgs:
                 p["event"] = "removed"
             events.append(Msg(ts_f, "telemetry", p, t=float(ts)))
@@ -680,9 +794,11 @@ class _ResidentGen:
             gi = self._gi(m.ts)
             p = dict(m.payload)
             if p.pop("_loc", False):
-                p["location"] = {"lat": round(float(track.lat[gi]), 6),
-                                 "lon": round(float(track.lon[gi]), 6),
-                                 "acc": round(float(track.acc[gi]), 1)}
+                p["location"] = {
+                    "lat": round(float(track.lat[gi]), 6),
+                    "lon": round(float(track.lon[gi]), 6),
+                    "acc": round(float(track.acc[gi]), 1),
+                }
             payload = {"ts": round(m.ts, 3), "seq": seq, "battery": float(bat.level[gi]), **p}
             seq += 1
             if m.t == 0.0:  # streamed chunk: sent once complete
@@ -702,28 +818,45 @@ class _ResidentGen:
             for a, _b in local_windows(self.tz, self.t0, self.t1 - 3600, hhmm, "23:59"):
                 ts = a + float(rng.uniform(0, 2400))
                 gi = self._gi(ts)
-                v: dict[str, Any] = {"sbp": int(vit.sbp[gi]), "dbp": int(vit.dbp[gi]),
-                                     "hr": int(vit.hr[gi]), "spo2": int(vit.spo2[gi])}
+                v: dict[str, Any] = {
+                    "sbp": int(vit.sbp[gi]),
+                    "dbp": int(vit.dbp[gi]),
+                    "hr": int(vit.hr[gi]),
+                    "spo2": int(vit.spo2[gi]),
+                }
                 if r.oxygen:
                     v["o2"] = True
-                out.append(Msg(ts, "telemetry", {"ts": round(ts, 3), "seq": 0,
-                                                 "battery": 0.8, "vitals": v},
-                               t=round(ts + 0.5 + float(rng.uniform(0, 1.5)), 3)))
+                out.append(
+                    Msg(
+                        ts,
+                        "telemetry",
+                        {"ts": round(ts, 3), "seq": 0, "battery": 0.8, "vitals": v},
+                        t=round(ts + 0.5 + float(rng.uniform(0, 1.5)), 3),
+                    )
+                )
         out.sort(key=lambda m: m.ts)
         for seq, m in enumerate(out):
             m.payload["seq"] = seq
         return out
 
     # -- labels -------------------------------------------------------------------------------
-    def _add(self, kind: str, start: float, deadline: float, note: str,
-             end: float | None = None) -> None:
+    def _add(
+        self, kind: str, start: float, deadline: float, note: str, end: float | None = None
+    ) -> None:
         self.labels.append(Label(self.rid, kind, start, deadline, note, end))
 
     def _labels(
-        self, msgs: list[Msg], track: gps.GpsTrack, unworn: list[tuple[float, float]],
-        removed_events: list[float], outages: list[tuple[float, float, str]], dead_from: float,
-        placed: list[tuple[float, motion.Segment]], sos_at: list[float],
-        bat: vitals.BatterySeries, wander_span: tuple[float, float] | None,
+        self,
+        msgs: list[Msg],
+        track: gps.GpsTrack,
+        unworn: list[tuple[float, float]],
+        removed_events: list[float],
+        outages: list[tuple[float, float, str]],
+        dead_from: float,
+        placed: list[tuple[float, motion.Segment]],
+        sos_at: list[float],
+        bat: vitals.BatterySeries,
+        wander_span: tuple[float, float] | None,
     ) -> None:
         r = self.r
         tele = [m for m in msgs if m.topic_kind == "telemetry"]
@@ -732,25 +865,36 @@ class _ResidentGen:
         for s, seg in placed:
             if seg.is_fall:
                 impact = s + float(seg.impact_s or 0.0)
-                self._add("fall", impact, impact + FALL_LABEL_EXTRA_S + r.check_timeout_s,
-                          seg.kind)
+                self._add("fall", impact, impact + FALL_LABEL_EXTRA_S + r.check_timeout_s, seg.kind)
         for s in sos_at:
             self._add("sos", s, s + SOS_DEADLINE_S, "button")
         if wander_span is not None:
-            fixes = [m for m in tele if "location" in m.payload
-                     and wander_span[0] <= m.ts <= wander_span[1]]
+            fixes = [
+                m
+                for m in tele
+                if "location" in m.payload and wander_span[0] <= m.ts <= wander_span[1]
+            ]
             if fixes:
                 fts = np.array([m.ts for m in fixes])
                 loc = [m.payload["location"] for m in fixes]
-                margin = outside_margin(self.fences, self.tz, fts,
-                                        np.array([x["lat"] for x in loc]),
-                                        np.array([x["lon"] for x in loc]))
+                margin = outside_margin(
+                    self.fences,
+                    self.tz,
+                    fts,
+                    np.array([x["lat"] for x in loc]),
+                    np.array([x["lon"] for x in loc]),
+                )
                 acc = np.array([x["acc"] for x in loc])
                 out = np.flatnonzero(margin > 2 * acc)
                 if len(out):
                     start = float(fts[out[0]])
-                    self._add("wander", start, start + WANDER_DEADLINE_S, "walked off",
-                              wander_span[1] + 60.0)
+                    self._add(
+                        "wander",
+                        start,
+                        start + WANDER_DEADLINE_S,
+                        "walked off",
+                        wander_span[1] + 60.0,
+                    )
         # Device trouble, on arrival times (the pipeline's clock for these rules).
         for a, b, kind in outages:
             before = arr[ts < a]
@@ -760,15 +904,21 @@ class _ResidentGen:
                 start = float(before[-1]) + SILENT_AFTER_S
                 self._add("device", start, start + DEVICE_DEADLINE_S, "silent", b)
             if kind == "offline":
-                off = [m.t for m in msgs if m.topic_kind == "status" and m.payload == "offline"
-                       and a <= m.ts < b]
+                off = [
+                    m.t
+                    for m in msgs
+                    if m.topic_kind == "status" and m.payload == "offline" and a <= m.ts < b
+                ]
                 if off and b - off[0] > OFFLINE_GRACE_S + DEVICE_DEADLINE_S:
                     start = off[0] + OFFLINE_GRACE_S
                     self._add("device", start, start + DEVICE_DEADLINE_S, "offline", b)
         for a, b in unworn:
             # A report's chunk starts up to chunk_s before it is sent: look from a - chunk_s.
-            sel = [int(i) for i in np.flatnonzero((ts >= a - r.chunk_s - 1.0) & (ts < b))
-                   if tele[int(i)].payload.get("worn") is False]
+            sel = [
+                int(i)
+                for i in np.flatnonzero((ts >= a - r.chunk_s - 1.0) & (ts < b))
+                if tele[int(i)].payload.get("worn") is False
+            ]
             if not sel:
                 continue
             first = float(arr[sel[0]])
@@ -782,13 +932,15 @@ class _ResidentGen:
         if low:
             start = float(arr[low[0]])
             # Low until it is charged or dies: a later critical (5 %) is the same discharge.
-            self._add("device", start, start + DEVICE_DEADLINE_S, "battery_low",
-                      min(dead_from, self.t1))
+            self._add(
+                "device", start, start + DEVICE_DEADLINE_S, "battery_low", min(dead_from, self.t1)
+            )
         if math.isfinite(dead_from) and len(arr):
             start = float(arr[-1]) + SILENT_AFTER_S
             if start + DEVICE_DEADLINE_S < self.t1:
-                self._add("device", start, start + DEVICE_DEADLINE_S, "silent (battery empty)",
-                          self.t1)
+                self._add(
+                    "device", start, start + DEVICE_DEADLINE_S, "silent (battery empty)", self.t1
+                )
 
     def _vitals_label(self, vit: vitals.VitalsSeries, msgs: list[Msg], onset: float) -> None:
         """First time the chart is reached, by the true signal or by what was sent."""
@@ -845,15 +997,17 @@ def generate(
         msgs, lab = gen.build()
         registry[gen.rid] = gen.entry
         all_labels += lab
-        people.append({**gen.r.__dict__, "home": gen.home,
-                       "activities": sorted(gen.activities)})
+        people.append({**gen.r.__dict__, "home": gen.home, "activities": sorted(gen.activities)})
         for t, topic, payload in msgs:
-            lines.append((t, orjson.dumps({"t": t, "topic": topic, "payload": payload},
-                                          option=opt)))
+            lines.append(
+                (t, orjson.dumps({"t": t, "topic": topic, "payload": payload}, option=opt))
+            )
     lines.sort(key=lambda x: x[0])  # stable: each device's own order is kept
     with (out_dir / "registry.yaml").open("w", encoding="utf-8") as f:
-        f.write(f"# generated by `anxin scenario generate --residents {residents} --hours {hours}"
-                f" --seed {seed}`\n")
+        f.write(
+            f"# generated by `anxin scenario generate --residents {residents} --hours {hours}"
+            f" --seed {seed}`\n"
+        )
         yaml.safe_dump({"residents": registry}, f, allow_unicode=True, sort_keys=False)
     with (out_dir / "messages.jsonl").open("wb") as fb:
         fb.write(b"\n".join(line for _t, line in lines) + b"\n")

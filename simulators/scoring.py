@@ -129,11 +129,21 @@ class Score:
 
 
 def _brief(a: Alert) -> dict[str, Any]:
-    details = {k: v for k, v in a.details.items() if k in ("reason", "news2", "detected_by",
-                                                           "peak_g", "distance_m", "placement")}
-    return {"alert_id": a.alert_id, "kind": a.kind, "resident_id": a.resident_id,
-            "device_id": a.device_id, "severity": a.severity, "ts": a.ts,
-            "detected_at": a.first, "details": details}
+    details = {
+        k: v
+        for k, v in a.details.items()
+        if k in ("reason", "news2", "detected_by", "peak_g", "distance_m", "placement")
+    }
+    return {
+        "alert_id": a.alert_id,
+        "kind": a.kind,
+        "resident_id": a.resident_id,
+        "device_id": a.device_id,
+        "severity": a.severity,
+        "ts": a.ts,
+        "detected_at": a.first,
+        "details": details,
+    }
 
 
 def unique_alerts(records: Iterable[Mapping[str, Any]]) -> list[Alert]:
@@ -143,10 +153,17 @@ def unique_alerts(records: Iterable[Mapping[str, Any]]) -> list[Alert]:
         aid = str(rec["alert_id"])
         found = by_id.get(aid)
         if found is None:
-            by_id[aid] = Alert(aid, str(rec["kind"]), str(rec["resident_id"]),
-                               str(rec.get("device_id", "")), str(rec.get("severity", "")),
-                               float(rec["ts"]), [float(rec["detected_at"])],
-                               dict(rec.get("details") or {}), dict(rec))
+            by_id[aid] = Alert(
+                aid,
+                str(rec["kind"]),
+                str(rec["resident_id"]),
+                str(rec.get("device_id", "")),
+                str(rec.get("severity", "")),
+                float(rec["ts"]),
+                [float(rec["detected_at"])],
+                dict(rec.get("details") or {}),
+                dict(rec),
+            )
         else:
             found.detected_at.append(float(rec["detected_at"]))
             if rec.get("severity") == "critical":
@@ -210,9 +227,16 @@ def read_labels(path: Path) -> list[LabelRow]:
         if line.strip():
             d = orjson.loads(line)
             end = d.get("end")
-            out.append(LabelRow(str(d["resident"]), str(d["kind"]), float(d["start"]),
-                                float(d["deadline"]), str(d.get("note", "")),
-                                None if end is None else float(end)))
+            out.append(
+                LabelRow(
+                    str(d["resident"]),
+                    str(d["kind"]),
+                    float(d["start"]),
+                    float(d["deadline"]),
+                    str(d.get("note", "")),
+                    None if end is None else float(end),
+                )
+            )
     return out
 
 
@@ -225,8 +249,18 @@ def _fmt(v: float | None, pct: bool = False, digits: int = 1) -> str:
     return f"{100 * v:.1f} %" if pct else f"{v:.{digits}f}"
 
 
-COLUMNS = ("kind", "labels", "detected", "recall", "alerts", "precision", "false alarms",
-           "false / resident-day", "latency p50 (s)", "latency p95 (s)")
+COLUMNS = (
+    "kind",
+    "labels",
+    "detected",
+    "recall",
+    "alerts",
+    "precision",
+    "false alarms",
+    "false / resident-day",
+    "latency p50 (s)",
+    "latency p95 (s)",
+)
 
 
 def table_rows(result: Score) -> list[list[str]]:
@@ -234,31 +268,58 @@ def table_rows(result: Score) -> list[list[str]]:
     for k, ks in result.kinds.items():
         if not ks.labels and not ks.alerts:
             continue
-        rows.append([k, str(ks.labels), str(ks.detected), _fmt(ks.recall, pct=True),
-                     str(ks.alerts), _fmt(ks.precision, pct=True), str(ks.false_alarms),
-                     _fmt(ks.false_per_resident_day, digits=3), _fmt(ks.latency(50)),
-                     _fmt(ks.latency(95))])
+        rows.append(
+            [
+                k,
+                str(ks.labels),
+                str(ks.detected),
+                _fmt(ks.recall, pct=True),
+                str(ks.alerts),
+                _fmt(ks.precision, pct=True),
+                str(ks.false_alarms),
+                _fmt(ks.false_per_resident_day, digits=3),
+                _fmt(ks.latency(50)),
+                _fmt(ks.latency(95)),
+            ]
+        )
     return rows
 
 
 def markdown(result: Score, title: str, notes: Sequence[str] = ()) -> str:
     rows = table_rows(result)
-    out = [f"# {title}", "", f"Resident-days: {result.resident_days:.2f}", "",
-           "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    out = [
+        f"# {title}",
+        "",
+        f"Resident-days: {result.resident_days:.2f}",
+        "",
+        "| " + " | ".join(COLUMNS) + " |",
+        "|" + "---|" * len(COLUMNS),
+    ]
     out += ["| " + " | ".join(r) + " |" for r in rows]
     out += ["", *notes]
     if result.misses:
-        out += ["", "## Missed labels", "", "| resident | kind | start | note |",
-                "|---|---|---|---|"]
+        out += [
+            "",
+            "## Missed labels",
+            "",
+            "| resident | kind | start | note |",
+            "|---|---|---|---|",
+        ]
         out += [f"| {m.resident} | {m.kind} | {m.start:.1f} | {m.note} |" for m in result.misses]
     if result.false_alarms:
-        out += ["", "## False alarms", "",
-                "| alert | resident | kind | detected_at | details | context |",
-                "|---|---|---|---|---|---|"]
+        out += [
+            "",
+            "## False alarms",
+            "",
+            "| alert | resident | kind | detected_at | details | context |",
+            "|---|---|---|---|---|---|",
+        ]
         for a in result.false_alarms:
             d = _brief(a)["details"]
-            out.append(f"| {a.alert_id} | {a.resident_id} | {a.kind} | {a.first:.1f} | "
-                       f"{orjson.dumps(d).decode()} | {result.context.get(a.alert_id, '')} |")
+            out.append(
+                f"| {a.alert_id} | {a.resident_id} | {a.kind} | {a.first:.1f} | "
+                f"{orjson.dumps(d).decode()} | {result.context.get(a.alert_id, '')} |"
+            )
     return "\n".join(out) + "\n"
 
 
@@ -303,7 +364,8 @@ def annotate(result: Score, people: Sequence[Mapping[str, Any]]) -> None:
     """Name the generated activity around each false fall alert (from ``scenario.json``)."""
     acts = {str(p["rid"]): p.get("activities", []) for p in people}
     for a in result.false_alarms:
-        near = [f"{k} at {s:.0f}" for s, k in acts.get(a.resident_id, [])
-                if s - 5 <= a.ts <= s + 60]
+        near = [
+            f"{k} at {s:.0f}" for s, k in acts.get(a.resident_id, []) if s - 5 <= a.ts <= s + 60
+        ]
         if near:
             result.context[a.alert_id] = ", ".join(near)

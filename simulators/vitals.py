@@ -40,10 +40,15 @@ class Baseline:
 
 
 # Half peak-to-trough circadian swing per signal (peak ~16:00, trough ~04:00 local).
-CIRCADIAN: dict[str, float] = {"hr": 6.0, "spo2": 0.4, "rr": 1.0, "sbp": 8.0, "dbp": 5.0,
-                               "temp": 0.35}
-NOISE: dict[str, float] = {"hr": 2.5, "spo2": 0.8, "rr": 1.2, "sbp": 5.0, "dbp": 4.0,
-                           "temp": 0.08}
+CIRCADIAN: dict[str, float] = {
+    "hr": 6.0,
+    "spo2": 0.4,
+    "rr": 1.0,
+    "sbp": 8.0,
+    "dbp": 5.0,
+    "temp": 0.35,
+}
+NOISE: dict[str, float] = {"hr": 2.5, "spo2": 0.8, "rr": 1.2, "sbp": 5.0, "dbp": 4.0, "temp": 0.08}
 
 
 @dataclass(frozen=True)
@@ -148,18 +153,38 @@ def day(
         if dropout > 0:
             meas[k] = np.where(rng.random(n) < dropout, np.nan, meas[k])
     events = {f"{ep.name}_onset": ep.onset_ts for ep in episodes}
-    return VitalsSeries(ts, meas["hr"], meas["spo2"], meas["rr"], meas["sbp"], meas["dbp"],
-                        meas["temp"], truth, events)
+    return VitalsSeries(
+        ts,
+        meas["hr"],
+        meas["spo2"],
+        meas["rr"],
+        meas["sbp"],
+        meas["dbp"],
+        meas["temp"],
+        truth,
+        events,
+    )
 
 
 def only(series: VitalsSeries, keys: Sequence[str], every: int = 1) -> VitalsSeries:
     """What one device measures: ``keys`` at every ``every``-th sample, NaN elsewhere."""
     keep = np.zeros(len(series), dtype=bool)
     keep[::every] = True
-    cols = {k: np.where(keep, getattr(series, k), np.nan) if k in keys
-            else np.full(len(series), np.nan) for k in SIGNALS}
-    return VitalsSeries(series.ts, cols["hr"], cols["spo2"], cols["rr"], cols["sbp"],
-                        cols["dbp"], cols["temp"], series.truth, dict(series.events))
+    cols = {
+        k: np.where(keep, getattr(series, k), np.nan) if k in keys else np.full(len(series), np.nan)
+        for k in SIGNALS
+    }
+    return VitalsSeries(
+        series.ts,
+        cols["hr"],
+        cols["spo2"],
+        cols["rr"],
+        cols["sbp"],
+        cols["dbp"],
+        cols["temp"],
+        series.truth,
+        dict(series.events),
+    )
 
 
 # ---------------------------------------------------------------- battery

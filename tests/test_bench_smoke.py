@@ -36,7 +36,11 @@ def test_bench_detectors_quick() -> None:
 
 def test_bench_scenario_quick() -> None:
     out = run("scenario", "--quick", timeout=180)
-    for section in ("generate:", "ceiling (read + orjson decode)", "evaluate in-process, 1 process"):
+    for section in (
+        "generate:",
+        "ceiling (read + orjson decode)",
+        "evaluate in-process, 1 process",
+    ):
         assert section in out
 
 

@@ -274,7 +274,9 @@ def test_sos_shows_live_ack_stops_the_calls_and_the_second_nurse_sees_it(
     seen = time.monotonic() - in_db
     browser_ms = nurse_a.evaluate("window.anxin.lastLatencyMs")
     # a figure, not an assertion (timing belongs to bench/): printed with the test's output
-    print(f"board showed the alert {seen:.2f} s after it was written (event to row {browser_ms} ms)")
+    print(
+        f"board showed the alert {seen:.2f} s after it was written (event to row {browser_ms} ms)"
+    )
     assert "王秀兰" in row_a.inner_text() and "紧急呼叫" in row_a.inner_text()
     assert nurse_a.title().startswith("(!) 新的紧急警报")
     assert nurse_a.evaluate("window.anxin.beeps") >= 1

@@ -178,7 +178,9 @@ def test_fleet_publishes_valid_telemetry_and_answers_checks(services: Endpoints)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             with sub.lock:
-                reporting = {t.split("/")[-2] for _w, t, _p, _r in sub.got if t.endswith("/telemetry")}
+                reporting = {
+                    t.split("/")[-2] for _w, t, _p, _r in sub.got if t.endswith("/telemetry")
+                }
             if len(reporting & ours) == 30:
                 break
             time.sleep(0.1)
