@@ -12,22 +12,19 @@ from __future__ import annotations
 import base64
 import random
 import re
-import shutil
-import tempfile
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import orjson
 import paho.mqtt.client as mqtt
 import pytest
 
-from anxin.processes import Child, ProcessGroup
 from anxin.services import Endpoints
+from tests.bridge_helpers import PrivateBridge, private_bridge
 from tests.kafka_helpers import collect
 
 REGISTRY = """
@@ -51,52 +48,11 @@ SEQ0 = 8_000_000
 MARK = re.compile(rb"fz:(\d+);")
 
 
-@dataclass
-class FuzzBridge:
-    prefix: str
-    readings: str
-    rejected: str
-    bootstrap: str
-    child: Child
-
-
 @pytest.fixture(scope="module")
-def fuzz_bridge(services: Endpoints, anxin_env: dict[str, str]) -> Iterator[FuzzBridge]:
-    folder = Path(tempfile.mkdtemp(prefix="anxin-fuzz-"))
-    (folder / "registry.yaml").write_text(REGISTRY)
-    uid = uuid.uuid4().hex[:8]
-    prefix = f"fuzz-{uid}/v1"
-    topics = {"readings": f"fuzz-{uid}-readings", "rejected": f"fuzz-{uid}-rejected"}
-    group = ProcessGroup(folder / "logs", env=anxin_env)
-    ready = folder / "bridge.ready"
-    child = group.spawn(
-        "fuzz-bridge",
-        "ingest",
-        "--ready-file",
-        str(ready),
-        env={
-            "ANXIN_MQTT__PREFIX": prefix,
-            "ANXIN_MQTT__CLIENT_ID": f"anxin-ingest-fuzz-{uid}",
-            "ANXIN_REGISTRY": str(folder / "registry.yaml"),
-            "ANXIN_KAFKA__READINGS_TOPIC": topics["readings"],
-            "ANXIN_KAFKA__REJECTED_TOPIC": topics["rejected"],
-            "ANXIN_KAFKA__STATUS_TOPIC": f"fuzz-{uid}-status",
-            "ANXIN_KAFKA__COMMANDS_TOPIC": f"fuzz-{uid}-commands",
-            "ANXIN_INGEST__RATE_PER_S": "0",  # this test is about content, not rate
-        },
-    )
-    try:
-        group.wait_until(child, ready.exists)
-        yield FuzzBridge(
-            prefix,
-            topics["readings"],
-            topics["rejected"],
-            anxin_env["ANXIN_KAFKA__BOOTSTRAP"],
-            child,
-        )
-    finally:
-        group.stop()
-        shutil.rmtree(folder, ignore_errors=True)
+def fuzz_bridge(services: Endpoints, anxin_env: dict[str, str]) -> Iterator[PrivateBridge]:
+    env = {"ANXIN_INGEST__RATE_PER_S": "0"}  # content, not rate
+    with private_bridge(anxin_env, "fuzz", REGISTRY, env) as bridge:
+        yield bridge
 
 
 # -- the messages -------------------------------------------------------------------------------
@@ -260,7 +216,7 @@ def _marker(record: dict[str, Any]) -> int | None:
     return int(found.group(1)) if found else None
 
 
-def test_fuzz_run_through_the_real_bridge(services: Endpoints, fuzz_bridge: FuzzBridge) -> None:
+def test_fuzz_run_through_the_real_bridge(services: Endpoints, fuzz_bridge: PrivateBridge) -> None:
     fb = fuzz_bridge
     plan = make_plan(fb.prefix, time.time())
     n_in = len(plan.messages)

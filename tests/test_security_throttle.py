@@ -11,15 +11,11 @@ the flooding device's id.
 from __future__ import annotations
 
 import asyncio
-import shutil
-import tempfile
 import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -27,8 +23,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from anxin.processes import Child, ProcessGroup
 from anxin.services import Endpoints
+from tests.bridge_helpers import PrivateBridge, private_bridge
 
 REGISTRY = """
 residents:
@@ -52,52 +48,11 @@ N_FLOOD = 6000
 SEQ0 = 8_500_000
 
 
-@dataclass
-class FloodBridge:
-    prefix: str
-    readings: str
-    rejected: str
-    bootstrap: str
-    child: Child
-
-
 @pytest.fixture(scope="module")
-def flood_bridge(services: Endpoints, anxin_env: dict[str, str]) -> Iterator[FloodBridge]:
-    folder = Path(tempfile.mkdtemp(prefix="anxin-flood-"))
-    (folder / "registry.yaml").write_text(REGISTRY)
-    uid = uuid.uuid4().hex[:8]
-    prefix = f"flood-{uid}/v1"
-    group = ProcessGroup(folder / "logs", env=anxin_env)
-    ready = folder / "bridge.ready"
-    child = group.spawn(
-        "flood-bridge",
-        "ingest",
-        "--ready-file",
-        str(ready),
-        env={
-            "ANXIN_MQTT__PREFIX": prefix,
-            "ANXIN_MQTT__CLIENT_ID": f"anxin-ingest-flood-{uid}",
-            "ANXIN_REGISTRY": str(folder / "registry.yaml"),
-            "ANXIN_KAFKA__READINGS_TOPIC": f"flood-{uid}-readings",
-            "ANXIN_KAFKA__REJECTED_TOPIC": f"flood-{uid}-rejected",
-            "ANXIN_KAFKA__STATUS_TOPIC": f"flood-{uid}-status",
-            "ANXIN_KAFKA__COMMANDS_TOPIC": f"flood-{uid}-commands",
-            "ANXIN_INGEST__RATE_PER_S": str(RATE),
-            "ANXIN_INGEST__BURST": str(BURST),
-        },
-    )
-    try:
-        group.wait_until(child, ready.exists)
-        yield FloodBridge(
-            prefix,
-            f"flood-{uid}-readings",
-            f"flood-{uid}-rejected",
-            anxin_env["ANXIN_KAFKA__BOOTSTRAP"],
-            child,
-        )
-    finally:
-        group.stop()
-        shutil.rmtree(folder, ignore_errors=True)
+def flood_bridge(services: Endpoints, anxin_env: dict[str, str]) -> Iterator[PrivateBridge]:
+    env = {"ANXIN_INGEST__RATE_PER_S": str(RATE), "ANXIN_INGEST__BURST": str(BURST)}
+    with private_bridge(anxin_env, "flood", REGISTRY, env) as bridge:
+        yield bridge
 
 
 def _flood(ep: Endpoints, prefix: str, lines: list[bytes]) -> None:
@@ -153,7 +108,7 @@ async def _read_all(
 
 
 def test_a_flooding_device_is_throttled_reported_and_starves_nobody(
-    services: Endpoints, flood_bridge: FloodBridge
+    services: Endpoints, flood_bridge: PrivateBridge
 ) -> None:
     fb = flood_bridge
     now = time.time()
