@@ -9,7 +9,6 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import threading
 import time
 import uuid
@@ -29,6 +28,7 @@ from alerts.clock import FileClock
 from alerts.testing import TwilioRecorder, fresh_database, sign
 from anxin.processes import Child, ProcessGroup
 from anxin.services import Endpoints, free_port
+from tests.mqtt_helpers import mosquitto_pub
 
 POLICIES = Path(__file__).parent / "data" / "alerts" / "alerts.yaml"
 REGISTRY = Path(__file__).parent / "data" / "registry.yaml"
@@ -238,23 +238,7 @@ def test_sos_end_to_end_keypress_stops_the_chain_and_the_wearer_hears_help_is_co
         assert subscribed.wait(10)
         seq = 700_000 + int(time.time()) % 100_000
         payload = {"ts": round(time.time(), 3), "seq": seq, "event": "sos"}
-        subprocess.run(
-            [
-                "mosquitto_pub",
-                "-h",
-                services.host,
-                "-p",
-                str(services.mqtt_port),
-                "-q",
-                "1",
-                "-t",
-                "anxin/v1/devices/W001/telemetry",
-                "-m",
-                orjson.dumps(payload).decode(),
-            ],
-            check=True,
-            timeout=30,
-        )
+        mosquitto_pub(services, "anxin/v1/devices/W001/telemetry", [orjson.dumps(payload)])
 
         def sos_alert() -> str | None:
             rows = w.rows(

@@ -33,6 +33,7 @@ from alerts.testing import TwilioRecorder
 from anxin.processes import Child, ProcessGroup
 from anxin.services import Endpoints, _die_with_parent, free_port
 from console.users import add_user
+from tests.mqtt_helpers import mosquitto_pub
 from tests.test_alerts_worker import T0, AlertsWorker, calls_by_notification
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -226,23 +227,7 @@ def sos(services: Endpoints, seq: int) -> None:
         "event": "sos",
         "location": {"lat": 37.5168, "lon": 122.1231, "acc": 12},
     }
-    subprocess.run(
-        [
-            "mosquitto_pub",
-            "-h",
-            services.host,
-            "-p",
-            str(services.mqtt_port),
-            "-q",
-            "1",
-            "-t",
-            "anxin/v1/devices/W001/telemetry",
-            "-m",
-            orjson.dumps(payload).decode(),
-        ],
-        check=True,
-        timeout=30,
-    )
+    mosquitto_pub(services, "anxin/v1/devices/W001/telemetry", [orjson.dumps(payload)])
 
 
 def test_sos_shows_live_ack_stops_the_calls_and_the_second_nurse_sees_it(
