@@ -24,13 +24,35 @@ from rich.console import Console
 
 from anxin.processes import ProcessGroup
 from anxin.registry import load_registry
-from anxin.services import PROJECT_ROOT, MqttAuth, ServiceError, Supervisor, free_port
+from anxin.services import (
+    PROJECT_ROOT,
+    Endpoints,
+    MqttAuth,
+    ServiceError,
+    Supervisor,
+    free_port,
+)
 from anxin.settings import Settings
 from console.users import add_user
 from ingest.credentials import CredentialsError, write_credentials
 from simulators.fleet import demo_registry
 
 POLICIES_EXAMPLE = PROJECT_ROOT / "alerts" / "policies.example.yaml"
+
+
+def pipeline_env(ep: Endpoints, run_dir: Path, registry: Path, webhook_port: int) -> dict[str, str]:
+    """Environment of the bridge, workers and storage of one run folder (demo and bench alike):
+    the services' addresses, the registry, Faust's data, the policies beside the registry and
+    Twilio's webhooks on ``webhook_port``."""
+    return {
+        **ep.env(),
+        "ANXIN_RUN_DIR": str(run_dir),
+        "ANXIN_REGISTRY": str(registry),
+        "ANXIN_FAUST__DATA_DIR": str(run_dir / "faust"),
+        "ANXIN_ALERTS__POLICIES": str(run_dir / "alerts.yaml"),
+        "ANXIN_ALERTS__WEBHOOK_PORT": str(webhook_port),
+        "ANXIN_TWILIO__PUBLIC_BASE_URL": f"http://127.0.0.1:{webhook_port}",
+    }
 
 
 def _start(
@@ -89,13 +111,7 @@ def run_demo(
         password = secrets.token_urlsafe(9)
         add_user(run_dir / "console-users.yaml", "li", "nurse", password, contact_id="nurse-li")
         group.env = {
-            **ep.env(),
-            "ANXIN_RUN_DIR": str(run_dir),
-            "ANXIN_REGISTRY": str(registry_path),
-            "ANXIN_FAUST__DATA_DIR": str(run_dir / "faust"),
-            "ANXIN_ALERTS__POLICIES": str(run_dir / "alerts.yaml"),
-            "ANXIN_ALERTS__WEBHOOK_PORT": str(webhook_port),
-            "ANXIN_TWILIO__PUBLIC_BASE_URL": f"http://127.0.0.1:{webhook_port}",
+            **pipeline_env(ep, run_dir, registry_path, webhook_port),
             "ANXIN_CONSOLE__USERS": str(run_dir / "console-users.yaml"),
             "ANXIN_CONSOLE__PORT": str(console_port),
             "ANXIN_CONSOLE__SESSION_SECRET": secrets.token_urlsafe(48),

@@ -54,6 +54,7 @@ import yaml
 from _ceilings import Rate, kafka_ceiling, kafka_consume, mqtt_ceiling, sample_messages, vm_ceiling
 from _common import machine_line, median, pct, verdict
 
+from anxin.demo import pipeline_env
 from anxin.processes import ProcessGroup
 from anxin.services import PROJECT_ROOT, Supervisor, free_port
 from simulators.fleet import demo_registry
@@ -440,13 +441,7 @@ def run_phase(
         shutil.copy(PROJECT_ROOT / "alerts" / "policies.example.yaml", run_dir / "alerts.yaml")
         hook = free_port()
         group.env = {
-            **ep.env(),
-            "ANXIN_RUN_DIR": str(run_dir),
-            "ANXIN_REGISTRY": str(reg_path),
-            "ANXIN_FAUST__DATA_DIR": str(run_dir / "faust"),
-            "ANXIN_ALERTS__POLICIES": str(run_dir / "alerts.yaml"),
-            "ANXIN_ALERTS__WEBHOOK_PORT": str(hook),
-            "ANXIN_TWILIO__PUBLIC_BASE_URL": f"http://127.0.0.1:{hook}",
+            **pipeline_env(ep, run_dir, reg_path, hook),
             "ANXIN_TWILIO__BASE_URL": rec_url,
         }
 
