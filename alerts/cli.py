@@ -10,14 +10,14 @@ import typer
 from rich.console import Console
 
 if TYPE_CHECKING:
-    from anxin.settings import Settings
+    from anxin.core.settings import Settings
 
 console = Console()
 
 
 def _settings() -> Settings:
-    from anxin import logs
-    from anxin.settings import get_settings
+    from anxin.core import logs
+    from anxin.core.settings import get_settings
 
     settings = get_settings()
     logs.configure(settings.log_level)
@@ -48,8 +48,8 @@ def register(root: typer.Typer, alerts: typer.Typer) -> None:
         """Run an alerts worker: intake, escalation, Twilio/SMS/device sends, webhooks."""
         from alerts.clock import parse_clock
         from alerts.worker import Worker
-        from anxin.cliutil import exit_invalid
-        from anxin.yamlfile import ConfigError
+        from anxin.core.cliutil import exit_invalid
+        from anxin.core.yamlfile import ConfigError
 
         settings = _settings()
         try:
@@ -71,8 +71,8 @@ def register(root: typer.Typer, alerts: typer.Typer) -> None:
     def check_policies(path: Path) -> None:
         """Validate a contacts/policies file; errors name the file, line and field."""
         from alerts.policies import load_policies
-        from anxin.cliutil import exit_invalid
-        from anxin.yamlfile import ConfigError
+        from anxin.core.cliutil import exit_invalid
+        from anxin.core.yamlfile import ConfigError
 
         try:
             pf = load_policies(path)

@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from anxin.logs import get_logger
+from anxin.core.logs import get_logger
 
 log = get_logger(__name__)
 

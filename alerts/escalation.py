@@ -13,7 +13,7 @@ from typing import Any
 from alerts.db import Conn, Database
 from alerts.lifecycle import UNACKED_STATES, add_notification, record_event
 from alerts.policies import Directory, Recipient
-from anxin.logs import get_logger
+from anxin.core.logs import get_logger
 
 log = get_logger(__name__)
 

@@ -17,8 +17,8 @@ import orjson
 from alerts.clock import Clock
 from alerts.db import Conn, Database
 from alerts.policies import Directory
-from anxin.logs import get_logger
-from anxin.records import AlertRecord
+from anxin.core.logs import get_logger
+from anxin.core.records import AlertRecord
 
 log = get_logger(__name__)
 

@@ -19,7 +19,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
-from anxin.settings import TwilioSettings
+from anxin.core.settings import TwilioSettings
 
 # The twilio package logs request bodies (numbers, texts) at INFO: keep that logger quiet.
 _HTTP_LOG = logging.getLogger("alerts.twilio_http")

@@ -20,13 +20,13 @@ from typing import Any
 
 from alerts import messages
 from alerts.clock import Clock
-from alerts.config import AlertsSettings
 from alerts.db import Database
 from alerts.escalation import attempt_ended
 from alerts.lifecycle import UNACKED_STATES, record_event
 from alerts.notifiers import SendResult, TwilioNotifier
 from alerts.policies import Directory
-from anxin.logs import get_logger
+from anxin.core.logs import get_logger
+from anxin.core.settings import AlertsSettings
 
 log = get_logger(__name__)
 

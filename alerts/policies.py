@@ -18,8 +18,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from anxin.registry import ID_PATTERN, Registry, Resident, known_timezone
-from anxin.yamlfile import load_yaml_model
+from anxin.core.registry import ID_PATTERN, Registry, Resident, known_timezone
+from anxin.core.yamlfile import load_yaml_model
 
 Channel = Literal["voice", "sms", "device"]
 UNTIL_ACK = "until_acknowledged"
@@ -293,7 +293,7 @@ class DirectorySource:
     an invalid new policy file is refused (logged) and the previous one stays in force."""
 
     def __init__(self, policies_file: Path, registry_file: Path, reload_every_s: float = 5.0):
-        from anxin.registry import RegistryWatcher
+        from anxin.core.registry import RegistryWatcher
 
         self.policies_file = policies_file
         self._registry = RegistryWatcher(registry_file, reload_every_s)
@@ -308,8 +308,8 @@ class DirectorySource:
             return 0.0
 
     def __call__(self) -> Directory:
-        from anxin.logs import get_logger
-        from anxin.yamlfile import ConfigError
+        from anxin.core.logs import get_logger
+        from anxin.core.yamlfile import ConfigError
 
         registry = self._registry.current
         mtime = self._stat()

@@ -10,8 +10,8 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 from rich.console import Console
 
-from anxin.records import AlertRecord
-from anxin.settings import Settings
+from anxin.core.records import AlertRecord
+from anxin.core.settings import Settings
 
 _STYLE = {"critical": "bold red", "warning": "yellow"}
 

@@ -24,7 +24,7 @@ from alerts.db import Database
 from alerts.escalation import VOICE_ENDED, attempt_ended
 from alerts.lifecycle import Lifecycle
 from alerts.policies import Directory
-from anxin.logs import get_logger
+from anxin.core.logs import get_logger
 
 log = get_logger(__name__)
 

@@ -29,10 +29,10 @@ from alerts.notifiers import TwilioNotifier
 from alerts.outbox import Outbox
 from alerts.policies import DirectorySource, policies_path
 from alerts.webhooks import Webhooks
-from anxin.logs import get_logger
-from anxin.records import AlertRecord
-from anxin.settings import Settings
-from anxin.topics import ensure_topics
+from anxin.core.logs import get_logger
+from anxin.core.records import AlertRecord
+from anxin.core.settings import Settings
+from anxin.core.topics import ensure_topics
 
 log = get_logger(__name__)
 

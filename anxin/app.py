@@ -14,10 +14,10 @@ from typing import Any
 
 import faust
 
-from anxin.logs import get_logger
-from anxin.records import dumps, loads
-from anxin.registry import RegistryWatcher
-from anxin.settings import Settings
+from anxin.core.logs import get_logger
+from anxin.core.records import dead_letter, dumps, loads
+from anxin.core.registry import RegistryWatcher
+from anxin.core.settings import Settings
 from detectors.pipeline import DetectorPipeline, Outputs
 
 log = get_logger(__name__)
@@ -107,8 +107,8 @@ def create_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
             await updates.send(key=str(update["resident_id"]).encode(), value=dumps(update))
         for command in out.commands:
             await commands.send(key=str(command["device_id"]).encode(), value=dumps(command))
-        for record in out.rejected:
-            await rejected.send(key=str(record.get("device_id", "-")).encode(), value=dumps(record))
+        for dead in out.rejected:
+            await rejected.send(key=str(dead["device_id"] or "-").encode(), value=dumps(dead))
         for record in out.vitals:
             await vitals.send(key=str(record["resident_id"]).encode(), value=dumps(record))
 
@@ -118,12 +118,7 @@ def create_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
         except Exception as exc:  # one poisoned record must not stop the partition
             log.exception("%s: record could not be processed", stage)
             out.rejected.append(
-                {
-                    "reason": f"{stage} error: {type(exc).__name__}",
-                    "stage": stage,
-                    "payload": raw.decode("utf-8", "replace"),
-                    "received_at": now,
-                }
+                dead_letter(f"{stage} error: {type(exc).__name__}", stage, now, payload=raw)
             )
 
     def batch_agent(topic: Any, name: str, step: Any) -> None:
@@ -192,7 +187,7 @@ def _cap_fetch_wait(ms: int) -> None:
 
 def run_worker(settings: Settings, ready_file: Path | None = None) -> None:
     """Run one detector worker in the foreground until SIGINT/SIGTERM."""
-    from anxin import logs
+    from anxin.core import logs
 
     settings.faust.data_dir.mkdir(parents=True, exist_ok=True)
     _cap_fetch_wait(settings.faust.fetch_max_wait_ms)

@@ -13,8 +13,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from anxin import logs
-from anxin.settings import Settings, get_settings
+from anxin.core import logs
+from anxin.core.settings import Settings, get_settings
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="Anxin 安心: wearable health alerts."
@@ -30,7 +30,7 @@ app.add_typer(alerts_app, name="alerts")
 app.add_typer(registry_app, name="registry")
 console = Console()
 
-for _room in ("ingest.cli", "alerts.cli", "storage.cli", "simulators.cli", "console.cli"):
+for _room in ("ingest.cli", "alerts.cli", "storage.cli", "anxin.simcli", "console.cli"):
     __import__(_room, fromlist=["register"]).register(app, alerts_app)
 
 
@@ -174,7 +174,7 @@ def worker(
 ) -> None:
     """Run a Faust detector worker."""
     from anxin.app import run_worker
-    from anxin.topics import ensure_topics
+    from anxin.core.topics import ensure_topics
 
     settings = _settings()
     asyncio.run(ensure_topics(settings.kafka))
@@ -204,9 +204,9 @@ def alerts_tail(
 @registry_app.command("check")
 def registry_check(path: Path) -> None:
     """Validate a registry file; errors name the file, line and field."""
-    from anxin.cliutil import exit_invalid
-    from anxin.registry import load_registry
-    from anxin.yamlfile import ConfigError
+    from anxin.core.cliutil import exit_invalid
+    from anxin.core.registry import load_registry
+    from anxin.core.yamlfile import ConfigError
 
     try:
         registry = load_registry(path)

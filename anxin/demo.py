@@ -22,8 +22,9 @@ from pathlib import Path
 import yaml
 from rich.console import Console
 
+from anxin.core.registry import load_registry
+from anxin.core.settings import Settings
 from anxin.processes import ProcessGroup
-from anxin.registry import load_registry
 from anxin.services import (
     PROJECT_ROOT,
     Endpoints,
@@ -32,7 +33,6 @@ from anxin.services import (
     Supervisor,
     free_port,
 )
-from anxin.settings import Settings
 from console.users import add_user
 from ingest.credentials import CredentialsError, write_credentials
 from simulators.fleet import demo_registry

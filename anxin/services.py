@@ -34,7 +34,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from anxin.logs import get_logger
+from anxin.core.logs import get_logger
 from storage.config import VICTORIAMETRICS_FLAGS
 
 log = get_logger(__name__)

@@ -268,7 +268,7 @@ def bench_news2(n: int, repeat: int) -> None:
 
 # -- the whole detector pipeline in-process ------------------------------------------------------
 def bench_pipeline_inprocess(devices: int, minutes: float, repeat: int) -> None:
-    from anxin.registry import Registry
+    from anxin.core.registry import Registry
     from detectors.pipeline import DetectorPipeline
     from ingest.telemetry import Accepted, validate_telemetry
     from simulators.fleet import Fleet, demo_registry

@@ -46,8 +46,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from alerts.clock import Clock
 from alerts.db import Database, migrate
 from alerts.lifecycle import Lifecycle
-from anxin.logs import get_logger
-from console.config import ConsoleSettings, users_path
+from anxin.core.logs import get_logger
+from anxin.core.settings import ConsoleSettings
+from console.config import users_path
 from console.data import ConsoleData, local_time, policies_file
 from console.i18n import LANGS, Translator, pick_language
 from console.live import DeviceStatus, EventHub
@@ -111,7 +112,7 @@ class Console:
             directory = DirectorySource(pf, settings.registry, settings.registry_reload_s)
             registry: Callable[[], Any] = lambda: directory().registry  # noqa: E731
         else:
-            from anxin.registry import RegistryWatcher
+            from anxin.core.registry import RegistryWatcher
 
             watcher = RegistryWatcher(settings.registry, settings.registry_reload_s)
             registry = lambda: watcher.current  # noqa: E731

@@ -17,8 +17,8 @@ out = Console()
 
 
 def _settings():  # type: ignore[no-untyped-def]
-    from anxin import logs
-    from anxin.settings import get_settings
+    from anxin.core import logs
+    from anxin.core.settings import get_settings
 
     settings = get_settings()
     logs.configure(settings.log_level)
@@ -46,10 +46,9 @@ def serve_cmd(
         return
     from alerts.clock import parse_clock
     from console.app import serve
-    from console.config import console_settings
 
     settings = _settings()
-    cs = console_settings(settings)
+    cs = settings.console
     updates = {
         k: v for k, v in {"host": host, "port": port, "users": users}.items() if v is not None
     }
@@ -78,11 +77,11 @@ def add_user_cmd(
     ] = False,
 ) -> None:
     """Add or replace a console account; the password is stored as an argon2id hash."""
-    from console.config import console_settings, users_path
+    from console.config import users_path
     from console.users import add_user
 
     settings = _settings()
-    path = users or users_path(console_settings(settings).users, settings.registry)
+    path = users or users_path(settings.console.users, settings.registry)
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:

@@ -22,8 +22,8 @@ from psycopg.rows import dict_row
 
 from alerts.db import Database
 from alerts.lifecycle import OPEN_STATES
-from anxin.logs import get_logger
-from anxin.registry import Registry, Resident
+from anxin.core.logs import get_logger
+from anxin.core.registry import Registry, Resident
 from console.geo import nearest_fence
 
 log = get_logger(__name__)

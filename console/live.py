@@ -17,7 +17,7 @@ import orjson
 import psycopg
 from psycopg.rows import dict_row
 
-from anxin.logs import get_logger
+from anxin.core.logs import get_logger
 
 log = get_logger(__name__)
 

@@ -17,15 +17,23 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from anxin.logs import get_logger
-from anxin.records import AlertRecord, alert_id
-from anxin.registry import Registry, Resident
+from anxin.core.logs import get_logger
+from anxin.core.records import (
+    AlertRecord,
+    AlertUpdate,
+    DeadLetter,
+    DeviceCommand,
+    VitalsRecord,
+    alert_id,
+    dead_letter,
+)
+from anxin.core.registry import Registry, Resident
 from detectors import device_health, geofence, news2
 from detectors.fall import FallDetector, FallFinding, check_accel
 from detectors.sos import sos_alert
@@ -71,10 +79,10 @@ def seen_before(state: dict[str, Any], seq: int) -> bool:
 @dataclass
 class Outputs:
     alerts: list[AlertRecord] = field(default_factory=list)
-    updates: list[dict[str, Any]] = field(default_factory=list)  # topic alert-updates
-    commands: list[dict[str, Any]] = field(default_factory=list)  # topic device-commands
-    rejected: list[dict[str, Any]] = field(default_factory=list)  # topic readings-rejected
-    vitals: list[dict[str, Any]] = field(default_factory=list)  # resident-keyed, to stage two
+    updates: list[AlertUpdate] = field(default_factory=list)  # topic alert-updates
+    commands: list[DeviceCommand] = field(default_factory=list)  # topic device-commands
+    rejected: list[DeadLetter] = field(default_factory=list)  # topic readings-rejected
+    vitals: list[VitalsRecord] = field(default_factory=list)  # resident-keyed, to stage two
 
     def extend(self, other: Outputs) -> None:
         self.alerts += other.alerts
@@ -164,7 +172,7 @@ class DetectorPipeline:
     @staticmethod
     def _update(
         action: str, alert: str, resident_id: str, kind: str, now: float, reason: str
-    ) -> State:
+    ) -> AlertUpdate:
         return {
             "action": action,
             "alert_id": alert,
@@ -175,16 +183,16 @@ class DetectorPipeline:
         }
 
     @staticmethod
-    def _rejected(reading: State, reason: str, now: float, partial: bool = True) -> State:
-        return {
-            "reason": reason,
-            "stage": "detectors",
-            "device_id": reading["device_id"],
-            "received_at": reading.get("received_at", now),
-            "ts": reading.get("ts"),
-            "seq": reading.get("seq"),
-            "partial": partial,
-        }
+    def _rejected(reading: State, reason: str, now: float, partial: bool = True) -> DeadLetter:
+        return dead_letter(
+            reason,
+            "detectors",
+            reading.get("received_at", now),
+            device_id=reading["device_id"],
+            ts=reading.get("ts"),
+            seq=reading.get("seq"),
+            partial=partial,
+        )
 
     # -- device stage -------------------------------------------------------------------------
     def process(self, reading: State, now: float) -> Outputs:
@@ -595,7 +603,7 @@ class DetectorPipeline:
             spo2_scale=resident.vitals.spo2_scale, freshness_s=resident.vitals.freshness_s
         )
 
-    def process_vitals(self, record: State, now: float) -> Outputs:
+    def process_vitals(self, record: Mapping[str, Any], now: float) -> Outputs:
         resident_id = record["resident_id"]
         resident = self._resident(resident_id)
         state = dict(self.resident_state.get(resident_id) or {})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from anxin.records import AlertRecord, alert_id
+from anxin.core.records import AlertRecord, alert_id
 
 
 def sos_alert(reading: dict[str, Any], detected_at: float) -> AlertRecord | None:

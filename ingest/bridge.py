@@ -20,7 +20,6 @@ exits non-zero instead of running on deaf.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import signal
 import time
@@ -34,11 +33,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from anxin.logs import get_logger
-from anxin.records import dumps, loads
-from anxin.registry import RegistryWatcher
-from anxin.settings import KafkaSettings, MqttSettings, Settings
-from anxin.topics import ensure_topics
+from anxin.core.logs import get_logger
+from anxin.core.records import dead_letter, dumps, loads
+from anxin.core.registry import RegistryWatcher
+from anxin.core.settings import KafkaSettings, MqttSettings, Settings
+from anxin.core.topics import ensure_topics
 from ingest.telemetry import (
     Rejected,
     decode_json,
@@ -62,45 +61,11 @@ class Incoming:
     received_at: float
 
 
-DEADLETTER_PAYLOAD_MAX = 64 * 1024
 MAX_NAMED_DROPS = 50  # dropped field names kept in a reading
 THROTTLED_RECORD_BYTES = 256 * 1024  # raw payload bytes per dead-letter record of a flood
 # MQTT v5 Receive Maximum: unacknowledged QoS 1 messages the broker may send us, below the queue
 # size so that a QoS 1 message always finds room (unset, the broker may send 65,535).
 RECEIVE_MAXIMUM = 10_000
-
-
-def rejected_record(
-    reason: str,
-    topic: str,
-    payload: bytes,
-    received_at: float,
-    device_id: str | None,
-    max_payload: int = DEADLETTER_PAYLOAD_MAX,
-    **extra: Any,
-) -> dict[str, Any]:
-    """A dead-letter record: the reason, where it came from and the raw payload.
-
-    The payload is kept up to ``max_payload`` bytes (``payload_truncated`` and ``payload_bytes``
-    say when it was cut), so that a huge message cannot make a record Kafka refuses.
-    """
-    kept = payload[:max_payload]
-    try:
-        text, encoding = kept.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        text, encoding = base64.b64encode(kept).decode("ascii"), "base64"
-    return {
-        "reason": reason,
-        "topic": topic,
-        "device_id": device_id,
-        "received_at": received_at,
-        "payload": text,
-        "payload_encoding": encoding,
-        "payload_bytes": len(payload),
-        "payload_truncated": len(kept) < len(payload),
-        "stage": "ingest",
-        **extra,
-    }
 
 
 def downlink_group(settings: Settings) -> str:
@@ -300,7 +265,15 @@ class Bridge:
             if i + 1 < len(items) and size < THROTTLED_RECORD_BYTES and len(chunk) < 1000:
                 continue
             messages = [
-                rejected_record(reason, m.topic, m.payload, m.received_at, device_id, limit)
+                dead_letter(
+                    reason,
+                    "ingest",
+                    m.received_at,
+                    payload=m.payload,
+                    topic=m.topic,
+                    device_id=device_id,
+                    max_payload=limit,
+                )
                 for m in chunk
             ]
             record = {
@@ -418,14 +391,15 @@ class Bridge:
     ) -> asyncio.Future[Any]:
         assert self.producer is not None
         self.counts["rejected_partial" if partial else "rejected"] += 1
-        record = rejected_record(
+        record = dead_letter(
             rejected.reason,
-            item.topic,
-            item.payload,
+            "ingest",
             item.received_at,
-            rejected.device_id,
-            self.ingest.deadletter_payload_max,
+            payload=item.payload,
+            topic=item.topic,
+            device_id=rejected.device_id,
             partial=partial,
+            max_payload=self.ingest.deadletter_payload_max,
         )
         key = (rejected.device_id or "-").encode()
         return await self.producer.send(self.settings.kafka.rejected_topic, dumps(record), key=key)

@@ -31,9 +31,9 @@ def devices_credentials(
     Passwords are never printed: they are in OUT/devices.csv (for the installer) and
     OUT/ingest-settings.yaml (the bridge's account), both mode 600.
     """
-    from anxin.cliutil import exit_invalid
-    from anxin.registry import load_registry
-    from anxin.yamlfile import ConfigError
+    from anxin.core.cliutil import exit_invalid
+    from anxin.core.registry import load_registry
+    from anxin.core.yamlfile import ConfigError
     from ingest.credentials import CredentialsError, write_credentials
 
     try:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import yaml
 
-from anxin.registry import Registry
+from anxin.core.registry import Registry
 
 BRIDGE_USER = "anxin-ingest"
 PASSWORD_BYTES = 24  # 32 URL-safe characters

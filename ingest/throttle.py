@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from anxin.settings import Settings
+from anxin.core.settings import Settings
 
 
 class IngestSettings(BaseModel):

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from anxin.logs import get_logger
+from anxin.core.logs import get_logger
 from simulators import gps, motion
 from simulators.replay import ClientPool, LoginRefused
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from anxin.logs import get_logger
+from anxin.core.logs import get_logger
 
 log = get_logger(__name__)
 PREFIX = "anxin/v1"
@@ -215,8 +215,8 @@ def replay(
     prefix: str = PREFIX,
 ) -> ReplayStats:
     """Publish ``folder/messages.jsonl``; ``speed=None`` means as fast as the broker acks."""
-    from anxin.registry import load_registry
-    from simulators.replay_inprocess import read_messages
+    from anxin.core.registry import load_registry
+    from anxin.core.scenario_files import read_messages
 
     stats = ReplayStats()
     pool = ClientPool(host, port, prefix, client_prefix)

@@ -35,7 +35,7 @@ import numpy.typing as npt
 import orjson
 import yaml
 
-from detectors import news2
+from anxin.core import news2_chart as news2
 from simulators import gps, motion, vitals
 
 FloatArray = npt.NDArray[np.float64]

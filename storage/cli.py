@@ -20,8 +20,8 @@ console = Console()
 
 
 def _settings():  # type: ignore[no-untyped-def]
-    from anxin import logs
-    from anxin.settings import get_settings
+    from anxin.core import logs
+    from anxin.core.settings import get_settings
 
     settings = get_settings()
     logs.configure(settings.log_level)

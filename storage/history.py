@@ -218,7 +218,7 @@ def plot_history(h: History, path: Path) -> Path:
 def resident_timezone(registry_path: Path, resident_id: str) -> tzinfo:
     """The resident's time zone from the registry; UTC when the registry is not at hand."""
     try:
-        from anxin.registry import load_registry
+        from anxin.core.registry import load_registry
 
         resident = load_registry(registry_path).residents.get(resident_id)
         if resident is not None:

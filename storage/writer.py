@@ -35,8 +35,8 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, KafkaError
 from influxdb_client import Point
 
-from anxin.logs import get_logger
-from anxin.settings import Settings
+from anxin.core.logs import get_logger
+from anxin.core.settings import Settings
 from storage.points import (
     PRECISION,
     AlertTags,
@@ -387,7 +387,7 @@ async def run_writer(
     """Run until SIGINT/SIGTERM; returns the final counters."""
     import signal
 
-    from anxin.topics import ensure_topics
+    from anxin.core.topics import ensure_topics
 
     await ensure_topics(settings.kafka)
     stop = asyncio.Event()

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from anxin.core.settings import Settings
 from anxin.processes import ProcessGroup
 from anxin.services import Endpoints, Supervisor
-from anxin.settings import Settings
 
 TEST_REGISTRY = Path(__file__).parent / "data" / "registry.yaml"
 

@@ -15,7 +15,6 @@ from pydantic import SecretStr
 from starlette.testclient import TestClient
 
 from alerts.clock import ManualClock
-from alerts.config import AlertsSettings
 from alerts.db import Database, migrate
 from alerts.escalation import run_due
 from alerts.lifecycle import Lifecycle, apply_update, ingest_alert
@@ -24,11 +23,11 @@ from alerts.outbox import Outbox
 from alerts.policies import Directory, load_policies
 from alerts.testing import TwilioRecorder, fresh_database, sign
 from alerts.webhooks import Webhooks
-from anxin.records import AlertRecord
-from anxin.registry import load_registry
+from anxin.core.records import AlertRecord
+from anxin.core.registry import load_registry
+from anxin.core.settings import AlertsSettings, TwilioSettings
+from anxin.core.yamlfile import ConfigError
 from anxin.services import Endpoints
-from anxin.settings import TwilioSettings
-from anxin.yamlfile import ConfigError
 
 POLICIES = Path(__file__).parent / "data" / "alerts" / "alerts.yaml"
 TOKEN = "test-auth-token-0123456789"

@@ -11,7 +11,7 @@ import yaml
 from pydantic import BaseModel
 
 from anxin.cli import app
-from anxin.settings import Settings
+from anxin.core.settings import Settings
 
 ROOT = Path(__file__).parent.parent
 

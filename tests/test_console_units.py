@@ -18,10 +18,9 @@ from pydantic import SecretStr
 from starlette.testclient import TestClient
 
 from alerts.clock import ManualClock
-from anxin.registry import load_registry
-from anxin.settings import Settings
+from anxin.core.registry import load_registry
+from anxin.core.settings import ConsoleSettings, Settings
 from console.app import Console
-from console.config import ConsoleSettings, console_settings
 from console.geo import distance_m, in_polygon, nearest_fence
 from console.i18n import Translator, pick_language
 from console.svg import map_svg, vitals_svg
@@ -169,7 +168,7 @@ def test_language_from_the_browser_or_the_switch() -> None:
 def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ANXIN_CONSOLE__PORT", "9123")
     monkeypatch.setenv("ANXIN_CONSOLE__SESSION_SECRET", "z" * 40)
-    cs = console_settings(None)
+    cs = Settings().console
     assert cs.port == 9123 and cs.session_secret.get_secret_value() == "z" * 40  # type: ignore[union-attr]
     assert "z" * 40 not in repr(cs)
 

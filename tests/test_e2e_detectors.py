@@ -6,8 +6,8 @@ import time
 
 import orjson
 
+from anxin.core.records import AlertRecord
 from anxin.processes import ProcessGroup
-from anxin.records import AlertRecord
 from anxin.services import Endpoints
 from tests.kafka_helpers import collect
 from tests.mqtt_helpers import Listener, mosquitto_pub

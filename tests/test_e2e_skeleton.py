@@ -8,8 +8,8 @@ from typing import Any
 import orjson
 import pytest
 
+from anxin.core.records import AlertRecord
 from anxin.processes import ProcessGroup
-from anxin.records import AlertRecord
 from anxin.services import Endpoints
 from tests.kafka_helpers import collect
 from tests.mqtt_helpers import mosquitto_pub

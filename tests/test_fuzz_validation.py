@@ -16,7 +16,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.bridge import rejected_record
+from anxin.core.records import dead_letter
 from ingest.telemetry import (
     EPOCH_2000,
     Accepted,
@@ -187,7 +187,9 @@ def test_an_already_decoded_payload_gets_the_same_verdict(
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=3000), st.integers(0, 2000))
 def test_a_dead_letter_keeps_a_bounded_prefix_of_the_raw_bytes(raw: bytes, limit: int) -> None:
-    record = rejected_record("why", T, raw, NOW, "W001", max_payload=limit)
+    record = dead_letter(
+        "why", "ingest", NOW, payload=raw, topic=T, device_id="W001", max_payload=limit
+    )
     decoded = orjson.loads(orjson.dumps(record))
     kept = (
         base64.b64decode(decoded["payload"])

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from anxin import logs
+from anxin.core import logs
 
 
 def test_phone_numbers_are_redacted_in_any_logger(caplog: pytest.LogCaptureFixture) -> None:

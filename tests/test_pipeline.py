@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from anxin.registry import load_registry
+from anxin.core.registry import load_registry
 from detectors.pipeline import (
     FALL_SAVE_EVERY_S,
     SEQ_WINDOW,

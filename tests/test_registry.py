@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from anxin.registry import RegistryWatcher, load_registry
-from anxin.yamlfile import ConfigError
+from anxin.core.registry import RegistryWatcher, load_registry
+from anxin.core.yamlfile import ConfigError
 from tests.conftest import TEST_REGISTRY
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "registry.yaml"

@@ -8,7 +8,7 @@ import numpy as np
 import orjson
 import pytest
 
-from anxin.registry import load_registry
+from anxin.core.registry import load_registry
 from ingest.telemetry import Accepted, validate_telemetry
 from simulators.importer import DEFAULT_T0, CsvImportError, import_csv
 

@@ -8,8 +8,8 @@ from typing import Any
 import orjson
 import yaml
 
-from anxin.registry import load_registry
-from simulators.replay_inprocess import assign_shards, device_counts, run_scenario
+from anxin.core.registry import load_registry
+from anxin.replay_inprocess import assign_shards, device_counts, run_scenario
 
 T = 1_711_814_400.0
 RESIDENTS = {"R1": ("W1",), "R2": ("W2", "P2"), "R3": ("W3",), "R4": ("W4",)}

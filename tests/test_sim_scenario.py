@@ -10,7 +10,7 @@ import numpy as np
 import orjson
 import pytest
 
-from anxin.registry import load_registry
+from anxin.core.registry import load_registry
 from ingest.telemetry import Accepted, validate_status, validate_telemetry
 from simulators import scenario
 

@@ -8,7 +8,8 @@ import orjson
 import pytest
 import yaml
 
-from simulators import evaluation, scoring
+from anxin import evaluation
+from simulators import scoring
 from simulators.scoring import LabelRow
 
 T = 1_711_814_400.0

@@ -16,7 +16,7 @@ import orjson
 import pytest
 from influxdb_client import Point
 
-from anxin.settings import Settings
+from anxin.core.settings import Settings
 from storage.points import (
     AlertTags,
     Unusable,

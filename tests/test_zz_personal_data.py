@@ -11,8 +11,8 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
+from anxin.core.registry import load_registry
 from anxin.processes import ProcessGroup
-from anxin.registry import load_registry
 from anxin.services import Endpoints
 from tests.conftest import TEST_REGISTRY
 

@@ -13,19 +13,15 @@ import os
 import socket
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
-
-from alerts.config import AlertsSettings
-from console.config import ConsoleSettings
-from storage.config import StorageSettings
 
 DEFAULT_RUN_DIR = Path(".run")
 
@@ -111,6 +107,100 @@ class TwilioSettings(BaseModel):
     from_number: str = "+15005550006"
     base_url: str | None = None  # set to the Prism mock locally; None means real Twilio
     public_base_url: str = "http://127.0.0.1:8000"
+
+
+class AlertsSettings(BaseModel):
+    """Tunables of the alerts worker; the defaults suit production, tests override a few."""
+
+    # Contacts, rota and escalation policies (YAML); relative paths are taken beside the registry.
+    policies: Path = Path("alerts.yaml")
+    # Kafka intake: one consumer group for every alerts worker, so they share the partitions.
+    group_id: str = "anxin-alerts"
+    auto_offset_reset: Literal["earliest", "latest"] = "earliest"
+    # Webhook server for Twilio's requests (Twilio reaches it through ``twilio.public_base_url``).
+    webhook_host: str = "127.0.0.1"
+    webhook_port: int = 8000
+    # Engine loop: how often due steps and due notifications are looked for.
+    tick_s: float = Field(default=0.2, gt=0)
+    claim_batch: int = Field(default=20, ge=1)
+    # Twilio retries of 429/5xx/connection errors: exponential backoff with jitter.
+    retry_base_s: float = Field(default=2.0, gt=0)
+    retry_max_s: float = Field(default=60.0, gt=0)
+    max_attempts: int = Field(default=8, ge=1)
+    request_timeout_s: float = Field(default=10.0, gt=0)
+    # A send claimed by a worker that then vanished is sent again after this (wall clock) lease,
+    # renewed before each request; it must outlast one request.
+    lease_s: float = Field(default=30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_request(self) -> AlertsSettings:
+        if self.lease_s <= self.request_timeout_s:
+            raise ValueError(
+                f"lease_s ({self.lease_s:g}) must exceed request_timeout_s"
+                f" ({self.request_timeout_s:g}): a live worker would lose the row it is sending"
+            )
+        return self
+
+
+class ConsoleSettings(BaseModel):
+    """Where the console listens, who may log in, and how its session cookie is made."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # Accounts (YAML, argon2id hashes); a relative path is taken beside the registry.
+    users: Path = Path("console-users.yaml")
+    # Signs the session cookie. Give it in the environment only (ANXIN_CONSOLE__SESSION_SECRET,
+    # 32+ random bytes); unset, a random one is made at start and sessions end with the process.
+    session_secret: SecretStr | None = None
+    session_cookie: str = "anxin_console"
+    session_max_age_s: int = Field(default=12 * 3600, gt=0)  # one shift
+    same_site: Literal["lax", "strict"] = "strict"
+    # Secure cookies (HTTPS only): on in production behind TLS; off for http://127.0.0.1.
+    https_only: bool = False
+    # How often the alert_events table is polled for changes pushed to the browsers.
+    poll_s: float = Field(default=0.2, gt=0)
+    # Positions on the alert page map, and how long store reads are cached for the board.
+    positions: int = Field(default=30, ge=1, le=500)
+    store_cache_s: float = Field(default=5.0, ge=0)
+    # Failed logins from one address within a window before logins are refused for a while.
+    login_failures: int = Field(default=10, ge=1)
+    login_window_s: float = Field(default=300.0, gt=0)
+
+
+class StorageSettings(BaseModel):
+    """Writer and reader tunables; the store's address and credentials are ``Settings.influx``."""
+
+    # Which query language the readers speak: VictoriaMetrics (MetricsQL) or InfluxDB 2.x (Flux).
+    # The writer is the same for both (influxdb-client line protocol on /api/v2/write).
+    backend: Literal["victoriametrics", "influxdb"] = "victoriametrics"
+    group_id: str = "anxin-storage"
+    # One Kafka fetch = one write: at most this many records are held in memory at once.
+    batch_size: int = 2000
+    # Longest wait for a batch to fill before writing what there is.
+    flush_interval_ms: int = 500
+    # Bound on what the Kafka client prefetches (bytes), so memory stays bounded while paused.
+    fetch_max_bytes: int = 8 * 1024 * 1024
+    write_timeout_ms: int = 10_000
+    # Retry with exponential backoff and jitter, forever: Kafka is the buffer, nothing is dropped
+    # because the store is down.
+    retry_initial_s: float = 0.5
+    retry_max_s: float = 15.0
+    # Write every raw accelerometer sample too (measurement ``accel``); off: only the per-chunk
+    # motion summary, which is what charts and audits need and 1/25th of the points.
+    raw_accel: bool = False
+    # String fields (alert ids, states, who acknowledged) are kept by InfluxDB but turned into
+    # zero-valued junk series by VictoriaMetrics, so they are written only when this is on.
+    string_fields: bool = False
+    # Tansu joins groups in about half the rebalance timeout (DESIGN.md): keep these short.
+    session_timeout_ms: int = 10_000
+    rebalance_timeout_ms: int = 10_000
+    heartbeat_interval_ms: int = 1_000
+    # How often the writer logs its counters (and rewrites its stats file).
+    stats_interval_s: float = 10.0
+    # Alert records kept in memory to tag later lifecycle events that do not name the resident.
+    alert_cache_size: int = 100_000
+    # Readers: how far back "latest" looks.
+    latest_lookback_h: float = 24.0
 
 
 class Settings(BaseSettings):

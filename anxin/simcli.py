@@ -46,9 +46,9 @@ def register(root: typer.Typer, alerts: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Run a simulated fleet against the configured MQTT broker (the registry must list it)."""
-        from anxin import logs
-        from anxin.registry import load_registry
-        from anxin.settings import get_settings
+        from anxin.core import logs
+        from anxin.core.registry import load_registry
+        from anxin.core.settings import get_settings
         from ingest.credentials import read_passwords
         from simulators.fleet import Fleet, FleetLoginError, Rates
 
@@ -174,8 +174,8 @@ def register(root: typer.Typer, alerts: typer.Typer) -> None:
         """Publish a scenario over MQTT (configured broker), each device on its own client."""
         from rich.console import Console
 
-        from anxin import logs
-        from anxin.settings import get_settings
+        from anxin.core import logs
+        from anxin.core.settings import get_settings
         from simulators.replay import replay as run_replay
 
         settings = get_settings()
@@ -223,7 +223,8 @@ def register(root: typer.Typer, alerts: typer.Typer) -> None:
         """Run the detectors over a scenario and score them against its labels."""
         from rich.console import Console
 
-        from simulators import evaluation, scoring
+        from anxin import evaluation
+        from simulators import scoring
 
         console = Console()
         if live:

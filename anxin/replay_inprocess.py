@@ -17,7 +17,7 @@ import math
 import multiprocessing
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from itertools import repeat
@@ -26,8 +26,9 @@ from typing import Any
 
 import orjson
 
-from anxin.records import AlertRecord
-from anxin.registry import Registry, load_registry
+from anxin.core.records import AlertRecord
+from anxin.core.registry import Registry, load_registry
+from anxin.core.scenario_files import Message, encode, scenario_lines
 from detectors.pipeline import DetectorPipeline, Outputs
 from ingest.telemetry import (
     Accepted,
@@ -39,9 +40,6 @@ from ingest.telemetry import (
 
 TICK_S = 1.0
 OUTPUTS = ("alerts", "updates", "commands")
-
-# (t, topic, payload): the payload as raw bytes, or as the JSON value of a scenario line
-Message = tuple[float, str, Any]
 
 
 @dataclass
@@ -56,29 +54,6 @@ class InProcessResult:
     processes: int = 1
     # index of the message during which each alert / update / command was emitted (merging)
     emitted_at: dict[str, list[int]] = field(default_factory=lambda: {k: [] for k in OUTPUTS})
-
-
-def scenario_lines(path: Path) -> Iterator[Message]:
-    """(t, topic, payload) per line of ``messages.jsonl``, the payload as decoded from the line."""
-    with path.open("rb") as f:
-        for line in f:
-            if not line.strip():
-                continue
-            msg = orjson.loads(line)
-            yield float(msg["t"]), str(msg["topic"]), msg["payload"]
-
-
-def encode(payload: Any) -> bytes:
-    """The bytes a payload stands for: bytes as they are, a string as sent, else its JSON."""
-    if isinstance(payload, bytes):
-        return payload
-    return payload.encode() if isinstance(payload, str) else orjson.dumps(payload)
-
-
-def read_messages(path: Path) -> Iterator[tuple[float, str, bytes]]:
-    """(t, topic, raw payload) per line of ``messages.jsonl``; the payload re-encoded as sent."""
-    for t, topic, payload in scenario_lines(path):
-        yield t, topic, encode(payload)
 
 
 def validate(topic: str, payload: Any, t: float, prefix: str) -> Accepted | Rejected:

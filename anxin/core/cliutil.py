@@ -7,7 +7,7 @@ from typing import NoReturn
 import typer
 from rich.console import Console
 
-from anxin.yamlfile import ConfigError
+from anxin.core.yamlfile import ConfigError
 
 
 def exit_invalid(console: Console, what: str, exc: ConfigError) -> NoReturn:

@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from anxin.logs import get_logger
-from anxin.yamlfile import ConfigError, load_yaml_model
+from anxin.core.logs import get_logger
+from anxin.core.yamlfile import ConfigError, load_yaml_model
 
 log = get_logger(__name__)
 

@@ -1,6 +1,6 @@
 """``anxin evaluate``: run a scenario through the detectors and score the alerts.
 
-In-process (default) the scenario goes through ``simulators.replay_inprocess.run_scenario``: the
+In-process (default) the scenario goes through ``anxin.replay_inprocess.run_scenario``: the
 bridge's validation and the worker's ``DetectorPipeline``, with ``detected_at`` = the arrival
 time ``t`` of the triggering message, so the result is exact and repeatable; ``anxin evaluate``
 shares a large scenario out by resident over one process per CPU, with the same alerts.
@@ -37,7 +37,7 @@ class Evaluation:
 
 def resident_days(folder: Path, first_t: float | None, last_t: float | None) -> float:
     """Residents in the registry x the scenario's span in days."""
-    from anxin.registry import load_registry
+    from anxin.core.registry import load_registry
 
     n = len(load_registry(folder / "registry.yaml").residents)
     span = (last_t - first_t) if first_t is not None and last_t is not None else 0.0
@@ -62,7 +62,7 @@ def evaluate_inprocess(folder: Path, jobs: int = 1) -> Evaluation:
     """Score the pipeline's alerts. ``jobs`` > 1 processes share the residents and raise the
     alerts of one run (``replay_inprocess``); their start re-imports the caller's main module,
     which must then be guarded by ``if __name__ == "__main__"``."""
-    from simulators.replay_inprocess import run_scenario
+    from anxin.replay_inprocess import run_scenario
 
     started = time.perf_counter()
     res = run_scenario(folder, jobs=jobs)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from anxin.settings import KafkaSettings
+from anxin.core.settings import KafkaSettings
 
 
 def topic_names(kafka: KafkaSettings) -> list[str]:

@@ -1,0 +1,210 @@
+"""Records on the topics: the only coupling between ingest, detectors and alerts (DESIGN.md).
+
+Every topic's record is typed here and described in ``anxin/core/README.md``: readings (the
+validated telemetry payload plus ``device_id``, ``resident_id`` and ``received_at``), vitals,
+alert records (the DESIGN.md contract), alert updates, device commands, alert events, fall
+suspicions and one dead-letter shape for every stage. All are JSON, so any consumer in any
+language can read them. The ``TypedDict`` forms cost nothing on the hot path; the alert record
+is a pydantic model because it is the public contract that every output file follows.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import Any, Literal, NotRequired, TypedDict
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+# DESIGN.md's kinds; consumers pass unknown kinds through (the 2026-12 extension).
+AlertKind = Literal["fall", "wander", "vitals", "sos", "device"]
+Severity = Literal["warning", "critical"]
+
+
+class AlertRecord(BaseModel):
+    """The alert record contract: on the ``alerts`` topic and in every alert output file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    alert_id: str
+    kind: AlertKind
+    severity: Severity
+    resident_id: str
+    device_id: str
+    ts: float
+    detected_at: float
+    details: dict[str, Any] = Field(default_factory=dict)
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.model_dump())
+
+
+def alert_id(kind: str, device_id: str, *parts: object) -> str:
+    """A deterministic id, so a re-processed reading yields the same alert and dedup is exact."""
+    digest = hashlib.blake2b(
+        "|".join([kind, device_id, *map(str, parts)]).encode(), digest_size=8
+    ).hexdigest()
+    return f"{kind}-{digest}"
+
+
+def dumps(value: Any) -> bytes:
+    return orjson.dumps(value)
+
+
+def loads(raw: bytes | str) -> Any:
+    return orjson.loads(raw)
+
+
+# --------------------------------------------------------------------------- topic records
+
+
+class Reading(TypedDict, total=False):
+    """``readings``: a validated telemetry v1 payload plus where and when it arrived."""
+
+    device_id: str
+    resident_id: str
+    received_at: float
+    ts: float
+    seq: int
+    battery: float
+    worn: bool
+    vitals: dict[str, Any]
+    accel: dict[str, Any]
+    location: dict[str, Any]
+    event: str
+    dropped: list[str]
+
+
+class VitalsRecord(TypedDict):
+    """``vitals``: one reading's vital signs, keyed by resident so NEWS2 sees all devices."""
+
+    resident_id: str
+    device_id: str
+    ts: float
+    vitals: dict[str, Any]
+
+
+class AlertUpdate(TypedDict, total=False):
+    """``alert-updates``: detector-side changes of an alert (``cancel``, ``resolve``) and the
+    wearer's "I'm OK" (``wearer_ok``), keyed by resident."""
+
+    action: str
+    alert_id: str
+    resident_id: str
+    device_id: str
+    kind: str
+    at: float
+    reason: str
+
+
+class DeviceCommand(TypedDict, total=False):
+    """``device-commands``: what the bridge sends down to ``{prefix}/devices/{id}/commands``."""
+
+    device_id: str
+    cmd: Literal["check", "notify", "cancel"]
+    alert_id: str
+    timeout_s: float
+    text: str
+
+
+class AlertEvent(TypedDict):
+    """``alert-events``: one row of the alerts room's ``alert_events`` table, as published."""
+
+    event_id: int
+    alert_id: str
+    state: str
+    event: str
+    at: float
+    by: str | None
+    channel: str | None
+    note: str | None
+    resident_id: str
+    kind: str
+    severity: str
+
+
+class FallSuspicion(TypedDict):
+    """``fall-suspicions``: an accelerometer fall waiting for the wearer's confirmation.
+
+    Not an alert record (it notifies nobody): it prompts the wearer with a ``check`` and is kept
+    for the console and for evaluation. ``outcome`` is ``open`` when raised, then ``confirmed``
+    (an alert record with the same ``alert_id`` follows) or ``cancelled``; ``reason`` says why.
+    """
+
+    suspicion_id: str
+    resident_id: str
+    device_id: str
+    ts: float
+    detected_at: float
+    outcome: Literal["open", "confirmed", "cancelled"]
+    reason: str
+    details: dict[str, Any]
+
+
+class DeadLetter(TypedDict):
+    """``readings-rejected``: the one shape of a dead letter, whichever stage made it.
+
+    ``reason`` is what was wrong, ``stage`` who found it (``ingest``, ``detectors``, a worker's
+    agent name, ``alerts``). The raw payload, when there is one, is kept up to a bound
+    (``payload_truncated``/``payload_bytes`` say when it was cut), base64 when not UTF-8, so a
+    huge or binary message still makes a record Kafka accepts. ``partial`` means the good part of
+    the message went on (for example a reading whose bad vitals were set aside).
+    """
+
+    reason: str
+    stage: str
+    topic: str | None
+    device_id: str | None
+    received_at: float
+    ts: float | None
+    seq: int | None
+    partial: bool
+    payload: str | None
+    payload_encoding: Literal["utf-8", "base64"] | None
+    payload_bytes: int | None
+    payload_truncated: bool
+    count: NotRequired[int]
+    messages: NotRequired[list[dict[str, Any]]]
+
+
+DEADLETTER_PAYLOAD_MAX = 64 * 1024
+
+
+def dead_letter(
+    reason: str,
+    stage: str,
+    received_at: float,
+    *,
+    payload: bytes | None = None,
+    topic: str | None = None,
+    device_id: str | None = None,
+    ts: float | None = None,
+    seq: int | None = None,
+    partial: bool = False,
+    max_payload: int = DEADLETTER_PAYLOAD_MAX,
+) -> DeadLetter:
+    """The dead-letter record for ``payload`` (see ``DeadLetter``)."""
+    text: str | None = None
+    encoding: Literal["utf-8", "base64"] | None = None
+    kept = b""
+    if payload is not None:
+        kept = payload[:max_payload]
+        try:
+            text, encoding = kept.decode("utf-8"), "utf-8"
+        except UnicodeDecodeError:
+            text, encoding = base64.b64encode(kept).decode("ascii"), "base64"
+    return {
+        "reason": reason,
+        "stage": stage,
+        "topic": topic,
+        "device_id": device_id,
+        "received_at": received_at,
+        "ts": ts,
+        "seq": seq,
+        "partial": partial,
+        "payload": text,
+        "payload_encoding": encoding,
+        "payload_bytes": None if payload is None else len(payload),
+        "payload_truncated": payload is not None and len(kept) < len(payload),
+    }
