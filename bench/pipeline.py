@@ -305,76 +305,6 @@ if __name__ == "__main__" and len(sys.argv) > 2 and sys.argv[1] == "--summarise"
     sys.exit(0)
 
 
-DUE_PATCH = """
-# bench/pipeline --patch-due-none: the fix proposed in bench/README.md, applied at run time.
-# DetectorPipeline stores state["due"] = inf; JSON (orjson) writes inf as null, so a state read
-# back from the changelog (any rebalance: a second worker, a restart) has due None, and
-# `None > now` in tick_device/tick_resident crashes the worker. Read None as inf.
-import anxin.app as _app
-
-_INF = float("inf")
-
-
-def _fix(value):
-    if isinstance(value, dict) and "due" in value and value["due"] is None:
-        value = dict(value)
-        value["due"] = _INF
-    return value
-
-
-_get, _getitem = _app._BytesKeyed.get, _app._BytesKeyed.__getitem__
-_app._BytesKeyed.get = lambda self, key, default=None: _fix(_get(self, key, default))
-_app._BytesKeyed.__getitem__ = lambda self, key: _fix(_getitem(self, key))
-"""
-
-
-FETCH_PATCH = """
-# bench/pipeline --patch-fetch-wait-ms: Faust hard-codes fetch_max_wait_ms=1500 for its consumer;
-# Tansu does not answer a waiting fetch when new records arrive, so a caught-up worker sees a
-# record up to that long after it was produced. Cap it.
-import aiokafka as _ak
-
-_init = _ak.AIOKafkaConsumer.__init__
-
-
-def _capped(self, *args, **kwargs):
-    kwargs["fetch_max_wait_ms"] = min(int(kwargs.get("fetch_max_wait_ms", 500)), {ms})
-    _init(self, *args, **kwargs)
-
-
-_ak.AIOKafkaConsumer.__init__ = _capped
-"""
-LINGER_PATCH = """
-# bench/pipeline --patch-linger-ms: Faust's producer lingers 0 ms by default, so every table
-# write, vitals record and alert is its own produce request. Let records gather for a moment.
-import faust as _faust
-
-_app_init = _faust.App.__init__
-
-
-def _lingering(self, *args, **kwargs):
-    kwargs.setdefault("producer_linger_ms", {ms})
-    _app_init(self, *args, **kwargs)
-
-
-_faust.App.__init__ = _lingering
-"""
-
-
-def write_patch(run_dir: Path, a: argparse.Namespace) -> str:
-    folder = run_dir / "bench-patch"
-    folder.mkdir(exist_ok=True)
-    text = ""
-    if a.patch_due_none:
-        text += DUE_PATCH
-    if a.patch_fetch_wait_ms:
-        text += FETCH_PATCH.replace("{ms}", str(int(a.patch_fetch_wait_ms)))
-    if a.patch_linger_ms:
-        text += LINGER_PATCH.replace("{ms}", str(int(a.patch_linger_ms)))
-    (folder / "sitecustomize.py").write_text(text)
-    return os.pathsep.join(p for p in (str(folder), os.environ.get("PYTHONPATH", "")) if p)
-
-
 # -- one phase -----------------------------------------------------------------------------------
 @dataclass
 class Phase:
@@ -456,29 +386,12 @@ def run_phase(
 
         bridge = start("bridge", "ingest")
         workers = []
-        patch_env: dict[str, str] = {}
-        if a.patch_due_none or a.patch_fetch_wait_ms or a.patch_linger_ms:
-            patch_env = {"PYTHONPATH": write_patch(run_dir, a)}
-            ph.say(
-                "NOTE: workers run with bench-only patches (see bench/README.md): "
-                + ", ".join(
-                    x
-                    for x in (
-                        "--patch-due-none" if a.patch_due_none else "",
-                        f"--patch-fetch-wait-ms {a.patch_fetch_wait_ms}"
-                        if a.patch_fetch_wait_ms
-                        else "",
-                        f"--patch-linger-ms {a.patch_linger_ms}" if a.patch_linger_ms else "",
-                    )
-                    if x
-                )
-            )
         for k in range(1, a.workers + 1):
             workers.append(
                 start(
                     f"worker-{k}",
                     "worker",
-                    env={"ANXIN_FAUST__DATA_DIR": str(run_dir / f"faust-{k}"), **patch_env},
+                    env={"ANXIN_FAUST__DATA_DIR": str(run_dir / f"faust-{k}")},
                 )
             )
         start("alerts", "alerts", "run")
@@ -1029,24 +942,6 @@ def main() -> None:
     ap.add_argument("--ceiling-messages", type=int, default=30_000)
     ap.add_argument("--no-ceilings", action="store_true")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument(
-        "--patch-due-none",
-        action="store_true",
-        help="run the workers with the proposed fix for due=None after a rebalance "
-        "(needed for --workers 2 until detectors/pipeline.py has it)",
-    )
-    ap.add_argument(
-        "--patch-fetch-wait-ms",
-        type=int,
-        default=0,
-        help="experiment: cap the workers' Kafka fetch wait (Faust: 1500 ms)",
-    )
-    ap.add_argument(
-        "--patch-linger-ms",
-        type=int,
-        default=0,
-        help="experiment: Faust producer_linger_ms for the workers (default 0)",
-    )
     ap.add_argument("--keep", action="store_true", help="keep run folders (logs)")
     ap.add_argument("--keep-profiles", default="", help="copy py-spy raw profiles here")
     ap.add_argument("--json", default="", help="also write the figures here")
