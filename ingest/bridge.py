@@ -45,7 +45,7 @@ from ingest.telemetry import (
     validate_status,
     validate_telemetry,
 )
-from ingest.throttle import Throttle, ingest_settings
+from ingest.throttle import Throttle
 
 log = get_logger(__name__)
 
@@ -82,7 +82,7 @@ class Bridge:
         self.settings = settings
         self.ready_file = ready_file
         self.registry = RegistryWatcher(settings.registry, settings.registry_reload_s)
-        self.ingest = ingest_settings(settings)
+        self.ingest = settings.ingest
         self.throttle = Throttle(self.ingest.rate_per_s, self.ingest.burst)
         self._throttle_reported: dict[str, tuple[float, int]] = {}  # device: (last log, since)
         self.counts: Counter[str] = Counter()

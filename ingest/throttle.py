@@ -16,48 +16,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from anxin.core.settings import Settings
-
-
-class IngestSettings(BaseModel):
-    """The bridge's own tunables (``ANXIN_INGEST__...``)."""
-
-    # Sustained messages per second per device; 0 turns the throttle off (replays, bulk loads).
-    rate_per_s: float = Field(default=20.0, ge=0)
-    # Messages a device may send at once above the rate: an offline backlog of ~4 h at one
-    # reading every 10 s fits.
-    burst: int = Field(default=2000, ge=1)
-    # Events that pass even when the device is over its rate.
-    unthrottled_events: tuple[str, ...] = ("sos", "fall")
-    # Raw bytes of a message kept in its dead-letter record (the rest is counted, not kept).
-    deadletter_payload_max: int = Field(default=64 * 1024, ge=0)
-    # Seconds between two "over the rate limit" log lines of one device.
-    throttle_log_interval_s: float = 10.0
-
-
-class _IngestFromEnv(BaseSettings):
-    """Until ``Settings`` has an ``ingest`` section: the same fields from the environment."""
-
-    model_config = SettingsConfigDict(
-        env_prefix="ANXIN_INGEST__", env_nested_delimiter="__", extra="ignore"
-    )
-    rate_per_s: float = IngestSettings.model_fields["rate_per_s"].default
-    burst: int = IngestSettings.model_fields["burst"].default
-    unthrottled_events: tuple[str, ...] = IngestSettings.model_fields["unthrottled_events"].default
-    deadletter_payload_max: int = IngestSettings.model_fields["deadletter_payload_max"].default
-    throttle_log_interval_s: float = IngestSettings.model_fields["throttle_log_interval_s"].default
-
-
-def ingest_settings(settings: Settings) -> IngestSettings:
-    """``settings.ingest`` when the settings carry it, else ``ANXIN_INGEST__*`` variables."""
-    found = getattr(settings, "ingest", None)
-    if isinstance(found, BaseModel):
-        return IngestSettings.model_validate(found.model_dump())
-    return IngestSettings.model_validate(_IngestFromEnv().model_dump())
-
 
 @dataclass
 class TokenBucket:

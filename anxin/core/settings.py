@@ -52,10 +52,10 @@ class MqttSettings(BaseModel):
 class IngestSettings(BaseModel):
     """The bridge's per-device throttle and dead-letter limits (``ingest/throttle.py``)."""
 
-    rate_per_s: float = 20.0  # sustained messages per device; 0 turns the throttle off
-    burst: int = 2000  # a device catching up after hours offline is not cut off
+    rate_per_s: float = Field(default=20.0, ge=0)  # per device, sustained; 0 turns it off
+    burst: int = Field(default=2000, ge=1)  # a device catching up after hours offline passes
     unthrottled_events: tuple[str, ...] = ("sos", "fall")  # never held back
-    deadletter_payload_max: int = 65536
+    deadletter_payload_max: int = Field(default=65536, ge=0)
     throttle_log_interval_s: float = 10.0
 
 
