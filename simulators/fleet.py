@@ -13,8 +13,8 @@ A ``check`` downlink is answered with ``ok`` in ``ok_share`` of cases after 3-20
 Against a broker with per-device accounts (``anxin devices credentials``), give ``passwords``
 (``ingest.credentials.read_passwords`` of the provisioning file): each device then logs in as
 itself (username = device id), as a provisioned watch does. Without them the fleet connects
-anonymously (a local anonymous broker, the tests). A refused login stops ``run`` at once with the
-refused device ids (never a password).
+anonymously (a local anonymous broker, the tests). A refused login stops ``run`` once every device
+has had its answer from the broker, naming all the refused device ids (never a password).
 """
 
 from __future__ import annotations
@@ -341,7 +341,7 @@ class Fleet:
         try:
             for device_id in self.devices:
                 self.pool.add(device_id)
-            self.pool.wait_connected(self.devices, timeout=120.0)
+            self._wait_logins(timeout=120.0)
         except BaseException:
             self.pool.close()
             raise
@@ -370,6 +370,35 @@ class Fleet:
             wait = (self._heap[0][0] - time.time()) if self._heap else 0.1
             self.pool.pump(max(0.0, min(wait, 0.1)))
         self.pool.close(offline=True)
+
+    def _wait_logins(self, timeout: float) -> None:
+        """Wait for every device's CONNACK, success or refusal, then name every refused device.
+
+        Why not stop at the first refusal: CONNACKs arrive one by one, so a report written at the
+        first one names only the devices refused so far, and whoever fixes the credentials fixes
+        them one run at a time. Raises ``FleetLoginError`` (ids and the broker's reasons, never a
+        password) or ``TimeoutError`` when some device got no answer at all within ``timeout``.
+        """
+        want = set(self.devices)
+        deadline = time.monotonic() + timeout
+        pool = self.pool
+        while not want <= (pool.connected | set(pool.refused)):
+            if time.monotonic() > deadline:
+                break
+            pool.pump(0.05)
+        refused = sorted(want & set(pool.refused))
+        if refused:
+            reasons = ", ".join(sorted({pool.refused[d] for d in refused}))
+            shown = ", ".join(refused[:20]) + (" ..." if len(refused) > 20 else "")
+            raise FleetLoginError(
+                f"MQTT login refused ({reasons}) for {len(refused)} device(s): {shown}"
+            )
+        missing = sorted(want - pool.connected)
+        if missing:
+            raise TimeoutError(
+                f"MQTT connections not acknowledged within {timeout:.0f} s: "
+                f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}"
+            )
 
     def stop(self) -> None:
         self._stop.set()
