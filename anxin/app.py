@@ -78,6 +78,7 @@ def create_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
     updates = raw_topic(k.alert_updates_topic)
     rejected = raw_topic(k.rejected_topic)
     commands = raw_topic(k.commands_topic)
+    suspicions = raw_topic(k.suspicions_topic)
 
     def state_table(name: str) -> Any:
         # Keys are id bytes, as on the topics: with the producer's partitioner a key's changelog
@@ -111,6 +112,8 @@ def create_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
             await rejected.send(key=str(dead["device_id"] or "-").encode(), value=dumps(dead))
         for record in out.vitals:
             await vitals.send(key=str(record["resident_id"]).encode(), value=dumps(record))
+        for suspicion in out.suspicions:
+            await suspicions.send(key=suspicion["resident_id"].encode(), value=dumps(suspicion))
 
     def guarded(step: Any, raw: bytes, now: float, out: Outputs, stage: str) -> None:
         try:

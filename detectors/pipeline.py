@@ -1,8 +1,10 @@
 """Every detector behind one interface, so the Faust agents and ``anxin evaluate`` run one code.
 
 Two stages, because readings are keyed by device but NEWS2 is per resident:
-- ``process(reading, now)``: device stage (SOS, falls and the "are you OK?" window, geofences,
-  device trouble); it also emits the reading's vitals as a resident-keyed record;
+- ``process(reading, now)``: device stage (SOS, falls, geofences, device trouble); it also
+  emits the reading's vitals as a resident-keyed record. An accelerometer finding is only a
+  suspicion: it prompts the wearer and becomes an alert when ``detectors/fall_confirm.py``
+  confirms it;
 - ``process_vitals(record, now)``: resident stage (NEWS2 over all the resident's devices).
 ``tick_device`` / ``tick_resident`` are the timers (silence, check windows, vitals resolution):
 a clock, not a message, decides those. ``now`` is the wall clock live and the message arrival
@@ -15,13 +17,14 @@ could fire, so a tick over thousands of idle devices is a float comparison each.
 
 from __future__ import annotations
 
-import dataclasses
+import hashlib
 import itertools
 from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import orjson
 
 from anxin.core.logs import get_logger
 from anxin.core.records import (
@@ -29,6 +32,7 @@ from anxin.core.records import (
     AlertUpdate,
     DeadLetter,
     DeviceCommand,
+    FallSuspicion,
     VitalsRecord,
     alert_id,
     dead_letter,
@@ -36,7 +40,8 @@ from anxin.core.records import (
 from anxin.core.registry import Registry, Resident
 from detectors import device_health, geofence, news2
 from detectors.fall import FallDetector, FallFinding, check_accel
-from detectors.sos import sos_alert
+from detectors.fall_confirm import ConfirmConfig, Decision, Suspicion
+from detectors.sos import press_key, sos_alert
 
 log = get_logger(__name__)
 State = dict[str, Any]
@@ -51,28 +56,44 @@ def due_of(state: dict[str, Any]) -> float:
 
 
 FALL_EPISODE_S = 30.0  # a device event and an accelerometer finding this close are one fall
-STILL_UPGRADE_S = 15.0  # motionless this long after a detected fall: upgrade before the timeout
 SATURATION_NOTE_EVERY_S = 600.0
 FALL_SAVE_EVERY_S = 10.0  # the fall detector's window is saved to the table at most this often
-SEQ_WINDOW = 256  # recent sequence numbers remembered per device, to drop redelivered copies
+SEEN_KEEP = 64  # identities of a device's latest messages kept to drop redelivered copies
+_NOT_CONTENT = ("received_at", "resident_id")  # added on the way, not sent by the device
 
 
-def seen_before(state: dict[str, Any], seq: int) -> bool:
-    """Record ``seq`` in the device's window; True if it was already there (a duplicate).
+def message_key(reading: Mapping[str, Any]) -> str:
+    """What makes a message the same message: its ``seq`` and ``ts`` together.
 
-    At-least-once delivery (MQTT QoS 1, Kafka redelivery after a crash) repeats messages; the
-    device's ``seq`` tells them apart. A drop far below the window is a device restart.
+    A counter alone is not an identity: a device that reboots counts from 1 again, with a new
+    ``ts``. A message without ``seq`` is identified by its whole content.
     """
-    top, hex_mask = state.get("seq", (None, "0"))  # hex: JSON codecs stop at 64-bit integers
-    mask = int(hex_mask, 16)
-    if top is None or seq > top or top - seq >= SEQ_WINDOW:
-        shift = SEQ_WINDOW if top is None or top - seq >= SEQ_WINDOW else seq - top
-        state["seq"] = (seq, format(((mask << shift) | 1) & ((1 << SEQ_WINDOW) - 1), "x"))
+    seq = reading.get("seq")
+    if seq is not None:
+        return f"{seq}@{reading.get('ts')!r}"
+    content = {k: v for k, v in reading.items() if k not in _NOT_CONTENT}
+    try:
+        raw = orjson.dumps(content, option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY)
+    except TypeError:  # not JSON: it did not come off a topic; process it, never drop it
+        return ""
+    return "#" + hashlib.blake2b(raw, digest_size=12).hexdigest()
+
+
+def seen_before(state: dict[str, Any], key: str) -> bool:
+    """Record ``key`` among the device's latest ``SEEN_KEEP``; True if it was there already.
+
+    At-least-once delivery (MQTT QoS 1, Kafka redelivery after a crash) repeats a message soon
+    after the first copy; only an exact repeat is dropped, so no reading and no SOS is lost to a
+    counter reset. A copy older than the memory is processed again: every output is idempotent
+    (deterministic alert ids, the SOS press key), so that costs a repeat, never a loss.
+    """
+    seen: list[str] = state.get("seen") or []
+    if not key:
         return False
-    bit = 1 << (top - seq)
-    if mask & bit:
+    if key in seen:
         return True
-    state["seq"] = (top, format(mask | bit, "x"))
+    seen.append(key)
+    state["seen"] = seen[-SEEN_KEEP:]
     return False
 
 
@@ -83,6 +104,7 @@ class Outputs:
     commands: list[DeviceCommand] = field(default_factory=list)  # topic device-commands
     rejected: list[DeadLetter] = field(default_factory=list)  # topic readings-rejected
     vitals: list[VitalsRecord] = field(default_factory=list)  # resident-keyed, to stage two
+    suspicions: list[FallSuspicion] = field(default_factory=list)  # topic fall-suspicions
 
     def extend(self, other: Outputs) -> None:
         self.alerts += other.alerts
@@ -90,6 +112,7 @@ class Outputs:
         self.commands += other.commands
         self.rejected += other.rejected
         self.vitals += other.vitals
+        self.suspicions += other.suspicions
 
 
 def _placement(resident: Resident | None, device_id: str) -> str:
@@ -109,6 +132,7 @@ class DetectorPipeline:
         resident_state: MutableMapping[str, State] | None = None,
         health: device_health.DeviceHealthConfig | None = None,
         fall_save_every_s: float = FALL_SAVE_EVERY_S,
+        fall_alert_p: float | None = None,
     ):
         self.registry = registry
         self.device_state: MutableMapping[str, State] = {} if device_state is None else device_state
@@ -126,6 +150,9 @@ class DetectorPipeline:
         # a device's first chunk (so the state holds the live detector's token) and when
         # something happened.
         self._fall_save_every_s = fall_save_every_s
+        # The probability from which an unanswered suspicion pages: the model's ALERT_P unless
+        # given (a threshold sweep in evaluation; tests that must not depend on the model).
+        self._alert_p = ConfirmConfig().alert_p if fall_alert_p is None else fall_alert_p
         self._fall_live: dict[str, tuple[FallDetector, str]] = {}
         self._saves = itertools.count()
         self._instance = f"{id(self):x}"
@@ -135,16 +162,16 @@ class DetectorPipeline:
         return self.registry().residents.get(resident_id)
 
     def _health_config(self, resident_id: str, device_id: str) -> device_health.DeviceHealthConfig:
-        """The device's own reporting expectation (registry ``expected_interval_s``)."""
+        """The device's rules: registry ``expected_interval_s``, else its type's, else learned."""
         resident = self._resident(resident_id)
         device = resident.devices.get(device_id) if resident else None
-        if device is None or device.expected_interval_s == self.health_config.silent_after_s:
+        if device is None:
             return self.health_config
-        return dataclasses.replace(self.health_config, silent_after_s=device.expected_interval_s)
+        return device_health.config_for(self.health_config, device.type, device.expected_interval_s)
 
     def _health(self, state: State, resident_id: str, device_id: str) -> device_health.DeviceHealth:
+        state.pop("silent_after", None)  # now in the health state ("after"), learned or set
         config = self._health_config(resident_id, device_id)
-        state["silent_after"] = config.silent_after_s
         return device_health.DeviceHealth.from_state(state.get("health"), config)
 
     def _alert(
@@ -160,7 +187,7 @@ class DetectorPipeline:
     ) -> AlertRecord:
         return AlertRecord(
             alert_id=alert_id(kind, device_id if kind != "vitals" else resident_id, *id_parts),
-            kind=kind,  # type: ignore[arg-type]
+            kind=kind,
             severity=severity,  # type: ignore[arg-type]
             resident_id=resident_id,
             device_id=device_id,
@@ -201,10 +228,10 @@ class DetectorPipeline:
         resident = self._resident(resident_id)
         state = dict(self.device_state.get(device_id) or {})
         arrived = float(reading.get("received_at", now))
-        seq = reading.get("seq")
-        if seq is not None and seen_before(state, int(seq)):
+        if seen_before(state, message_key(reading)):
             return out  # a redelivered copy: everything it could raise was raised the first time
 
+        answers = bool(state.get("suspicion"))  # an "ok" now answers the suspicion: nobody told
         # Each detector on its own: a bug in one must not cost the others (an SOS above all).
         for name, step in (
             ("sos", lambda: self._sos(reading, state, now, out)),
@@ -219,7 +246,7 @@ class DetectorPipeline:
                 out.rejected.append(
                     self._rejected(reading, f"{name} detector error: {type(exc).__name__}", now)
                 )
-        if reading.get("event") == "ok":
+        if reading.get("event") == "ok" and not answers:
             out.updates.append(
                 {
                     "action": "wearer_ok",
@@ -271,7 +298,7 @@ class DetectorPipeline:
         return out
 
     def tick_device(self, device_id: str, now: float) -> Outputs:
-        """Timers of one device: silence, offline and removal grace, the check window."""
+        """Timers of one device: silence, offline and removal grace, the fall suspicion."""
         out = Outputs()
         state = self.device_state.get(device_id)
         if not state or due_of(state) > now:
@@ -284,20 +311,21 @@ class DetectorPipeline:
         health = self._health(state, owner[0], device_id)
         self._health_decisions(health.check(now), state, reading, now, out)
         state["health"] = health.to_state()
-        self._check_window(state, reading, now, out)
+        self._fall_timers(state, reading, now, out)
         self._set_due(state)
         self.device_state[device_id] = state
         return out
 
     def _set_due(self, state: State) -> None:
         due = NEVER
-        check = state.get("check")
-        if check:
-            due = min(due, check["deadline"])
+        suspicion = state.get("suspicion")
+        if suspicion:
+            due = min(due, Suspicion.from_state(suspicion).due)
         h = state.get("health") or {}
         cfg = self.health_config
-        if h.get("seen") is not None and "silent" not in h.get("open", {}):
-            due = min(due, h["seen"] + state.get("silent_after", cfg.silent_after_s) + 0.001)
+        after = h.get("after", cfg.silent_after_s)  # None: this device is never "silent"
+        if h.get("seen") is not None and after is not None and "silent" not in h.get("open", {}):
+            due = min(due, h["seen"] + after + 0.001)
         if h.get("off") is not None and "offline" not in h.get("open", {}):
             due = min(due, h["off"] + cfg.offline_grace_s)
         if h.get("unworn") is not None and "removed" not in h.get("open", {}):
@@ -309,7 +337,7 @@ class DetectorPipeline:
     def _sos(self, reading: State, state: State, now: float, out: Outputs) -> None:
         if reading.get("event") != "sos":
             return
-        press = reading.get("seq", reading["ts"])
+        press = press_key(reading)
         if state.get("last_sos") == press:
             return  # the same press again (redelivered or replayed)
         state["last_sos"] = press
@@ -317,12 +345,15 @@ class DetectorPipeline:
         if alert is not None:
             out.alerts.append(alert)
 
-    # -- falls and the "are you OK?" window ---------------------------------------------------
+    # -- falls: suspicion, the "are you OK?" window, confirmation ------------------------------
     def _falls(
         self, reading: State, state: State, resident: Resident | None, now: float, out: Outputs
     ) -> None:
         device_id = reading["device_id"]
+        placement = _placement(resident, device_id)
         accel = reading.get("accel")
+        event = reading.get("event")
+        chunk: tuple[float, Any, FallDetector] | None = None
         if accel:
             samples: Any = accel.get("g")
             try:  # one conversion for the check and the detector (most of a chunk's cost)
@@ -345,11 +376,11 @@ class DetectorPipeline:
                             now,
                         )
                     )
-                detector = self._fall_detector(device_id, _placement(resident, device_id), state)
+                detector = self._fall_detector(device_id, placement, state)
                 findings = detector.feed(reading["ts"], float(accel["rate"]), samples)
                 if (
                     findings
-                    or state.get("check")
+                    or state.get("suspicion")
                     or (now - state.get("fall_saved_at", -INF) >= self._fall_save_every_s)
                 ):
                     token = f"{self._instance}:{next(self._saves)}"
@@ -357,32 +388,28 @@ class DetectorPipeline:
                     state["fall_saved_at"], state["fall_token"] = now, token
                     self._fall_live[device_id] = (detector, token)
                 for finding in findings:
-                    self._accel_fall(finding, reading, state, resident, now, out)
-                check = state.get("check")
-                if (
-                    check
-                    and detector.still_for(reading["ts"]) >= STILL_UPGRADE_S
-                    and check.get("lying")
-                ):
-                    self._upgrade_fall(state, reading, now, out, "motionless after the fall")
-        if reading.get("event") == "fall":
-            self._device_fall(reading, state, now, out)
-        if reading.get("event") == "ok" and state.get("check"):
-            check = state.pop("check")
-            out.updates.append(
-                self._update(
-                    "cancel",
-                    check["alert_id"],
-                    reading["resident_id"],
-                    "fall",
-                    now,
-                    "wearer pressed I'm OK",
-                )
-            )
-            out.commands.append(
-                {"device_id": device_id, "cmd": "cancel", "alert_id": check["alert_id"]}
-            )
-        self._check_window(state, reading, now, out)
+                    self._suspect(finding, reading, state, resident, now, out)
+                chunk = (float(accel["rate"]), samples, detector)
+        if event == "fall":
+            self._device_fall(reading, state, placement, now, out)
+        suspicion = self._suspicion(state)
+        if suspicion is None:
+            if event == "ok":
+                state["ok_ts"] = float(reading["ts"])  # may answer a suspicion found just after
+            return
+        decision = suspicion.event(now, event) if isinstance(event, str) else None
+        if decision is None and chunk is not None:
+            rate, samples, detector = chunk
+            still = detector.still_for(reading["ts"])
+            decision = suspicion.samples(now, placement, reading["ts"], rate, samples, still)
+        suspicion.seen(now)
+        decision = decision or suspicion.check(now)
+        self._settle(suspicion, decision, state, reading, now, out)
+
+    @staticmethod
+    def _suspicion(state: State) -> Suspicion | None:
+        saved = state.get("suspicion")
+        return Suspicion.from_state(saved) if saved else None
 
     def _fall_detector(self, device_id: str, placement: str, state: State) -> FallDetector:
         live = self._fall_live.get(device_id)
@@ -397,7 +424,17 @@ class DetectorPipeline:
         self._fall_live[device_id] = (detector, state.get("fall_token", ""))
         return detector
 
-    def _accel_fall(
+    def _confirm_config(self, resident: Resident | None) -> ConfirmConfig:
+        if resident is None:
+            return ConfirmConfig(alert_p=self._alert_p)
+        return ConfirmConfig(
+            window_s=float(resident.check_timeout_s),
+            still_s=resident.fall_confirm.still_s,
+            silence_s=resident.fall_confirm.silence_s,
+            alert_p=self._alert_p,
+        )
+
+    def _suspect(
         self,
         finding: FallFinding,
         reading: State,
@@ -406,60 +443,115 @@ class DetectorPipeline:
         now: float,
         out: Outputs,
     ) -> None:
+        """An accelerometer finding: ask the wearer; nobody else is told yet."""
         last = state.get("fall")
         if last and abs(finding.impact_ts - last["impact"]) <= FALL_EPISODE_S:
-            return  # the same fall, already raised (by the device or an earlier finding)
-        timeout = resident.check_timeout_s if resident else 30
-        details = {
-            "detected_by": "pipeline",
+            return  # the same fall (raised by the device, or an earlier finding)
+        config = self._confirm_config(resident)
+        probability = float(getattr(finding, "probability", 1.0))
+        sid = alert_id("fall", reading["device_id"], round(finding.impact_ts, 1))
+        suspicion = Suspicion.open(
+            sid, finding.impact_ts, probability, finding.lying_still, now, config
+        )
+        state["fall"] = {"impact": finding.impact_ts, "alert_id": sid, "severity": None}
+        state["suspicion_details"] = {
+            "detected_by": "accelerometer",
+            "probability": round(probability, 4),
             "peak_g": round(finding.peak_g, 2),
             "placement": finding.placement,
             "lying_still": finding.lying_still,
             "evidence": finding.evidence,
-            "check_timeout_s": timeout,
+            "check_timeout_s": resident.check_timeout_s if resident else 30,
+            "suspected_at": now,
         }
-        alert = self._alert(
-            "fall",
-            "warning",
-            reading["resident_id"],
-            reading["device_id"],
-            finding.impact_ts,
-            now,
-            details,
-            round(finding.impact_ts, 1),
-        )
-        out.alerts.append(alert)
-        state["fall"] = {
-            "impact": finding.impact_ts,
-            "alert_id": alert.alert_id,
-            "severity": "warning",
-            "details": details,
-        }
-        state["check"] = {
-            "alert_id": alert.alert_id,
-            "deadline": now + timeout,
-            "lying": finding.lying_still,
-        }
+        answered = state.get("ok_ts")
+        if answered is not None and 0 <= answered - finding.impact_ts <= config.window_s:
+            # The wearer said "I'm OK" after this impact, before it was found: already answered.
+            self._record(suspicion, "cancelled", "wearer pressed I'm OK", state, reading, now, out)
+            return
+        state["suspicion"] = suspicion.to_state()
+        self._record(suspicion, "open", "suspected by the accelerometer", state, reading, now, out)
         out.commands.append(
             {
                 "device_id": reading["device_id"],
                 "cmd": "check",
-                "alert_id": alert.alert_id,
-                "timeout_s": timeout,
+                "alert_id": sid,
+                "timeout_s": int(config.window_s),
             }
         )
 
-    def _device_fall(self, reading: State, state: State, now: float, out: Outputs) -> None:
+    def _record(
+        self,
+        suspicion: Suspicion,
+        outcome: str,
+        reason: str,
+        state: State,
+        reading: State,
+        now: float,
+        out: Outputs,
+    ) -> None:
+        out.suspicions.append(
+            {
+                "suspicion_id": suspicion.suspicion_id,
+                "resident_id": reading["resident_id"],
+                "device_id": reading["device_id"],
+                "ts": suspicion.impact_ts,
+                "detected_at": now,
+                "outcome": outcome,  # type: ignore[typeddict-item]
+                "reason": reason,
+                "details": dict(state.get("suspicion_details") or {}),
+            }
+        )
+
+    def _settle(
+        self,
+        suspicion: Suspicion,
+        decision: Decision | None,
+        state: State,
+        reading: State,
+        now: float,
+        out: Outputs,
+    ) -> None:
+        """Keep the suspicion open, or close it: an alert (confirmed) or a quiet cancel."""
+        if decision is None:
+            state["suspicion"] = suspicion.to_state()
+            return
+        state.pop("suspicion", None)
+        self._record(suspicion, decision.outcome, decision.reason, state, reading, now, out)
+        details = state.pop("suspicion_details", None) or {}
+        sid = suspicion.suspicion_id
+        if decision.outcome == "cancelled":
+            out.commands.append(
+                {"device_id": reading["device_id"], "cmd": "cancel", "alert_id": sid}
+            )
+            return
+        state["fall"] = {"impact": suspicion.impact_ts, "alert_id": sid, "severity": "critical"}
+        out.alerts.append(
+            AlertRecord(
+                alert_id=sid,
+                kind="fall",
+                severity="critical",
+                resident_id=reading["resident_id"],
+                device_id=reading["device_id"],
+                ts=suspicion.impact_ts,
+                detected_at=now,
+                details={**details, "confirmed_by": decision.reason},
+            )
+        )
+
+    def _device_fall(
+        self, reading: State, state: State, placement: str, now: float, out: Outputs
+    ) -> None:
+        """On-device fall detection: an alert at once (or the confirmation of a suspicion)."""
         last = state.get("fall")
         ts = float(reading["ts"])
-        if last and abs(ts - last["impact"]) <= FALL_EPISODE_S:
-            if last["severity"] != "critical":
-                self._upgrade_fall(state, reading, now, out, "the device detected the fall too")
-            return
-        details = {
-            "detected_by": "device",
-            "placement": _placement(self._resident(reading["resident_id"]), reading["device_id"]),
-        }
+        if (
+            last
+            and abs(ts - last["impact"]) <= FALL_EPISODE_S
+            and (last["severity"] == "critical" or state.get("suspicion"))
+        ):
+            return  # already an alert; an open suspicion is confirmed by the event itself
+        details = {"detected_by": "device", "placement": placement}
         alert = self._alert(
             "fall",
             "critical",
@@ -472,39 +564,13 @@ class DetectorPipeline:
             reading.get("seq", ts),
         )
         out.alerts.append(alert)
-        state["fall"] = {
-            "impact": ts,
-            "alert_id": alert.alert_id,
-            "severity": "critical",
-            "details": details,
-        }
+        if not state.get("suspicion"):  # an open one of another episode keeps its own record
+            state["fall"] = {"impact": ts, "alert_id": alert.alert_id, "severity": "critical"}
 
-    def _check_window(self, state: State, reading: State, now: float, out: Outputs) -> None:
-        check = state.get("check")
-        if check and now >= check["deadline"]:
-            self._upgrade_fall(state, reading, now, out, "no answer to are-you-OK")
-
-    def _upgrade_fall(
-        self, state: State, reading: State, now: float, out: Outputs, reason: str
-    ) -> None:
-        state.pop("check", None)
-        fall = state.get("fall")
-        if not fall or fall["severity"] == "critical":
-            return
-        fall["severity"] = "critical"
-        details = {**fall["details"], "upgraded": reason}
-        out.alerts.append(
-            AlertRecord(
-                alert_id=fall["alert_id"],
-                kind="fall",
-                severity="critical",
-                resident_id=reading["resident_id"],
-                device_id=reading["device_id"],
-                ts=fall["impact"],
-                detected_at=now,
-                details=details,
-            )
-        )
+    def _fall_timers(self, state: State, reading: State, now: float, out: Outputs) -> None:
+        suspicion = self._suspicion(state)
+        if suspicion is not None:
+            self._settle(suspicion, suspicion.check(now), state, reading, now, out)
 
     # -- wandering ----------------------------------------------------------------------------
     def _fences_of(self, resident_id: str, resident: Resident) -> list[geofence.Fence]:

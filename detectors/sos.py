@@ -7,6 +7,12 @@ from typing import Any
 from anxin.core.records import AlertRecord, alert_id
 
 
+def press_key(reading: dict[str, Any]) -> str:
+    """One press: its ``seq`` and ``ts`` together (a rebooted device counts ``seq`` from 1 again,
+    so the counter alone would take a new press for one already seen)."""
+    return f"{reading.get('seq')}@{reading['ts']!r}"
+
+
 def sos_alert(reading: dict[str, Any], detected_at: float) -> AlertRecord | None:
     """The alert for a reading whose ``event`` is ``sos``; the id depends on the press only."""
     if reading.get("event") != "sos":

@@ -12,7 +12,9 @@ Why it looks the way it does (see ``simulators/README.md`` for the full list of 
   raw stream for everyone would be 4 GB of JSON and tell the detector nothing more.
 - Events are placed in the resident's local waking hours (their own time zone, DST included) and
   never overlap on one device; each labelled event follows the label rules below.
-- Labels (``start``/``deadline``): fall = impact .. + 30 + check timeout; wander = first *sent*
+- Labels (``start``/``deadline``): fall = impact .. + 60 (detection, the "are you OK?" window
+  and its confirmation included: alarm practice answers within 60 s), with ``answered: "ok"``
+  when the wearer pressed "I'm OK" (then nobody is to be paged); wander = first *sent*
   fix outside every active fence by more than 2 x acc .. + 120 s; vitals = first moment the
   chart (aggregate >= 5 or a single 3) is reached, by the true signal or by the values actually
   sent, whichever is first .. + 30 min; device = silent: last message + 600 s, offline: offline
@@ -45,7 +47,7 @@ DEFAULT_T0 = 1_711_814_400.0
 GRID_S = 10.0  # GPS, vitals and battery are simulated on this grid and sampled by messages
 END_MARGIN_S = 1800.0  # no event starts in the last half hour: its deadline must fit
 
-FALL_LABEL_EXTRA_S = 30.0
+FALL_DEADLINE_S = 60.0  # impact to alert, the confirmation wait included
 WANDER_DEADLINE_S = 120.0
 VITALS_DEADLINE_S = 1800.0
 DEVICE_DEADLINE_S = 120.0
@@ -91,6 +93,7 @@ class Label:
     deadline: float
     note: str = ""  # what happened (not part of the contract; kept in labels.jsonl as extra)
     end: float | None = None  # extension: the condition lasts until then (see scoring.py)
+    answered: str = ""  # extension: "ok" = the wearer answered "I'm OK" (a fall paging nobody)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -103,6 +106,8 @@ class Label:
             out["end"] = round(self.end, 3)
         if self.note:
             out["note"] = self.note
+        if self.answered:
+            out["answered"] = self.answered
         return out
 
 
@@ -420,7 +425,7 @@ class _ResidentGen:
             interval,
             monitor,
             oxygen,
-            int(rng.choice([30, 30, 30, 60])),
+            int(rng.choice([30, 30, 30, 45])),  # at most 45: page within 60 s
             day_centre,
             battery_kind,
         )
@@ -621,7 +626,7 @@ class _ResidentGen:
         placed: list[tuple[float, motion.Segment]] = []
         falls = int(rng.poisson(1.0 * self.hours / 24))
         kinds = [str(k) for k in rng.choice(np.array(motion.FALLS), size=falls)] if falls else []
-        for k, lam in motion.DAILY_RATE.items():
+        for k, lam in motion.daily_rates(r.placement).items():
             kinds += [k] * int(rng.poisson(lam * self.hours / 24.0))
         for k in kinds:
             seg = motion.segment(k, r.placement, rng, float(r.rate), 8.0, mount)
@@ -841,9 +846,15 @@ class _ResidentGen:
 
     # -- labels -------------------------------------------------------------------------------
     def _add(
-        self, kind: str, start: float, deadline: float, note: str, end: float | None = None
+        self,
+        kind: str,
+        start: float,
+        deadline: float,
+        note: str,
+        end: float | None = None,
+        answered: str = "",
     ) -> None:
-        self.labels.append(Label(self.rid, kind, start, deadline, note, end))
+        self.labels.append(Label(self.rid, kind, start, deadline, note, end, answered))
 
     def _labels(
         self,
@@ -862,10 +873,13 @@ class _ResidentGen:
         tele = [m for m in msgs if m.topic_kind == "telemetry"]
         ts = np.array([m.ts for m in tele])
         arr = np.array([m.t for m in tele])
+        oks = np.array([m.ts for m in tele if m.payload.get("event") == "ok"])
         for s, seg in placed:
             if seg.is_fall:
                 impact = s + float(seg.impact_s or 0.0)
-                self._add("fall", impact, impact + FALL_LABEL_EXTRA_S + r.check_timeout_s, seg.kind)
+                ok = bool(((oks >= impact) & (oks <= impact + r.check_timeout_s)).any())
+                deadline = impact + FALL_DEADLINE_S
+                self._add("fall", impact, deadline, seg.kind, answered="ok" if ok else "")
         for s in sos_at:
             self._add("sos", s, s + SOS_DEADLINE_S, "button")
         if wander_span is not None:

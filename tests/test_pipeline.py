@@ -10,9 +10,10 @@ import numpy as np
 from anxin.core.registry import load_registry
 from detectors.pipeline import (
     FALL_SAVE_EVERY_S,
-    SEQ_WINDOW,
+    SEEN_KEEP,
     DetectorPipeline,
     Outputs,
+    message_key,
     seen_before,
 )
 from tests.signals import chunks, clear_fall
@@ -28,10 +29,13 @@ def reading(device: str, ts: float, **fields) -> dict:
 
 
 def feed_fall(p: DetectorPipeline, device: str, t0: float) -> tuple[Outputs, float]:
-    g, impact = clear_fall(after_s=4.0)  # ends before the 5 s "are you OK?" window does
+    """A fall, fed until the detector suspects it (then the device stops streaming)."""
+    g, impact = clear_fall(after_s=8.0)
     out = Outputs()
     for ts, accel in chunks(g, 50.0, t0):
         out.extend(p.process(reading(device, ts, accel=accel), ts + 1.2))
+        if out.suspicions:
+            break
     return out, t0 + impact
 
 
@@ -44,35 +48,46 @@ def test_sos_once_per_press() -> None:
     assert len(other.alerts) == 1 and other.alerts[0].alert_id != first.alerts[0].alert_id
 
 
-def test_fall_warning_check_then_ok_cancels() -> None:
-    p = DetectorPipeline(lambda: REGISTRY)
+def test_accelerometer_fall_is_a_suspicion_and_ok_cancels_it_telling_nobody() -> None:
+    p = DetectorPipeline(lambda: REGISTRY, fall_alert_p=0.0)
     out, impact = feed_fall(p, "B003", T0)
-    (alert,) = out.alerts
-    assert alert.severity == "warning" and abs(alert.ts - impact) < 0.2
-    assert alert.detected_at - impact <= 10
+    assert out.alerts == [] and out.updates == []
+    (opened,) = out.suspicions
+    assert opened["outcome"] == "open" and abs(opened["ts"] - impact) < 0.2
+    assert opened["resident_id"] == "R003" and opened["details"]["detected_by"] == "accelerometer"
     (check,) = out.commands
     assert check == {
         "device_id": "B003",
         "cmd": "check",
-        "alert_id": alert.alert_id,
+        "alert_id": opened["suspicion_id"],
         "timeout_s": 5,
     }
-    ok = p.process(reading("B003", T0 + 12, event="ok"), T0 + 12)
-    assert [u["action"] for u in ok.updates] == ["cancel", "wearer_ok"]
-    assert ok.commands == [{"device_id": "B003", "cmd": "cancel", "alert_id": alert.alert_id}]
+    at = opened["detected_at"] + 1
+    ok = p.process(reading("B003", at, event="ok"), at)
+    assert ok.alerts == [] and ok.updates == []  # no alert, no "wearer_ok": nobody was told
+    assert [(s["outcome"], s["reason"]) for s in ok.suspicions] == [
+        ("cancelled", "wearer pressed I'm OK")
+    ]
+    assert ok.commands == [{"device_id": "B003", "cmd": "cancel", "alert_id": check["alert_id"]}]
     assert [a for a in p.tick(T0 + 500).alerts if a.kind == "fall"] == []
 
 
-def test_fall_unanswered_upgrades_on_the_timer_and_device_event_merges() -> None:
-    p = DetectorPipeline(lambda: REGISTRY)
+def test_unanswered_suspicion_becomes_a_critical_alert_and_device_event_merges() -> None:
+    p = DetectorPipeline(lambda: REGISTRY, fall_alert_p=0.0)
     out, impact = feed_fall(p, "G003", T0)
-    (warning,) = out.alerts
-    deadline = warning.detected_at + 5
+    (opened,) = out.suspicions
+    deadline = opened["detected_at"] + 5
     assert [a for a in p.tick(deadline - 0.5).alerts if a.kind == "fall"] == []
-    upgraded = [a for a in p.tick(deadline + 0.1).alerts if a.kind == "fall"]
-    assert [(a.alert_id, a.severity) for a in upgraded] == [(warning.alert_id, "critical")]
+    confirmed = p.tick(deadline + 0.1)
+    (alert,) = [a for a in confirmed.alerts if a.kind == "fall"]
+    assert (alert.alert_id, alert.severity) == (opened["suspicion_id"], "critical")
+    assert alert.ts == opened["ts"] and alert.detected_at == deadline + 0.1
+    assert alert.details["confirmed_by"] == "no answer"
+    assert alert.details["detected_by"] == "accelerometer"
+    assert alert.details["probability"] == opened["details"]["probability"]
+    assert [s["outcome"] for s in confirmed.suspicions] == ["confirmed"]
     # The device reports the same fall afterwards: no second alert.
-    late = p.process(reading("G003", impact + 1, event="fall"), T0 + 40)
+    late = p.process(reading("G003", impact + 1, event="fall"), deadline + 2)
     assert late.alerts == []
 
 
@@ -80,7 +95,7 @@ def test_saving_the_fall_window_less_often_changes_no_output() -> None:
     """``anxin evaluate`` keeps the detector live and skips the periodic table snapshot."""
     runs = []
     for every in (FALL_SAVE_EVERY_S, math.inf):
-        p = DetectorPipeline(lambda: REGISTRY, fall_save_every_s=every)
+        p = DetectorPipeline(lambda: REGISTRY, fall_save_every_s=every, fall_alert_p=0.0)
         saves = set()
         out = Outputs()
         for t0 in (T0, T0 + 100):
@@ -90,8 +105,9 @@ def test_saving_the_fall_window_less_often_changes_no_output() -> None:
         runs.append((out, len(saves)))
     (default, saved), (live, saved_live) = runs
     assert [a.model_dump() for a in live.alerts] == [a.model_dump() for a in default.alerts]
-    assert live.commands == default.commands
-    assert [a.severity for a in default.alerts] == ["warning", "critical"] * 2  # 2 falls
+    assert live.commands == default.commands and live.suspicions == default.suspicions
+    assert [s["outcome"] for s in default.suspicions] == ["open", "confirmed"] * 2  # 2 falls
+    assert [a.details["confirmed_by"] for a in default.alerts] == ["no answer"] * 2  # 5 s window
     assert saved_live < saved
 
 
@@ -157,19 +173,17 @@ def test_a_failing_detector_does_not_cost_the_sos() -> None:
     assert [a.kind for a in out.alerts] == ["sos"]
 
 
-def test_duplicate_sequence_numbers_are_dropped() -> None:
+def test_duplicates_are_the_same_seq_and_ts_not_the_same_counter() -> None:
     state: dict = {}
-    assert [seen_before(state, s) for s in (5, 6, 5, 4, 6, 7, 4)] == [
-        False,
-        False,
-        True,
-        False,
-        True,
-        False,
-        True,
-    ]
-    assert seen_before(state, 7 + SEQ_WINDOW) is False
-    assert seen_before(state, 8) is False  # far below the window: the device restarted counting
+    keys = [message_key({"seq": s, "ts": T0 + t}) for s, t in ((5, 0), (6, 1), (5, 0), (5, 9))]
+    assert [seen_before(state, k) for k in keys] == [False, False, True, False]
+    # Without a seq, the content is the identity (arrival time and resident are not content).
+    a = {"ts": T0, "battery": 0.5, "received_at": T0 + 1, "resident_id": "R001"}
+    assert message_key(a) == message_key({**a, "received_at": T0 + 7})
+    assert message_key(a) != message_key({**a, "battery": 0.4})
+    for i in range(SEEN_KEEP + 10):
+        seen_before(state, message_key({"seq": 1000 + i, "ts": T0}))
+    assert len(state["seen"]) == SEEN_KEEP  # bounded: it lives in a Faust table
     p = DetectorPipeline(lambda: REGISTRY)
     first = p.process(reading("W002", T0, seq=10, event="fall"), T0)
     again = p.process(reading("W002", T0, seq=10, event="fall"), T0 + 1)

@@ -81,7 +81,9 @@ class Geofence(_Strict):
 class Device(_Strict):
     placement: Literal["wrist", "waist", "pendant"] | None = None
     type: Literal["watch", "pendant", "monitor", "tracker"] | None = None
-    expected_interval_s: float = Field(default=600, gt=0)
+    # Silence longer than this is a ``device`` alert. None (the default): the detectors decide
+    # from the type (a spot-check monitor is never "silent") and the device's learned cadence.
+    expected_interval_s: float | None = Field(default=None, gt=0)
 
     @model_validator(mode="after")
     def _kind(self) -> Device:
@@ -109,6 +111,36 @@ class VitalsOverrides(_Strict):
     freshness_s: float = Field(default=900, gt=0)
 
 
+# A fall suspected by the accelerometer must page within this of the impact (alarm practice:
+# answered within 60 s); detecting it (data after the impact, transport, the timer tick) takes
+# up to FALL_DETECT_BUDGET_S, so no confirmation wait may exceed the difference.
+FALL_ALERT_WITHIN_S = 60
+FALL_DETECT_BUDGET_S = 15
+FALL_WAIT_MAX_S = FALL_ALERT_WITHIN_S - FALL_DETECT_BUDGET_S
+
+
+def _fall_wait(v: float) -> float:
+    if v > FALL_WAIT_MAX_S:
+        raise ValueError(
+            f"at most {FALL_WAIT_MAX_S} s: with up to {FALL_DETECT_BUDGET_S} s to detect the fall, "
+            f"a longer wait would page later than {FALL_ALERT_WITHIN_S} s after the impact"
+        )
+    return v
+
+
+class FallConfirm(_Strict):
+    """How a suspected fall is confirmed early (detectors/fall_confirm.py); the window itself is
+    ``check_timeout_s``."""
+
+    still_s: float = Field(default=15, gt=0)  # lying still this long after the impact: page
+    silence_s: float = Field(default=20, gt=0)  # device silent this long after it: page
+
+    @field_validator("still_s", "silence_s")
+    @classmethod
+    def _within(cls, v: float) -> float:
+        return _fall_wait(v)
+
+
 class Resident(_Strict):
     name: str = Field(min_length=1)
     timezone: str = "UTC"
@@ -119,7 +151,13 @@ class Resident(_Strict):
     vitals: VitalsOverrides = Field(default_factory=VitalsOverrides)
     family: list[Contact] = Field(default_factory=list)
     escalation: str = "default"
-    check_timeout_s: int = Field(default=30, ge=5, le=600)
+    check_timeout_s: int = Field(default=30, ge=5)  # at most FALL_WAIT_MAX_S
+    fall_confirm: FallConfirm = Field(default_factory=FallConfirm)
+
+    @field_validator("check_timeout_s")
+    @classmethod
+    def _check_within(cls, v: int) -> int:
+        return int(_fall_wait(v))
 
     @field_validator("timezone")
     @classmethod

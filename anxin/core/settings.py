@@ -71,6 +71,8 @@ class KafkaSettings(BaseModel):
     alert_updates_topic: str = "alert-updates"
     # Vital signs re-keyed by resident, so NEWS2 combines all of a resident's devices.
     vitals_topic: str = "vitals"
+    # Accelerometer falls waiting for the wearer to answer (records.FallSuspicion), by resident.
+    suspicions_topic: str = "fall-suspicions"
     partitions: int = 4
 
 

@@ -18,6 +18,7 @@ def topic_names(kafka: KafkaSettings) -> list[str]:
         kafka.commands_topic,
         kafka.alert_updates_topic,
         kafka.vitals_topic,
+        kafka.suspicions_topic,
     ]
 
 
