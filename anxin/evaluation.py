@@ -33,6 +33,7 @@ class Evaluation:
     resident_days: float
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    suspicions: list[dict[str, Any]] = field(default_factory=list)  # fall prompts, as emitted
 
 
 def resident_days(folder: Path, first_t: float | None, last_t: float | None) -> float:
@@ -40,6 +41,22 @@ def resident_days(folder: Path, first_t: float | None, last_t: float | None) -> 
     from anxin.core.registry import load_registry
 
     n = len(load_registry(folder / "registry.yaml").residents)
+    span = (last_t - first_t) if first_t is not None and last_t is not None else 0.0
+    return n * span / 86_400.0
+
+
+def wear_days(folder: Path, first_t: float | None, last_t: float | None) -> float:
+    """Worn devices with an accelerometer (not spot monitors or trackers) x the span in days:
+    the denominator of fall prompts, which the wearer feels."""
+    from anxin.core.registry import load_registry
+
+    registry = load_registry(folder / "registry.yaml")
+    n = sum(
+        1
+        for r in registry.residents.values()
+        for d in r.devices.values()
+        if d.placement is not None or d.type in ("watch", "pendant")
+    )
     span = (last_t - first_t) if first_t is not None and last_t is not None else 0.0
     return n * span / 86_400.0
 
@@ -69,7 +86,9 @@ def evaluate_inprocess(folder: Path, jobs: int = 1) -> Evaluation:
     took = time.perf_counter() - started
     records = [a.model_dump() for a in res.alerts]
     days = resident_days(folder, res.first_t, res.last_t)
-    result = scoring.score(scoring.read_labels(folder / "labels.jsonl"), records, days)
+    worn = wear_days(folder, res.first_t, res.last_t)
+    labels = scoring.read_labels(folder / "labels.jsonl")
+    result = scoring.score(labels, records, days, res.suspicions, worn)
     procs = f" in {res.processes} processes" if res.processes > 1 else ""
     timings = {
         "pipeline_s": round(took, 2),
@@ -81,7 +100,7 @@ def evaluate_inprocess(folder: Path, jobs: int = 1) -> Evaluation:
         f"In-process: {res.messages} messages through the detector pipeline in {took:.1f} s"
         f"{procs} ({res.rejected} rejected)."
     )
-    return Evaluation(result, records, days, timings, [note])
+    return Evaluation(result, records, days, timings, [note], res.suspicions)
 
 
 def wall_to_scenario(log: list[tuple[float, float]]) -> Callable[[float], float]:
@@ -139,6 +158,8 @@ def evaluate_live(
         timings["replay_s"] = round(time.perf_counter() - t0, 1)
         t0 = time.perf_counter()
         raw = asyncio.run(_collect_alerts(ep.kafka_bootstrap, quiet_s))
+        # Every prompt was raised before the alerts went quiet: a short wait reads them all.
+        raw_suspicions = asyncio.run(_collect_alerts(ep.kafka_bootstrap, 2.0, "fall-suspicions"))
         timings["collect_s"] = round(time.perf_counter() - t0, 1)
     finally:
         group.stop()
@@ -156,8 +177,16 @@ def evaluate_live(
         else:
             rec["detected_at"] = to_scn(float(rec["detected_at"]))
         records.append(rec)
+    suspicions = []
+    for s in raw_suspicions:
+        s = dict(s)
+        s["detected_at_wall"] = s["detected_at"]
+        s["detected_at"] = float(s["ts"]) if speed is None else to_scn(float(s["detected_at"]))
+        suspicions.append(s)
     days = resident_days(folder, stats.first_t, stats.last_t)
-    result = scoring.score(scoring.read_labels(folder / "labels.jsonl"), records, days)
+    worn = wear_days(folder, stats.first_t, stats.last_t)
+    labels = scoring.read_labels(folder / "labels.jsonl")
+    result = scoring.score(labels, records, days, suspicions, worn)
     mapping = (
         "--fast: the worker lags the replay, so alerts are matched on their event time ts "
         "(device rules: the arrival wall clock mapped to scenario time); the latency columns "
@@ -172,11 +201,13 @@ def evaluate_live(
         "the wall clock live: at a replay speed above 1 they fire late in scenario time or not "
         "at all, so compare those kinds at --speed 1 only.",
     ]
-    return Evaluation(result, records, days, timings, notes)
+    return Evaluation(result, records, days, timings, notes, suspicions)
 
 
-async def _collect_alerts(bootstrap: str, quiet_s: float) -> list[dict[str, Any]]:
-    """Every record of ``alerts`` from the beginning, until none arrived for ``quiet_s``."""
+async def _collect_alerts(
+    bootstrap: str, quiet_s: float, topic: str = "alerts"
+) -> list[dict[str, Any]]:
+    """Every record of ``topic`` from the beginning, until none arrived for ``quiet_s``."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     consumer = AIOKafkaConsumer(
@@ -188,12 +219,12 @@ async def _collect_alerts(bootstrap: str, quiet_s: float) -> list[dict[str, Any]
         deadline = time.monotonic() + 60
         while not partitions and time.monotonic() < deadline:
             await consumer._client.force_metadata_update()
-            partitions = consumer.partitions_for_topic("alerts")
+            partitions = consumer.partitions_for_topic(topic)
             if not partitions:
                 await asyncio.sleep(0.5)
         if not partitions:
             return []
-        tps = [TopicPartition("alerts", p) for p in sorted(partitions)]
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         found: list[dict[str, Any]] = []
@@ -217,13 +248,17 @@ def add_context(ev: Evaluation, folder: Path) -> None:
 
 
 def write_outputs(ev: Evaluation, out: Path, title: str) -> None:
-    """alerts.jsonl (unique alerts, highest severity), report.json, report.md, latency.png."""
+    """alerts.jsonl (unique alerts, highest severity), suspicions.jsonl (every fall prompt
+    record, in the order raised), report.json, report.md, latency.png."""
     out.mkdir(parents=True, exist_ok=True)
     with (out / "alerts.jsonl").open("wb") as f:
         for a in ev.result.alerts:
             rec = dict(a.record)
             rec["severity"] = a.severity
             f.write(orjson.dumps(rec) + b"\n")
+    with (out / "suspicions.jsonl").open("wb") as f:
+        for s in ev.suspicions:
+            f.write(orjson.dumps(s) + b"\n")
     report = {"title": title, **ev.result.to_json(), "timings": ev.timings, "notes": ev.notes}
     (out / "report.json").write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
     (out / "report.md").write_text(scoring.markdown(ev.result, title, ev.notes), encoding="utf-8")

@@ -39,7 +39,7 @@ from ingest.telemetry import (
 )
 
 TICK_S = 1.0
-OUTPUTS = ("alerts", "updates", "commands")
+OUTPUTS = ("alerts", "updates", "commands", "suspicions")
 
 
 @dataclass
@@ -47,6 +47,7 @@ class InProcessResult:
     alerts: list[AlertRecord] = field(default_factory=list)
     updates: list[dict[str, Any]] = field(default_factory=list)
     commands: list[dict[str, Any]] = field(default_factory=list)
+    suspicions: list[dict[str, Any]] = field(default_factory=list)  # fall prompts (records)
     rejected: int = 0
     messages: int = 0
     first_t: float | None = None

@@ -15,9 +15,17 @@ Rules, chosen so that a number in the report can be recomputed by hand:
 - One alert may detect several labels (two falls a few seconds apart); several alerts may
   detect one label (a device fall event and the accelerometer): both are counted as they
   are, so recall and precision are each exact.
+- A fall label with ``answered: "ok"`` (the wearer pressed "I'm OK": nobody is to be paged)
+  is not one alerts must detect; an alert in its window is a real fall, not a false alarm.
 - recall = detected / labels; precision = true alerts / alerts; false alarms per resident-day =
-  false alarms / (residents x scenario hours / 24); latency p50/p95 by linear interpolation
-  (numpy's default) over the detected labels.
+  false alarms / (residents x scenario hours / 24); alerts per resident-day (what reaches
+  people) likewise; latency p50/p95 by linear interpolation (numpy's default) over the
+  detected labels.
+- Falls have a first stage, the prompt (``FallSuspicion`` records: what the wearer feels):
+  every fall label, answered or not, is *prompted* when a suspicion of its resident was raised
+  (or an alert: an on-device fall pages without a prompt) in ``[start - 2, deadline]``;
+  prompts are counted by ``suspicion_id``, per wear-day (devices with an accelerometer x
+  scenario days), with their outcomes; a prompt in no fall label's window is a false prompt.
 """
 
 from __future__ import annotations
@@ -43,6 +51,7 @@ class LabelRow:
     deadline: float
     note: str = ""
     end: float | None = None  # the condition lasts until then (not a false alarm before it)
+    answered: str = ""  # "ok": the wearer answered "I'm OK" (a fall that pages nobody)
 
 
 @dataclass
@@ -87,6 +96,10 @@ class KindScore:
     def false_per_resident_day(self) -> float | None:
         return self.false_alarms / self.resident_days if self.resident_days > 0 else None
 
+    @property
+    def alerts_per_resident_day(self) -> float | None:
+        return self.alerts / self.resident_days if self.resident_days > 0 else None
+
     def latency(self, q: float) -> float | None:
         return float(np.percentile(self.latencies, q)) if self.latencies else None
 
@@ -100,10 +113,84 @@ class KindScore:
             "precision": self.precision,
             "false_alarms": self.false_alarms,
             "false_per_resident_day": self.false_per_resident_day,
+            "alerts_per_resident_day": self.alerts_per_resident_day,
             "latency_p50_s": self.latency(50),
             "latency_p95_s": self.latency(95),
             "latency_max_s": max(self.latencies) if self.latencies else None,
         }
+
+
+@dataclass
+class PromptScore:
+    """The falls' first stage: suspicions that prompted the wearer (module docstring)."""
+
+    labels: int = 0  # every fall label, answered or not
+    prompted: int = 0
+    prompts: int = 0  # unique suspicions
+    false_prompts: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)  # confirmed / cancelled / open
+    wear_days: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+
+    @property
+    def per_wear_day(self) -> float | None:
+        return self.prompts / self.wear_days if self.wear_days > 0 else None
+
+    def latency(self, q: float) -> float | None:
+        return float(np.percentile(self.latencies, q)) if self.latencies else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "labels": self.labels,
+            "prompted": self.prompted,
+            "prompts": self.prompts,
+            "false_prompts": self.false_prompts,
+            "outcomes": dict(sorted(self.outcomes.items())),
+            "wear_days": self.wear_days,
+            "prompts_per_wear_day": self.per_wear_day,
+            "latency_p50_s": self.latency(50),
+            "latency_p95_s": self.latency(95),
+        }
+
+
+def score_prompts(
+    labels: Sequence[LabelRow],
+    suspicions: Iterable[Mapping[str, Any]],
+    alerts: Sequence[Alert],
+    wear_days: float,
+) -> PromptScore:
+    """The prompt stage of falls: each suspicion's final outcome, and which falls it caught."""
+    first: dict[str, Mapping[str, Any]] = {}
+    final: dict[str, str] = {}
+    for s in suspicions:
+        sid = str(s["suspicion_id"])
+        first.setdefault(sid, s)
+        final[sid] = str(s["outcome"])
+    ps = PromptScore(wear_days=wear_days, prompts=len(first))
+    for outcome in final.values():
+        ps.outcomes[outcome] = ps.outcomes.get(outcome, 0) + 1
+    moments: dict[str, list[tuple[float, str]]] = {}  # resident -> (detected_at, id)
+    for sid, s in first.items():
+        moments.setdefault(str(s["resident_id"]), []).append((float(s["detected_at"]), sid))
+    for a in alerts:
+        if a.kind == "fall":
+            moments.setdefault(a.resident_id, []).append((a.first, a.alert_id))
+    true_ids: set[str] = set()
+    for lab in labels:
+        if lab.kind != "fall":
+            continue
+        ps.labels += 1
+        inside = [
+            (d, i)
+            for d, i in moments.get(lab.resident, [])
+            if lab.start - EARLY_S <= d <= lab.deadline
+        ]
+        true_ids.update(i for _d, i in inside)
+        if inside:
+            ps.prompted += 1
+            ps.latencies.append(min(d for d, _i in inside) - lab.start)
+    ps.false_prompts = sum(1 for sid in first if sid not in true_ids)
+    return ps
 
 
 @dataclass
@@ -115,11 +202,13 @@ class Score:
     alerts: list[Alert]
     matched: dict[int, list[str]]  # label index -> alert ids that detect it
     context: dict[str, str] = field(default_factory=dict)  # alert id -> what was going on
+    prompts: PromptScore | None = None  # the falls' prompt stage, when suspicions were given
 
     def to_json(self) -> dict[str, Any]:
         return {
             "resident_days": self.resident_days,
             "kinds": {k: v.to_json() for k, v in self.kinds.items()},
+            "fall_prompts": self.prompts.to_json() if self.prompts else None,
             "misses": [m.__dict__ for m in self.misses],
             "false_alarms": [
                 {**_brief(a), "context": self.context.get(a.alert_id, "")}
@@ -172,9 +261,14 @@ def unique_alerts(records: Iterable[Mapping[str, Any]]) -> list[Alert]:
 
 
 def score(
-    labels: Sequence[LabelRow], records: Iterable[Mapping[str, Any]], resident_days: float
+    labels: Sequence[LabelRow],
+    records: Iterable[Mapping[str, Any]],
+    resident_days: float,
+    suspicions: Iterable[Mapping[str, Any]] | None = None,
+    wear_days: float = 0.0,
 ) -> Score:
-    """Match alerts to labels (module docstring) and count per kind."""
+    """Match alerts to labels (module docstring) and count per kind; with ``suspicions``, the
+    prompt stage of falls too."""
     alerts = unique_alerts(records)
     kinds = {k: KindScore(k, resident_days=resident_days) for k in KINDS}
     for lab in labels:
@@ -190,6 +284,11 @@ def score(
     matched: dict[int, list[str]] = {}
     for i, lab in enumerate(labels):
         ks = kinds[lab.kind]
+        if lab.answered == "ok":  # needs nobody; an alert for it is still a real fall
+            for a in by_key.get((lab.resident, lab.kind), []):
+                if any(lab.start - EARLY_S <= d <= lab.deadline for d in a.detected_at):
+                    ongoing_ids.add(a.alert_id)
+            continue
         ks.labels += 1
         best = math.inf
         for a in by_key.get((lab.resident, lab.kind), []):
@@ -216,7 +315,8 @@ def score(
         else:
             ks.false_alarms += 1
             false_alarms.append(a)
-    return Score(kinds, resident_days, misses, false_alarms, alerts, matched)
+    prompts = None if suspicions is None else score_prompts(labels, suspicions, alerts, wear_days)
+    return Score(kinds, resident_days, misses, false_alarms, alerts, matched, prompts=prompts)
 
 
 def read_labels(path: Path) -> list[LabelRow]:
@@ -235,6 +335,7 @@ def read_labels(path: Path) -> list[LabelRow]:
                     float(d["deadline"]),
                     str(d.get("note", "")),
                     None if end is None else float(end),
+                    str(d.get("answered", "")),
                 )
             )
     return out
@@ -258,9 +359,37 @@ COLUMNS = (
     "precision",
     "false alarms",
     "false / resident-day",
+    "alerts / resident-day",
     "latency p50 (s)",
     "latency p95 (s)",
 )
+
+
+PROMPT_COLUMNS = (
+    "fall labels",
+    "prompted",
+    "prompts",
+    "prompts / wear-day",
+    "false prompts",
+    "confirmed",
+    "cancelled",
+    "latency p50 (s)",
+    "latency p95 (s)",
+)
+
+
+def prompt_row(ps: PromptScore) -> list[str]:
+    return [
+        str(ps.labels),
+        str(ps.prompted),
+        str(ps.prompts),
+        _fmt(ps.per_wear_day, digits=3),
+        str(ps.false_prompts),
+        str(ps.outcomes.get("confirmed", 0)),
+        str(ps.outcomes.get("cancelled", 0)),
+        _fmt(ps.latency(50)),
+        _fmt(ps.latency(95)),
+    ]
 
 
 def table_rows(result: Score) -> list[list[str]]:
@@ -278,6 +407,7 @@ def table_rows(result: Score) -> list[list[str]]:
                 _fmt(ks.precision, pct=True),
                 str(ks.false_alarms),
                 _fmt(ks.false_per_resident_day, digits=3),
+                _fmt(ks.alerts_per_resident_day, digits=3),
                 _fmt(ks.latency(50)),
                 _fmt(ks.latency(95)),
             ]
@@ -296,6 +426,10 @@ def markdown(result: Score, title: str, notes: Sequence[str] = ()) -> str:
         "|" + "---|" * len(COLUMNS),
     ]
     out += ["| " + " | ".join(r) + " |" for r in rows]
+    if result.prompts is not None:
+        out += ["", "Falls, first stage (prompts to the wearer):", ""]
+        out += ["| " + " | ".join(PROMPT_COLUMNS) + " |", "|" + "---|" * len(PROMPT_COLUMNS)]
+        out += ["| " + " | ".join(prompt_row(result.prompts)) + " |"]
     out += ["", *notes]
     if result.misses:
         out += [
@@ -357,7 +491,14 @@ def print_table(result: Score, title: str) -> None:
         table.add_column(c, justify="left" if c == "kind" else "right")
     for r in table_rows(result):
         table.add_row(*r)
-    Console(width=max(Console().width, 150)).print(table)
+    console = Console(width=max(Console().width, 150))
+    console.print(table)
+    if result.prompts is not None:
+        prompts = Table(title="falls, first stage: prompts to the wearer (what the wearer feels)")
+        for c in PROMPT_COLUMNS:
+            prompts.add_column(c, justify="right")
+        prompts.add_row(*prompt_row(result.prompts))
+        console.print(prompts)
 
 
 def annotate(result: Score, people: Sequence[Mapping[str, Any]]) -> None:

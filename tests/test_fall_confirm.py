@@ -1,0 +1,286 @@
+"""The fall confirmation stage (issue 15.1): every path with constructed signals.
+
+Two levels. ``Suspicion`` alone, fed suspicions directly (explicit probabilities, so nothing
+here depends on the fall model's numbers). Then the same paths through ``DetectorPipeline`` with
+the real fall detector, with ``fall_alert_p`` set so that whatever probability the model gives
+the constructed fall counts as strong (0) or weak (above 1).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pytest
+
+from anxin.core.registry import load_registry
+from anxin.core.yamlfile import ConfigError
+from detectors.fall_confirm import ConfirmConfig, Decision, Suspicion
+from detectors.pipeline import DetectorPipeline, Outputs
+from tests.signals import chunks, clear_fall
+
+REGISTRY = load_registry(Path(__file__).parent / "data" / "registry.yaml")
+T0 = 1_795_500_000.0
+RATE = 50.0
+CONFIG = ConfirmConfig(window_s=30.0, still_s=15.0, silence_s=20.0, alert_p=0.9)
+
+
+def walking(seconds: float, rate: float = RATE) -> np.ndarray:
+    """Upright, |a| swinging at a 1.8 Hz step rhythm: someone walking away."""
+    t = np.arange(int(seconds * rate)) / rate
+    mag = 1.0 + 0.35 * np.sin(2 * np.pi * 1.8 * t)
+    return np.column_stack([0.05 * np.sin(2 * np.pi * 0.9 * t), -mag, np.zeros_like(t)])
+
+
+def lying(seconds: float, rate: float = RATE) -> np.ndarray:
+    return np.tile([0.0, 0.0, 1.0], (int(seconds * rate), 1))
+
+
+def opened(p: float = 0.95, lying_still: bool = True) -> Suspicion:
+    return Suspicion.open("fall-x", T0, p, lying_still, T0 + 3.0, CONFIG)
+
+
+def verdict(d: Decision | None) -> tuple[str, str] | None:
+    return None if d is None else (d.outcome, d.reason)
+
+
+def feed(s: Suspicion, g: np.ndarray, start_ts: float, still: bool) -> list[tuple[float, str]]:
+    """One-second chunks from ``start_ts`` (arriving 0.5 s after their end); decisions."""
+    out = []
+    for k in range(0, len(g), int(RATE)):
+        ts = start_ts + k / RATE
+        chunk = g[k : k + int(RATE)]
+        now = ts + len(chunk) / RATE + 0.5
+        still_for = (ts + len(chunk) / RATE - start_ts) if still else 0.0
+        d = s.samples(now, "wrist", ts, RATE, chunk, still_for)
+        if d is not None:
+            out.append((round(now - T0, 1), f"{d.outcome}: {d.reason}"))
+            break
+    return out
+
+
+# --------------------------------------------------------------------------- Suspicion alone
+
+
+def test_walking_away_cancels() -> None:
+    assert feed(opened(), walking(20), T0 + 1.0, still=False) == [(7.5, "cancelled: up and about")]
+
+
+def test_lying_still_confirms_early_when_strong() -> None:
+    assert feed(opened(), lying(25), T0 + 1.0, still=True) == [(16.5, "confirmed: lying still")]
+    assert feed(opened(p=0.6), lying(25), T0 + 1.0, still=True) == []  # weak: not by itself
+    # Not lying (no orientation change at the impact): a still wrist on a table says nothing.
+    assert feed(opened(lying_still=False), lying(25), T0 + 1.0, still=True) == []
+
+
+def test_no_answer_confirms_at_the_window_end_only_when_strong() -> None:
+    strong, weak = opened(), opened(p=0.6)
+    for s in (strong, weak):
+        for t in range(4, 33):  # the device keeps reporting: it is not silent
+            s.seen(T0 + t)
+    assert strong.check(T0 + 32.9) is None and strong.due == T0 + 33.0
+    assert verdict(strong.check(T0 + 33.0)) == ("confirmed", "no answer")
+    expired = weak.check(T0 + 33.0)
+    assert expired is not None and expired.outcome == "cancelled"
+
+
+def test_a_silent_device_confirms_at_silence_s() -> None:
+    s = opened()
+    s.seen(T0 + 5.0)
+    assert s.due == T0 + 25.0
+    assert s.check(T0 + 24.9) is None
+    assert verdict(s.check(T0 + 25.0)) == ("confirmed", "device silent since the suspicion")
+    weak = opened(p=0.6)
+    assert weak.check(T0 + 25.0) is None and weak.due == T0 + 33.0  # weak: the window only
+
+
+def test_the_wearer_decides() -> None:
+    assert verdict(opened().event(T0 + 8, "ok")) == ("cancelled", "wearer pressed I'm OK")
+    assert verdict(opened(p=0.6).event(T0 + 8, "sos")) == ("confirmed", "wearer pressed SOS")
+    assert verdict(opened(p=0.6).event(T0 + 8, "fall")) == (
+        "confirmed",
+        "the device detected the fall too",
+    )
+    assert opened().event(T0 + 8, "removed") is None
+
+
+def test_state_is_json_and_round_trips_mid_walk() -> None:
+    s = opened()
+    assert feed(s, walking(5), T0 + 1.0, still=False) == []  # 5 s: not yet two windows
+    state = orjson.loads(orjson.dumps(s.to_state()))
+    again = Suspicion.from_state(state)
+    assert again == s
+    # The walk continues after the round trip: the kept samples still count.
+    assert feed(again, walking(20)[250:], T0 + 6.0, still=False) == [
+        (7.5, "cancelled: up and about")
+    ]
+    assert feed(opened(), walking(20)[250:300], T0 + 6.0, still=False) == []  # 1 s alone: no
+
+
+# --------------------------------------------------------------------------- through the pipeline
+
+
+def reading(device: str, ts: float, **fields: object) -> dict:
+    owner = REGISTRY.device_owner(device)
+    assert owner
+    return {"device_id": device, "resident_id": owner[0], "ts": ts, "received_at": ts, **fields}
+
+
+def run(p: DetectorPipeline, device: str, g: np.ndarray, t0: float = T0) -> Outputs:
+    out = Outputs()
+    for ts, accel in chunks(g, RATE, t0):
+        now = ts + 1.5
+        out.extend(p.process(reading(device, ts, accel=accel), now))
+        out.extend(p.tick(now))
+    return out
+
+
+def fall_then(tail: np.ndarray) -> tuple[np.ndarray, float]:
+    g, impact = clear_fall(after_s=8.0)
+    return np.vstack([g, tail]), impact
+
+
+def summary(out: Outputs) -> list[tuple[str, str]]:
+    return [(s["outcome"], s["reason"]) for s in out.suspicions]
+
+
+def test_pipeline_walking_away_tells_nobody() -> None:
+    p = DetectorPipeline(lambda: REGISTRY, fall_alert_p=0.0)
+    g, _ = fall_then(walking(20))
+    out = run(p, "W001", g)
+    assert summary(out) == [
+        ("open", "suspected by the accelerometer"),
+        ("cancelled", "up and about"),
+    ]
+    sid = out.suspicions[0]["suspicion_id"]
+    assert [c["cmd"] for c in out.commands] == ["check", "cancel"]
+    assert {c["alert_id"] for c in out.commands} == {sid}
+    assert out.alerts == [] and out.updates == []
+    assert [a for a in p.tick(T0 + 300).alerts if a.kind == "fall"] == []
+
+
+def test_pipeline_lying_still_pages_within_60_s() -> None:
+    p = DetectorPipeline(lambda: REGISTRY, fall_alert_p=0.0)
+    g, impact = fall_then(lying(30))
+    out = run(p, "W001", g)
+    assert summary(out) == [
+        ("open", "suspected by the accelerometer"),
+        ("confirmed", "lying still"),
+    ]
+    (alert,) = out.alerts
+    assert alert.alert_id == out.suspicions[0]["suspicion_id"] == out.commands[0]["alert_id"]
+    assert (alert.kind, alert.severity) == ("fall", "critical")
+    assert abs(alert.ts - (T0 + impact)) < 0.2
+    assert alert.details["confirmed_by"] == "lying still"
+    assert alert.details["detected_by"] == "accelerometer"
+    assert alert.detected_at - alert.ts <= 60
+    assert [c["cmd"] for c in out.commands] == ["check"]  # no cancel: help is on its way
+
+
+def test_pipeline_no_answer_pages_at_the_window_end() -> None:
+    p = DetectorPipeline(lambda: REGISTRY, fall_alert_p=0.0)
+    g, _ = fall_then(np.zeros((0, 3)))
+    out = run(p, "W001", g)
+    (opened_,) = out.suspicions
+    assert out.alerts == []
+    # The watch reports now and then (no accelerometer): not silent, not up and about.
+    for t in range(0, 40, 5):
+        now = opened_["detected_at"] + t
+        out.extend(p.process(reading("W001", now, battery=0.8), now))
+        out.extend(p.tick(now))
+    out.extend(p.tick(opened_["detected_at"] + 30))
+    assert summary(out)[1:] == [("confirmed", "no answer")]
+    (alert,) = out.alerts
+    assert alert.detected_at == opened_["detected_at"] + 30  # R001's window: 30 s
+    assert alert.detected_at - alert.ts <= 60
+
+
+def test_pipeline_device_going_silent_pages_at_silence_s() -> None:
+    p = DetectorPipeline(lambda: REGISTRY, fall_alert_p=0.0)
+    g, _ = fall_then(np.zeros((0, 3)))
+    out = run(p, "W001", g)
+    last = max(ts for ts, _ in chunks(g, RATE, T0)) + 1.5  # the last chunk's arrival
+    assert p.tick(last + 19.9).alerts == []
+    confirmed = p.tick(last + 20.0)
+    assert summary(confirmed) == [("confirmed", "device silent since the suspicion")]
+    assert [a.detected_at for a in confirmed.alerts] == [last + 20.0]
+    assert out.alerts == []
+
+
+def test_pipeline_ok_cancels_and_nobody_hears_of_it() -> None:
+    p = DetectorPipeline(lambda: REGISTRY, fall_alert_p=0.0)
+    g, _ = fall_then(np.zeros((0, 3)))
+    out = run(p, "W001", g)
+    at = out.suspicions[0]["detected_at"] + 4
+    ok = p.process(reading("W001", at, event="ok"), at)
+    assert summary(ok) == [("cancelled", "wearer pressed I'm OK")]
+    assert ok.alerts == [] and ok.updates == []
+    assert ok.commands == [
+        {"device_id": "W001", "cmd": "cancel", "alert_id": out.suspicions[0]["suspicion_id"]}
+    ]
+    assert p.tick(at + 120).alerts == []
+
+
+def test_pipeline_sos_during_a_weak_suspicion_confirms_it_and_raises_the_sos() -> None:
+    p = DetectorPipeline(lambda: REGISTRY, fall_alert_p=1.01)  # no finding is strong
+    g, _ = fall_then(lying(15))
+    out = run(p, "W001", g)
+    assert summary(out) == [("open", "suspected by the accelerometer")]  # weak: lying is not enough
+    at = out.suspicions[0]["detected_at"] + 20
+    sos = p.process(reading("W001", at, seq=5, event="sos"), at)
+    assert sorted(a.kind for a in sos.alerts) == ["fall", "sos"]
+    (fall,) = [a for a in sos.alerts if a.kind == "fall"]
+    assert fall.alert_id == out.suspicions[0]["suspicion_id"]
+    assert fall.details["confirmed_by"] == "wearer pressed SOS"
+    assert summary(sos) == [("confirmed", "wearer pressed SOS")]
+
+
+def test_pipeline_weak_suspicion_unanswered_expires_quietly() -> None:
+    p = DetectorPipeline(lambda: REGISTRY, fall_alert_p=1.01)
+    g, _ = fall_then(lying(30))
+    out = run(p, "W001", g)
+    out.extend(p.tick(out.suspicions[0]["detected_at"] + 30))
+    assert [s["outcome"] for s in out.suspicions] == ["open", "cancelled"]
+    assert out.alerts == [] and out.updates == []
+
+
+def test_ok_just_before_the_finding_answers_it() -> None:
+    """The wearer pressed "I'm OK" after the impact, before the detector had decided."""
+    p = DetectorPipeline(lambda: REGISTRY, fall_alert_p=0.0)
+    g, impact = fall_then(lying(5))
+    ok_at = T0 + impact + 1.0
+    p.process(reading("W001", ok_at, event="ok"), ok_at)
+    out = run(p, "W001", g)
+    assert summary(out) == [("cancelled", "wearer pressed I'm OK")]
+    assert out.alerts == [] and out.commands == []
+
+
+# --------------------------------------------------------------------------- registry windows
+
+
+def test_windows_must_keep_impact_to_alert_within_60_s(tmp_path: Path) -> None:
+    from anxin.core.registry import load_registry as load
+
+    good = tmp_path / "good.yaml"
+    good.write_text(
+        "residents:\n  R9:\n    name: X\n    devices: {W9: {placement: wrist}}\n"
+        "    check_timeout_s: 45\n    fall_confirm: {still_s: 10, silence_s: 12}\n"
+    )
+    r = load(good).residents["R9"]
+    assert (r.check_timeout_s, r.fall_confirm.still_s, r.fall_confirm.silence_s) == (45, 10, 12)
+    assert load_registry(Path(__file__).parent / "data" / "registry.yaml").residents[
+        "R001"
+    ].fall_confirm.model_dump() == {"still_s": 15, "silence_s": 20}
+    for field, text in (
+        ("check_timeout_s", "    check_timeout_s: 60\n"),
+        ("fall_confirm.silence_s", "    fall_confirm: {silence_s: 50}\n"),
+    ):
+        bad = tmp_path / "bad.yaml"
+        bad.write_text(
+            "residents:\n  R9:\n    name: X\n    devices: {W9: {placement: wrist}}\n" + text
+        )
+        with pytest.raises(ConfigError) as err:
+            load(bad)
+        assert f"residents.R9.{field}" in str(err.value)
+        assert "at most 45 s" in str(err.value) and "60 s after the impact" in str(err.value)
