@@ -72,9 +72,97 @@ class ServiceError(RuntimeError):
 
 
 def free_port() -> int:
+    """A port that was free a moment ago: only a candidate. Another process may bind it before
+    the service does, so whoever starts a service on it checks that the service itself holds it
+    (``listens_on``) and moves to a new candidate when the bind failed (``bind_failed``)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+BIND_FAILURES = ("address already in use", "eaddrinuse", "could not bind", "address in use")
+MAX_PORT_MOVES = 5
+
+
+def bind_failed(log_path: Path, offset: int = 0) -> bool:
+    """True if the log, from ``offset`` on, says the process could not bind its port."""
+    try:
+        with log_path.open("rb") as f:
+            f.seek(offset)
+            text = f.read().decode(errors="replace").lower()
+    except FileNotFoundError:
+        return False
+    return any(failure in text for failure in BIND_FAILURES)
+
+
+def log_size(path: Path) -> int:
+    """Where a process's output starts in a log that earlier runs appended to."""
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _listening_inodes(port: int) -> set[str]:
+    found: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except FileNotFoundError:  # no IPv6 in this kernel
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # LISTEN
+                found.add(f"socket:[{fields[9]}]")
+    return found
+
+
+def _children_of(pid: int) -> list[int]:
+    out: list[int] = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:  # exited while we looked: not a child any more
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            out.append(int(entry))
+    return out
+
+
+def _holds(pid: int, sockets: set[str]) -> bool:
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:  # exited
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") in sockets:
+                return True
+        except OSError:  # closed while we looked
+            continue
+    return False
+
+
+def listens_on(pid: int, port: int) -> bool:
+    """True if process ``pid`` (or a descendant) holds the listening socket of ``port``.
+
+    Why: a service that lost the race for its port must not pass readiness because another
+    process (another test run's broker) answers on that port in its place."""
+    sockets = _listening_inodes(port)
+    if not sockets:
+        return False
+    todo, seen = [pid], set()
+    while todo:
+        p = todo.pop()
+        if p in seen:
+            continue
+        seen.add(p)
+        if _holds(p, sockets):
+            return True
+        todo += _children_of(p)
+    return False
 
 
 def _die_with_parent() -> None:
@@ -176,6 +264,7 @@ class Supervisor:
     mqtt_tls: MqttTls | None = None  # a TLS listener (port "mosquitto-tls" in ``ports``)
     children: list[_Child] = field(default_factory=list)
     endpoints: Endpoints | None = None
+    _log_from: dict[str, int] = field(default_factory=dict, repr=False)
 
     def __enter__(self) -> Endpoints:
         return self.start()
@@ -188,6 +277,8 @@ class Supervisor:
         self.run_dir = self.run_dir.resolve()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.run_dir, 0o755)  # the postgres user must reach its data folder
+        # Candidates only: a service whose port was taken before it bound it moves to another
+        # (``_wait_ready``); a pinned port (``ports``) never moves.
         port = {name: self.ports.get(name) or free_port() for name in SERVICE_NAMES}
         tls_port = None
         if self.mqtt_tls is not None:
@@ -204,17 +295,18 @@ class Supervisor:
             twilio_port=port["twilio"],
         )
         self.endpoints = ep
-        starters: dict[str, Callable[[Endpoints], None]] = {
+        self._starters: dict[str, Callable[[Endpoints], None]] = {
             "mosquitto": self._start_mosquitto,
             "kafka": self._start_kafka,
             "victoriametrics": self._start_vm,
             "postgres": self._start_postgres,
             "twilio": self._start_twilio,
         }
+        self._moves = {name: 0 for name in SERVICE_NAMES}
         try:
             for name in self.only:
-                starters[name](ep)
-            self._wait_ready(ep)
+                self._starters[name](ep)
+            self._wait_ready(ep, movable=True)
         except BaseException:
             self.stop()
             raise
@@ -257,6 +349,7 @@ class Supervisor:
         env: dict[str, str] | None = None,
     ) -> _Child:
         log_path = self.run_dir / f"{name}.log"
+        self._log_from[name] = log_size(log_path)  # a bind failure is looked for from here
         logf = open(log_path, "ab")  # noqa: SIM115 - the child owns it for its lifetime
         proc = subprocess.Popen(
             argv,
@@ -432,7 +525,44 @@ class Supervisor:
         )
 
     # -- readiness -----------------------------------------------------------------------------
-    def _wait_ready(self, ep: Endpoints, only: Sequence[str] | None = None) -> None:
+    # -- ports ---------------------------------------------------------------------------------
+    def _ports_of(self, ep: Endpoints, name: str) -> list[int]:
+        fields = _PORT_FIELDS[name]
+        return [p for p in (getattr(ep, f) for f in fields) if isinstance(p, int)]
+
+    def _can_move(self, name: str) -> bool:
+        pins = {"mosquitto": ("mosquitto", "mosquitto-tls")}.get(name, (name,))
+        return not any(self.ports.get(pin) for pin in pins) and self._moves[name] < MAX_PORT_MOVES
+
+    def _move(self, ep: Endpoints, name: str) -> _Child:
+        """Start ``name`` again on new candidate ports after it lost its port to someone else."""
+        old = self._child(name)
+        if old.proc.poll() is None:
+            old.proc.kill()
+        old.proc.wait()
+        self.children.remove(old)
+        self._moves[name] += 1
+        taken = self._ports_of(ep, name)
+        log.info(
+            "service %s: port %s was taken, moving (attempt %d)", name, taken, self._moves[name]
+        )
+        if name == "mosquitto":
+            tls_only = ep.mqtt_tls_port is not None and ep.mqtt_tls_port == ep.mqtt_port
+            if ep.mqtt_tls_port is not None:
+                ep.mqtt_tls_port = free_port()
+            ep.mqtt_port = ep.mqtt_tls_port if tls_only and ep.mqtt_tls_port else free_port()
+        else:
+            setattr(ep, _PORT_FIELDS[name][0], free_port())
+        self._starters[name](ep)
+        return self._child(name)
+
+    def _wait_ready(
+        self, ep: Endpoints, only: Sequence[str] | None = None, movable: bool = False
+    ) -> None:
+        """Wait until every service answers on its port, the port held by that very process.
+
+        With ``movable`` (a first start), a service that could not bind its candidate port
+        (taken by another process in between) starts again on a new one."""
         checks: dict[str, Callable[[], bool]] = {
             "mosquitto": lambda: (
                 mqtt_ready(ep.host, ep.mqtt_port)
@@ -455,12 +585,24 @@ class Supervisor:
         delay = 0.05
         while pending:
             for name, child in list(pending.items()):
-                if child.proc.poll() is not None:
+                exited = child.proc.poll() is not None
+                owned = not exited and all(
+                    listens_on(child.proc.pid, p) for p in self._ports_of(ep, name)
+                )
+                if (
+                    (exited or not owned)
+                    and movable
+                    and self._can_move(name)
+                    and bind_failed(child.log_path, self._log_from.get(name, 0))
+                ):
+                    pending[name] = self._move(ep, name)
+                    continue
+                if exited:
                     raise ServiceError(
                         f"{name} exited with code {child.proc.returncode} while starting; "
                         f"last lines of {child.log_path}:\n{_tail(child.log_path)}"
                     )
-                if checks[name]():
+                if owned and checks[name]():
                     log.info("service %s ready", name)
                     del pending[name]
             if pending and time.monotonic() > deadline:
@@ -474,6 +616,15 @@ class Supervisor:
                     delay
                 )  # polling interval between readiness probes, not a wait for readiness
                 delay = min(delay * 1.5, 0.5)
+
+
+_PORT_FIELDS: dict[str, tuple[str, ...]] = {
+    "mosquitto": ("mqtt_port", "mqtt_tls_port"),
+    "kafka": ("kafka_port",),
+    "victoriametrics": ("vm_port",),
+    "postgres": ("pg_port",),
+    "twilio": ("twilio_port",),
+}
 
 
 def _chown_to(path: Path, user: str) -> None:

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from anxin.services import Endpoints, ServiceError, Supervisor, http_ready
+import anxin.services
+from anxin.services import Endpoints, ServiceError, Supervisor, http_ready, listens_on
 
 
 def test_a_service_that_cannot_start_gives_its_log_tail(run_root: Path) -> None:
@@ -32,6 +33,42 @@ def test_a_service_that_cannot_start_gives_its_log_tail(run_root: Path) -> None:
     assert not sup.children
 
 
+@pytest.mark.parametrize("service", anxin.services.SERVICE_NAMES)
+def test_a_port_taken_before_the_service_binds_it_moves_the_service(
+    run_root: Path, service: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race of a free port: another process binds it between choosing and binding. The
+    service must end up on a port it holds itself, never pass readiness on the other's port."""
+    with socket.socket() as thief:
+        thief.bind(("127.0.0.1", 0))
+        thief.listen()
+        taken = thief.getsockname()[1]
+        candidates = iter([taken] * len(anxin.services.SERVICE_NAMES))  # start's first picks
+        real = anxin.services.free_port
+        # The first candidates are the stolen port (what the race produces, made certain here).
+        monkeypatch.setattr(anxin.services, "free_port", lambda: next(candidates, None) or real())
+        sup = Supervisor(run_root / f"moved-{service}", only=(service,))
+        ep = sup.start()
+        try:
+            field = {
+                "mosquitto": "mqtt_port",
+                "kafka": "kafka_port",
+                "victoriametrics": "vm_port",
+                "postgres": "pg_port",
+                "twilio": "twilio_port",
+            }[service]
+            port = getattr(ep, field)
+            child = sup._child(service)
+            assert port != taken and sup._moves[service] == 1
+            assert anxin.services.bind_failed(child.log_path)  # the first try said so
+            assert listens_on(child.proc.pid, port)
+            assert not listens_on(child.proc.pid, taken)
+            state = (run_root / f"moved-{service}" / "services.json").read_text()
+            assert json.loads(state)["endpoints"][field] == port
+        finally:
+            sup.stop()
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -40,7 +77,7 @@ def _pid_alive(pid: int) -> bool:
     # A zombie (exited, not yet reaped by its parent) is not a running process.
     try:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
+    except (FileNotFoundError, ProcessLookupError):  # reaped between the two looks: gone
         return False
 
 
