@@ -1,10 +1,11 @@
 """A bridge of a test's own: its own MQTT prefix, Kafka topics and registry, on the session's
-services, so that one test's traffic (a fuzz run, a flood) never reaches another's topics."""
+services, so that one test's traffic (a fuzz run, a flood) never reaches another's topics.
+
+Its folder (registry, log) is under the session's run root and stays there, so the session-end
+personal-data check reads its log too."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -28,9 +29,10 @@ def private_bridge(
     anxin_env: dict[str, str], name: str, registry: str, env: Mapping[str, str]
 ) -> Iterator[PrivateBridge]:
     """Start ``anxin ingest`` with ``registry`` (YAML text) and ``env`` on top; stop it after."""
-    folder = Path(tempfile.mkdtemp(prefix=f"anxin-{name}-"))
-    (folder / "registry.yaml").write_text(registry)
     uid = uuid.uuid4().hex[:8]
+    folder = Path(anxin_env["ANXIN_RUN_DIR"]).parent / f"{name}-{uid}"
+    folder.mkdir(parents=True)
+    (folder / "registry.yaml").write_text(registry)
     topic = f"{name}-{uid}"
     group = ProcessGroup(folder / "logs", env=anxin_env)
     ready = folder / "bridge.ready"
@@ -61,4 +63,3 @@ def private_bridge(
         )
     finally:
         group.stop()
-        shutil.rmtree(folder, ignore_errors=True)
