@@ -9,16 +9,38 @@ Why this shape:
 - Battery alerts once per discharge (a noisy 14.9/15.1 % reading must not flap): warning and
   critical each fire at most once until the battery has been charged above ``battery_rearm``.
 - ``silent`` is suppressed while the device has said it is offline: one cause, one alert.
+- The silence expectation fits the device (``config_for``): an interval the registry sets wins;
+  else a spot-check ``monitor`` is never ``silent`` (it reports when someone uses it, so hours
+  without a reading are its normal life, not a fault: adherence is a care question, not a device
+  alarm); else a worn device (watch, pendant, tracker) expects ``DEFAULT_SILENT_AFTER_S`` (600 s)
+  until it has ``LEARN_MIN_GAPS`` gaps of its own, then ``LEARN_MARGIN`` x the 90th percentile of
+  its last ``LEARN_GAPS`` inter-arrival gaps, clamped to [600 s, ``LEARN_CAP_S`` = 1800 s]. The
+  floor keeps a fast watch's brief dropouts (a lift, a dead spot, a relay reconnecting) quiet as
+  before; the cap means a worn device that stops is known within 30 minutes at worst, whatever
+  it learned: it is the net for the falls the accelerometer misses. A quantile of the last 20
+  gaps, not their maximum, so one outage (which raised its own alert) does not teach the device
+  to be silent. The gaps are whole seconds in the state (about 100 bytes).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 REASONS = ("silent", "offline", "removed", "battery_low")
+
+DEFAULT_SILENT_AFTER_S = 600.0
+LEARN_GAPS = 20  # recent inter-arrival gaps kept per device
+LEARN_MIN_GAPS = 6  # fewer than this: the default still applies
+LEARN_QUANTILE = 0.9
+LEARN_MARGIN = 1.5
+LEARN_CAP_S = 1800.0  # a worn device's learned silence never waits longer than this
+# Device types whose silence is not a fault by default (None: no ``silent`` alert at all).
+TYPE_SILENT_AFTER_S: dict[str, float | None] = {"monitor": None}
 
 
 @dataclass(frozen=True)
@@ -40,9 +62,36 @@ class Resolve:
 Decision = Raise | Resolve
 
 
+@functools.lru_cache(maxsize=64)
+def config_for(
+    base: DeviceHealthConfig, device_type: str | None, expected_interval_s: float | None
+) -> DeviceHealthConfig:
+    """The rules for one registry device: its own interval wins, then its type's default."""
+    if expected_interval_s is not None:
+        return dataclasses.replace(base, silent_after_s=float(expected_interval_s), learn=False)
+    if device_type in TYPE_SILENT_AFTER_S:
+        return dataclasses.replace(
+            base, silent_after_s=TYPE_SILENT_AFTER_S[device_type], learn=False
+        )
+    return base
+
+
+def learned_silence(gaps: list[int], floor: float, cap: float) -> float | None:
+    """The silence a device's own recent gaps justify, or None until there are enough of them."""
+    if len(gaps) < LEARN_MIN_GAPS:
+        return None
+    ranked = sorted(gaps)
+    high = ranked[min(len(ranked) - 1, math.ceil(LEARN_QUANTILE * len(ranked)) - 1)]
+    return min(max(floor, LEARN_MARGIN * high), max(floor, cap))
+
+
 @dataclass(frozen=True)
 class DeviceHealthConfig:
-    silent_after_s: float = 600.0
+    """``silent_after_s`` None: never ``silent``; ``learn``: its cadence may lengthen it."""
+
+    silent_after_s: float | None = DEFAULT_SILENT_AFTER_S
+    learn: bool = True
+    learn_cap_s: float = LEARN_CAP_S
     offline_grace_s: float = 120.0
     removed_grace_s: float = 300.0
     battery_warning: float = 0.15  # fractions, as in telemetry
@@ -62,6 +111,15 @@ class DeviceHealth:
     battery: float | None = None
     bat_armed: list[bool] = field(default_factory=lambda: [True, True])  # [warning, critical]
     open: dict[str, str] = field(default_factory=dict)  # reason -> severity
+    gaps: list[int] = field(default_factory=list)  # recent inter-arrival gaps, whole seconds
+
+    def silent_after(self) -> float | None:
+        """How long a silence may last before it is an alert (None: never), as of now."""
+        cfg = self.config
+        if cfg.silent_after_s is None or not cfg.learn:
+            return cfg.silent_after_s
+        learned = learned_silence(self.gaps, cfg.silent_after_s, cfg.learn_cap_s)
+        return cfg.silent_after_s if learned is None else learned
 
     # --- state
 
@@ -74,6 +132,8 @@ class DeviceHealth:
             "bat": self.battery,
             "armed": list(self.bat_armed),
             "open": dict(self.open),
+            "gaps": list(self.gaps),
+            "after": self.silent_after(),  # for the caller's timer
         }
 
     @classmethod
@@ -86,6 +146,7 @@ class DeviceHealth:
             h.unworn_since, h.removed_event = state["unworn"], bool(state["rm"])
             h.battery, h.bat_armed = state["bat"], [bool(x) for x in state["armed"]]
             h.open = dict(state["open"])
+            h.gaps = [int(g) for g in state.get("gaps", ())][-LEARN_GAPS:]
         return h
 
     # --- inputs
@@ -93,6 +154,8 @@ class DeviceHealth:
     def observe(self, ts: float, telemetry: Mapping[str, Any]) -> list[Decision]:
         """One telemetry message (fields ``battery``, ``worn``, ``event`` are used)."""
         out: list[Decision] = []
+        if self.last_seen is not None and ts > self.last_seen and self.config.learn:
+            self.gaps = [*self.gaps, round(ts - self.last_seen)][-LEARN_GAPS:]
         self.last_seen = ts if self.last_seen is None else max(self.last_seen, ts)
         if "silent" in self.open:
             out.append(self._resolve("silent", ts))
@@ -134,6 +197,7 @@ class DeviceHealth:
     def check(self, now: float) -> list[Decision]:
         """Timer tick: raise what has lasted past its grace period."""
         cfg = self.config
+        silent_after = self.silent_after()
         out: list[Decision] = []
         if (
             self.offline_since is not None
@@ -146,17 +210,22 @@ class DeviceHealth:
                 )
             )
         if (
-            self.last_seen is not None
+            silent_after is not None
+            and self.last_seen is not None
             and self.offline_since is None
             and "silent" not in self.open
-            and now - self.last_seen > cfg.silent_after_s
+            and now - self.last_seen > silent_after
         ):
             out.append(
                 self._raise(
                     "silent",
                     "warning",
-                    self.last_seen + cfg.silent_after_s,
-                    {"last_seen": self.last_seen, "silent_s": round(now - self.last_seen, 1)},
+                    self.last_seen + silent_after,
+                    {
+                        "last_seen": self.last_seen,
+                        "silent_s": round(now - self.last_seen, 1),
+                        "expected_s": round(silent_after, 1),
+                    },
                 )
             )
         if (

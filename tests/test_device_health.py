@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import json
 
-from detectors.device_health import DeviceHealth, DeviceHealthConfig, Raise, Resolve
+from detectors.device_health import (
+    LEARN_GAPS,
+    DeviceHealth,
+    DeviceHealthConfig,
+    Raise,
+    Resolve,
+    config_for,
+    learned_silence,
+)
 
 
 def rt(h: DeviceHealth) -> DeviceHealth:
@@ -17,7 +25,9 @@ def test_silent_raise_and_resolve() -> None:
     assert h.check(1600) == []  # exactly 600 s: not yet
     h = rt(h)
     got = h.check(1601)
-    assert got == [Raise("silent", "warning", 1600, {"last_seen": 1000, "silent_s": 601.0})]
+    assert got == [
+        Raise("silent", "warning", 1600, {"last_seen": 1000, "silent_s": 601.0, "expected_s": 600})
+    ]
     assert h.check(5000) == []  # one alert
     assert h.observe(5010, {}) == [Resolve("silent", 5010)]
     assert h.check(5020) == []
@@ -132,3 +142,39 @@ def test_custom_config_and_small_state() -> None:
     assert [d.reason for d in h.observe(0, {"battery": 0.25})] == ["battery_low"]
     assert [d.reason for d in h.check(61)] == ["silent"]
     assert len(json.dumps(h.to_state())) < 200
+
+
+def test_learned_silence_is_a_high_quantile_between_floor_and_cap() -> None:
+    assert learned_silence([900] * 5, 600, 1800) is None  # too few gaps: the default holds
+    assert learned_silence([900] * 6, 600, 1800) == 1350
+    assert learned_silence([10] * 20, 600, 1800) == 600  # never below the floor
+    assert learned_silence([3000] * 20, 600, 1800) == 1800  # never above the cap
+    # Two outages among 20 gaps do not teach the device to be silent: the 90th percentile.
+    assert learned_silence([60] * 18 + [2400, 3000], 600, 1800) == 600
+    # Three in twenty are a pattern, not an outage: learned, up to the cap.
+    assert learned_silence([60] * 17 + [800, 800, 3000], 600, 1800) == 1200
+
+
+def test_a_device_keeps_only_its_last_gaps_and_a_small_state() -> None:
+    h = DeviceHealth()
+    for k in range(200):
+        h.observe(900.0 * k, {"battery": 0.8})
+    assert h.gaps == [900] * LEARN_GAPS and h.silent_after() == 1350
+    h = rt(h)
+    assert h.silent_after() == 1350 and h.check(199 * 900 + 1350) == []
+    assert [d.reason for d in h.check(199 * 900 + 1351)] == ["silent"]
+    assert len(json.dumps(h.to_state())) < 400
+
+
+def test_config_for_the_registry_device() -> None:
+    base = DeviceHealthConfig()
+    assert config_for(base, "watch", None) == base and config_for(base, None, None) == base
+    monitor = config_for(base, "monitor", None)
+    assert monitor.silent_after_s is None and not monitor.learn
+    assert config_for(base, "monitor", 7200).silent_after_s == 7200
+    set_ = config_for(base, "watch", 60)
+    assert set_.silent_after_s == 60 and not set_.learn
+    h = DeviceHealth(monitor)
+    h.observe(0, {})
+    h.observe(1800, {})
+    assert h.check(10**7) == [] and h.gaps == [] and h.to_state()["after"] is None
