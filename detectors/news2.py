@@ -3,8 +3,32 @@
 Why this shape:
 - The chart itself (bands, rounding, ``score``/``score_arrays``) is ``anxin.core.news2_chart``,
   shared with the scenario generator's ground truth; it is re-exported here.
-- ``VitalsMonitor`` keeps only what it needs (latest value per parameter, the open severity, a
-  few 5-minute pulse buckets for the trend rule) so its JSON state fits a Faust table row.
+- ``VitalsMonitor`` keeps only what it needs (latest value per parameter, the open severity,
+  hourly maxima of the aggregate for the trend rule) so its JSON state fits a Faust table row.
+- The chart's own alerts are unchanged (RCP 2017): aggregate >= 5 warning, >= 7 critical, a 3 in
+  any single parameter warning.
+
+The trend rule (a ``warning`` with ``reason: "trend"`` below the chart's thresholds) needs
+evidence, because a nurse paged for a pulse of 61 then 80 (two spot readings, NEWS2 0) learns
+nothing she can act on:
+- it compares NEWS2 with NEWS2, never raw values: while every parameter scores 0 there is no
+  trend, whatever the pulse did;
+- the baseline is the resident's own highest aggregate of the last 24 h (leaving out the last
+  hour, where the rise is), and the rise must be at least 2 points above it. RCP NEWS2 (2017)
+  asks that the score be charted and followed over time and that a rising score prompt review;
+  Kellett & Murray, "How to follow the NEWS" (Acute Medicine 2014; 13(3):104-107), found that
+  escalation should relate the score to the patient's own earlier values (patients admitted
+  with 0-2 who rose to 3 or more had ten times the in-hospital mortality). A 24 h maximum as
+  the baseline, and +2 over it, is the delta-NEWS convention: a new high, not the day's swing;
+- the raised score must be sustained: at least ``trend_min_readings`` readings and
+  ``trend_hold_s`` (30 min) above the baseline + 2 without a dip, and the baseline itself must
+  rest on at least ``trend_min_readings`` readings. A spot check (a monitor's value counts for
+  ``freshness_s``, 15 min) can therefore never make a trend alone; a worn device's repeated
+  measurements can.
+An open trend alert stays while the score stays at the level that raised it, and resolves like
+any other after ``resolve_after_s`` below it. If the chart's threshold is reached later, its
+alert is raised (same alert id, ``reason`` from the chart) even at the same severity: the chart
+always speaks.
 """
 
 from __future__ import annotations
@@ -139,9 +163,14 @@ class VitalsConfig:
     freshness_s: float = 900.0  # a parameter older than this drops out of the score
     resolve_after_s: float = 1800.0  # the score must stay low this long to resolve
     trend: bool = True
-    trend_window_s: float = 3600.0
-    trend_rise: float = 0.30  # pulse rise over the window that warns while aggregate < 5
-    trend_bucket_s: float = 300.0
+    trend_rise: int = 2  # NEWS2 points above the 24 h maximum
+    trend_baseline_s: float = 86_400.0  # the baseline: the highest aggregate of this long
+    trend_recent_s: float = 3600.0  # ... leaving out this last stretch, where the rise is
+    trend_hold_s: float = 1800.0  # the raised score must hold this long
+    trend_min_readings: int = 3  # ... over at least this many readings (and so the baseline)
+
+
+HOUR_S = 3600.0  # the aggregate's history is kept as hourly maxima
 
 
 def _severity(result: News2) -> tuple[str | None, str]:
@@ -167,11 +196,14 @@ class VitalsMonitor:
     open: str | None = None  # severity of the open alert
     low_since: float | None = None
     now: float = -INF
-    hr_buckets: list[list[float]] = field(default_factory=list)  # [start, sum, count]
     # The last few measurements of each numeric parameter, [[value, ts], ...]: the score uses
     # their median, so one noisy reading (a pulse spike, a slipped probe) does not page a nurse,
     # while a real change shows after the second reading.
     recent: dict[str, list[list[float]]] = field(default_factory=dict)
+    hours: list[list[float]] = field(default_factory=list)  # [hour start, max aggregate, readings]
+    rise: list[float] | None = None  # [since, readings, baseline]: the score above the baseline
+    reason: str | None = None  # why the open alert was raised ("trend" or the chart's reason)
+    trend_base: int | None = None  # the baseline an open trend alert was raised over
 
     # --- state
 
@@ -181,8 +213,11 @@ class VitalsMonitor:
             "open": self.open,
             "low_since": self.low_since,
             "now": None if self.now == -INF else self.now,
-            "hr": [list(b) for b in self.hr_buckets],
             "recent": {k: [list(x) for x in v] for k, v in self.recent.items()},
+            "hours": [list(b) for b in self.hours],
+            "rise": None if self.rise is None else list(self.rise),
+            "why": self.reason,
+            "tbase": self.trend_base,
         }
 
     @classmethod
@@ -193,33 +228,39 @@ class VitalsMonitor:
         if not state:
             return cls(cfg)
         now = state.get("now")
+        rise = state.get("rise")
         return cls(
             cfg,
             {k: list(v) for k, v in state.get("latest", {}).items()},
             state.get("open"),
             state.get("low_since"),
             -INF if now is None else float(now),
-            [list(b) for b in state.get("hr", [])],
             {k: [list(x) for x in v] for k, v in state.get("recent", {}).items()},
+            [list(b) for b in state.get("hours", [])],
+            None if rise is None else list(rise),
+            state.get("why"),
+            state.get("tbase"),
         )
 
     # --- inputs
 
     def observe(self, ts: float, vitals: Mapping[str, Any], device_id: str = "") -> Decision | None:
         """Take one (already plausible) reading and decide."""
+        measured = False
         for key in PARAMETERS:
             val = vitals.get(key)
             if not _present(val):
                 continue
+            measured = True
             prev = self.latest.get(key)
             if prev is None or ts >= prev[1]:
                 self.latest[key] = [val, ts, device_id]
             if key in MEDIAN_OF and isinstance(val, int | float):
                 history = [x for x in self.recent.get(key, []) if x[1] != ts] + [[float(val), ts]]
                 self.recent[key] = sorted(history, key=lambda x: x[1])[-MEDIAN_OF[key] :]
-        if _present(vitals.get("hr")):
-            self._add_hr(ts, float(vitals["hr"]))
         self.now = max(self.now, ts)
+        if measured and self.config.trend:
+            self._track(self.now)
         return self._evaluate(self.now)
 
     def check(self, now: float) -> Decision | None:
@@ -240,51 +281,74 @@ class VitalsMonitor:
                 fresh[key] = statistics.median(values)
         return fresh
 
-    # --- internals
+    # --- the trend rule
 
-    def _add_hr(self, ts: float, hr: float) -> None:
-        size = self.config.trend_bucket_s
-        start = math.floor(ts / size) * size
-        for b in self.hr_buckets:
+    def _baseline(self, now: float) -> tuple[int, int] | None:
+        """(highest aggregate, readings) of the baseline window, or None without evidence."""
+        cfg = self.config
+        old = [
+            b
+            for b in self.hours
+            if now - cfg.trend_baseline_s - HOUR_S <= b[0]
+            and b[0] + HOUR_S <= now - cfg.trend_recent_s
+        ]
+        readings = int(sum(b[2] for b in old))
+        if readings < cfg.trend_min_readings:
+            return None
+        return int(max(b[1] for b in old)), readings
+
+    def _track(self, now: float) -> None:
+        """Record this reading's aggregate (hourly maxima) and whether it is above the baseline."""
+        cfg = self.config
+        total = self.current(now).total
+        start = math.floor(now / HOUR_S) * HOUR_S
+        for b in self.hours:
             if b[0] == start:
-                b[1] += hr
-                b[2] += 1
+                b[1], b[2] = max(b[1], total), b[2] + 1
                 break
         else:
-            self.hr_buckets.append([start, hr, 1])
-            self.hr_buckets.sort(key=lambda b: b[0])
-        horizon = max(self.now, ts) - self.config.trend_window_s - 3 * size
-        self.hr_buckets = [b for b in self.hr_buckets if b[0] >= horizon]
+            self.hours = sorted([*self.hours, [start, total, 1]], key=lambda b: b[0])
+        horizon = now - cfg.trend_baseline_s - 2 * HOUR_S
+        self.hours = [b for b in self.hours if b[0] >= horizon]
+        base = self._baseline(now)
+        if base is None or total < base[0] + cfg.trend_rise:
+            self.rise = None
+        elif self.rise is None:
+            self.rise = [now, 1, base[0]]
+        else:
+            self.rise = [self.rise[0], self.rise[1] + 1, base[0]]
 
-    def _trend(self, now: float) -> dict[str, Any] | None:
-        """Pulse mean of the last ~10 min against the mean of ~1 h before, or None."""
+    def _trend(self, now: float, result: News2) -> dict[str, Any] | None:
+        """The evidence for a trend warning at ``now``, or None."""
         cfg = self.config
-        size = cfg.trend_bucket_s
-        recent = [b for b in self.hr_buckets if b[0] >= now - 2 * size]
-        base = [
-            b
-            for b in self.hr_buckets
-            if now - cfg.trend_window_s - 2 * size <= b[0] <= now - cfg.trend_window_s + size
-        ]
-        if not recent or not base:
+        if result.total == 0:
+            return None  # never a trend while every parameter scores 0
+        if self.open is not None and self.reason == "trend" and self.trend_base is not None:
+            if result.total >= self.trend_base + cfg.trend_rise:  # still at the raised level
+                return {"baseline_24h_max": self.trend_base, "news2": result.total}
             return None
-        cur = sum(b[1] for b in recent) / sum(b[2] for b in recent)
-        ref = sum(b[1] for b in base) / sum(b[2] for b in base)
-        if ref <= 0 or cur < ref * (1.0 + cfg.trend_rise):
+        if (
+            self.rise is None
+            or self.rise[1] < cfg.trend_min_readings
+            or now - self.rise[0] < cfg.trend_hold_s
+            or result.total < self.rise[2] + cfg.trend_rise
+        ):
             return None
         return {
-            "param": "hr",
-            "from": round(ref, 1),
-            "to": round(cur, 1),
-            "rise": round(cur / ref - 1.0, 3),
-            "window_s": cfg.trend_window_s,
+            "rule": f"NEWS2 >= {cfg.trend_rise} above its 24 h maximum, held",
+            "baseline_24h_max": int(self.rise[2]),
+            "news2": result.total,
+            "since": self.rise[0],
+            "readings": int(self.rise[1]),
         }
+
+    # --- internals
 
     def _maybe_resolve(self, now: float) -> Resolve | None:
         assert self.low_since is not None
         if now - self.low_since < self.config.resolve_after_s:
             return None
-        self.open, self.low_since = None, None
+        self.open, self.low_since, self.reason, self.trend_base = None, None, None, None
         return Resolve(now)
 
     def _evaluate(self, now: float) -> Decision | None:
@@ -299,9 +363,9 @@ class VitalsMonitor:
         result = self.current(now)
         severity, reason = _severity(result)
         trend = None
-        if cfg.trend and result.total < 5:
-            trend = self._trend(now)
-            if trend is not None and severity is None:
+        if severity is None and cfg.trend:
+            trend = self._trend(now, result)
+            if trend is not None:
                 severity, reason = "warning", "trend"
         if severity is None:
             if self.open is None:
@@ -310,9 +374,13 @@ class VitalsMonitor:
                 self.low_since = now
             return self._maybe_resolve(now)
         self.low_since = None
-        if SEVERITY_RANK[severity] <= SEVERITY_RANK[self.open]:
+        rank, open_rank = SEVERITY_RANK[severity], SEVERITY_RANK[self.open]
+        chart_after_trend = rank == open_rank and self.reason == "trend" and reason != "trend"
+        if rank < open_rank or (rank == open_rank and not chart_after_trend):
             return None
-        self.open = severity
+        self.open, self.reason = severity, reason
+        if reason == "trend" and trend is not None:
+            self.trend_base = int(trend["baseline_24h_max"])
         details: dict[str, Any] = {
             "news2": result.total,
             "scores": dict(result.parameters),

@@ -393,22 +393,145 @@ def test_scale2_config() -> None:
     assert isinstance(d, Raise)
 
 
-def test_trend_warning() -> None:
+# ---------------------------------------------------------------- the trend rule
+
+BAND0 = {  # values that score 0 on scale 1 (the chart's normal band), o2 on air, alert
+    "hr": st.integers(51, 90),
+    "spo2": st.integers(96, 100),
+    "rr": st.integers(12, 20),
+    "temp": st.floats(36.1, 38.0).map(lambda t: round(t, 1)),
+    "sbp": st.integers(111, 219),
+    "o2": st.just(False),
+    "acvpu": st.just("A"),
+}
+
+
+def feed(m: VitalsMonitor, t0: float, t1: float, every: float, vit: dict) -> list[Raise | Resolve]:
+    """Readings of ``vit`` from t0 to t1 (exclusive), one every ``every`` s; the decisions."""
+    out = []
+    t = t0
+    while t < t1:
+        d = m.observe(t, vit, "W")
+        if d is not None:
+            out.append(d)
+        t += every
+    return out
+
+
+def test_no_trend_from_two_spot_readings_with_news2_0() -> None:
+    """The measured case: pulse 61 then 80 an hour apart, every parameter scoring 0."""
     m = VitalsMonitor()
-    d = None
-    for i in range(0, 3601, 60):  # pulse 60 -> 88 (+47 %) over an hour, aggregate stays < 5
-        hr = 60 + 28 * i / 3600
-        d = m.observe(i, {"hr": hr, "spo2": 97}, "W") or d
+    assert m.observe(0, {"hr": 61, "spo2": 97, "sbp": 128}, "M001") is None
+    assert m.observe(3600, {"hr": 80, "spo2": 97, "sbp": 126}, "M001") is None
+    assert m.check(3600 + 900) is None and m.open is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(1, 4000),
+            st.fixed_dictionaries({}, optional=BAND0),
+        ),
+        min_size=1,
+        max_size=80,
+    )
+)
+def test_all_zero_parameters_never_give_a_trend(readings: list[tuple[float, dict]]) -> None:
+    m = VitalsMonitor()
+    t = 0.0
+    for dt, vit in readings:
+        t += dt
+        assert m.observe(t, vit, "W") is None
         m = roundtrip(m)
-    assert isinstance(d, Raise) and d.severity == "warning"
-    assert d.details["reason"] == "trend" and d.details["trend"]["param"] == "hr"
-    assert d.details["trend"]["rise"] >= 0.30
-    assert d.details["news2"] < 5
+    assert m.check(t + 3600) is None and m.open is None
+
+
+def raises(decisions: list[Raise | Resolve]) -> list[Raise]:
+    """The decisions, which must all be raises (typed for the assertions)."""
+    assert all(isinstance(d, Raise) for d in decisions), decisions
+    return [d for d in decisions if isinstance(d, Raise)]
+
+
+# A resident's ordinary day (NEWS2 0), then respiration 22 (2) and 38.4 °C (1): NEWS2 3.
+ORDINARY = {"hr": 72, "spo2": 97, "rr": 16, "temp": 36.8}
+RAISED = {"hr": 84, "spo2": 97, "rr": 22, "temp": 38.4}
+
+
+def test_a_sustained_rise_of_news2_warns_then_resolves() -> None:
+    m = VitalsMonitor()
+    assert feed(m, 0, 7200, 60, ORDINARY) == []
+    # Three raised readings make the median raised at 7260: the rise starts there.
+    got = feed(m, 7200, 7200 + 2400, 60, RAISED)
+    (d,) = got
+    assert isinstance(d, Raise) and d.severity == "warning" and d.ts == 7260 + 1800
+    assert d.details["reason"] == "trend" and d.details["news2"] == 3
+    assert d.details["trend"] == {
+        "rule": "NEWS2 >= 2 above its 24 h maximum, held",
+        "baseline_24h_max": 0,
+        "news2": 3,
+        "since": 7260,
+        "readings": 31,
+    }
+    m = roundtrip(m)
+    assert feed(m, 9600, 12_000, 60, RAISED) == []  # held: the same alert, nothing new
     assert len(json.dumps(m.to_state())) < 2000
+    # Back to its ordinary: resolves after 30 min below the level that raised it.
+    got = feed(m, 12_000, 12_000 + 2400, 60, ORDINARY)
+    assert got == [Resolve(12_060 + 1800)]
 
 
-def test_no_trend_when_flat_or_disabled() -> None:
-    for cfg, slope in ((VitalsConfig(), 10), (VitalsConfig(trend=False), 28)):
-        m = VitalsMonitor(cfg)
-        for i in range(0, 7201, 60):
-            assert m.observe(i, {"hr": 60 + slope * i / 3600}, "W") is None
+def test_a_rise_that_does_not_hold_or_is_small_is_not_a_trend() -> None:
+    m = VitalsMonitor()
+    feed(m, 0, 7200, 60, ORDINARY)
+    assert feed(m, 7200, 7200 + 1500, 60, RAISED) == []  # 25 min, then back
+    assert feed(m, 8700, 9600, 60, ORDINARY) == []
+    assert feed(m, 9600, 20_000, 60, {**ORDINARY, "temp": 38.4}) == []  # +1 only, for hours
+
+
+def test_no_trend_without_a_baseline_of_the_resident() -> None:
+    """Enrolled with NEWS2 3: nothing to compare with (the chart's thresholds still apply)."""
+    m = VitalsMonitor()
+    assert feed(m, 0, 4 * 3600, 60, RAISED) == []
+
+
+def test_the_baseline_is_the_24_h_maximum() -> None:
+    def evening() -> VitalsMonitor:
+        m = VitalsMonitor()
+        feed(m, 0, 3600, 60, ORDINARY)
+        feed(m, 3600, 7200, 60, {**ORDINARY, "rr": 22})  # NEWS2 2 for an hour in the evening
+        feed(m, 7200, 30_000, 60, ORDINARY)
+        return m
+
+    m = evening()
+    assert feed(m, 30_000, 40_000, 60, {**ORDINARY, "rr": 22, "temp": 38.4}) == []  # 3 = max + 1
+    m = evening()
+    got = feed(m, 30_000, 35_000, 60, {**ORDINARY, "rr": 22, "temp": 39.2})  # 4 = max + 2
+    assert [(d.details["reason"], d.details["trend"]["baseline_24h_max"]) for d in raises(got)] == [
+        ("trend", 2)
+    ]
+    # A day later that evening has left the baseline: 2 is again +2 over the day's maximum, 0.
+    m2 = VitalsMonitor()
+    feed(m2, 0, 3600, 60, ORDINARY)
+    feed(m2, 3600, 7200, 60, {**ORDINARY, "rr": 22})
+    feed(m2, 7200, 7200 + 90_000, 300, ORDINARY)
+    got = feed(m2, 97_200, 102_000, 60, {**ORDINARY, "rr": 22})
+    assert [d.details["trend"]["baseline_24h_max"] for d in raises(got)] == [0]
+
+
+def test_the_chart_threshold_after_a_trend_is_raised_again() -> None:
+    """The chart always speaks: aggregate 5 after a trend warning is a new record, same alert."""
+    m = VitalsMonitor()
+    feed(m, 0, 7200, 60, ORDINARY)
+    (trend,) = raises(feed(m, 7200, 7200 + 2400, 60, RAISED))
+    assert trend.details["reason"] == "trend"
+    got = feed(m, 9600, 9900, 60, {**RAISED, "spo2": 94, "hr": 95})  # 2+1+1+1 = 5
+    assert [(d.severity, d.details["reason"]) for d in raises(got)] == [("warning", "aggregate>=5")]
+    assert feed(m, 9900, 10_500, 60, {**RAISED, "spo2": 94, "hr": 95}) == []
+
+
+def test_no_trend_when_disabled() -> None:
+    m = VitalsMonitor(VitalsConfig(trend=False))
+    feed(m, 0, 7200, 60, ORDINARY)
+    assert feed(m, 7200, 20_000, 60, RAISED) == []
+    assert m.to_state()["hours"] == []
