@@ -19,7 +19,8 @@ import _common  # noqa: F401  (puts the repository on sys.path)
 import orjson
 from _common import machine_line
 
-from simulators import evaluation, scenario
+from anxin import evaluation
+from simulators import scenario
 
 GENERATE_TARGET_S = 60.0
 
