@@ -410,12 +410,18 @@ class Supervisor:
             passwd = _private_copy(self.mqtt_auth.passwd_file, folder / "passwd", user)
             acl = _private_copy(self.mqtt_auth.acl_file, folder / "acl", user)
             lines += ["allow_anonymous false", f"password_file {passwd}", f"acl_file {acl}"]
+        # With accounts, the client id is the account name (a listener option in Mosquitto 2.0):
+        # a device logging in with its own password but another's id (the bridge's, another
+        # watch's) gets its own id instead of taking over, and with a clean start wiping, that
+        # session.
+        own_id = ["use_username_as_clientid true"] if self.mqtt_auth is not None else []
         tls = self.mqtt_tls
         if tls is None or tls.plain_listener:
-            lines.append(f"listener {ep.mqtt_port} {ep.host}")
+            lines += [f"listener {ep.mqtt_port} {ep.host}", *own_id]
         if tls is not None:
             lines += [
                 f"listener {ep.mqtt_tls_port} {ep.host}",
+                *own_id,
                 f"cafile {_private_copy(tls.cafile, folder / 'ca.crt', user)}",
                 f"certfile {_private_copy(tls.certfile, folder / 'server.crt', user)}",
                 f"keyfile {_private_copy(tls.keyfile, folder / 'server.key', user)}",

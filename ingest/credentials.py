@@ -10,6 +10,11 @@
   broker configuration, see ``anxin.services.MqttAuth``);
 - ``ingest-settings.yaml`` (mode 600): the bridge's account, for ``ANXIN_SETTINGS_FILE``.
 
+The broker must also tie client ids to accounts (``use_username_as_clientid true`` on every
+listener, as ``anxin.services`` writes it): otherwise any device could log in with its own
+password under the bridge's (or another watch's) client id and knock that session off. So every
+client's id is its account name, and each bridge of a share group needs an account of its own.
+
 Passwords are random (``secrets.token_urlsafe``), never printed or logged. Existing passwords in
 ``devices.csv`` are kept unless ``rotate`` is given, so re-running after adding a resident only
 provisions the new devices.

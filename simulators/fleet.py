@@ -1,6 +1,7 @@
 """A live simulated fleet: wearables publishing telemetry v1 over MQTT as real devices do.
 
-Each device keeps its own MQTT identity (client id ``sim-{device}``, retained ``online`` status,
+Each device keeps its own MQTT identity (client id ``sim-{device}``, or the device id when it logs
+in with its password, as the broker requires; retained ``online`` status,
 an ``offline`` last will, QoS 1, its ``commands`` subscription), but all connections are driven
 by one thread through ``simulators.replay.ClientPool`` and a heap of due times, so thousands of
 devices run on a 2-core machine. Watches report every 10-60 s (``interval_s`` x 0.75-1.5) with

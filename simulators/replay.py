@@ -74,7 +74,10 @@ class ClientPool:
         """Connect one device (non-blocking for the handshake: ``wait_connected`` after)."""
         c = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2,
-            client_id=f"{self.client_prefix}{device_id}",
+            # Logged in, a device's client id is its account name (the broker enforces it).
+            client_id=device_id
+            if self.passwords is not None
+            else f"{self.client_prefix}{device_id}",
             protocol=mqtt.MQTTv311,
         )
         if self.passwords is not None:

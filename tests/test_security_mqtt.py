@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import queue
 import shutil
+import signal
 import ssl
 import subprocess
 import tempfile
@@ -76,6 +77,7 @@ class Secure:
     topics: dict[str, str]
     group: ProcessGroup
     bridge: Child
+    bridge_client_id: str  # what the bridge is configured to ask for
 
 
 @pytest.fixture(scope="module")
@@ -111,6 +113,7 @@ def secure(services: Endpoints, anxin_env: dict[str, str]) -> Iterator[Secure]:
     }
     group = ProcessGroup(folder / "logs", env=anxin_env)
     ready = folder / "bridge.ready"
+    bridge_client_id = f"anxin-ingest-secure-{uid}"
     bridge = group.spawn(
         "secure-bridge",
         "ingest",
@@ -120,7 +123,7 @@ def secure(services: Endpoints, anxin_env: dict[str, str]) -> Iterator[Secure]:
             "ANXIN_SETTINGS_FILE": str(creds / "ingest-settings.yaml"),  # the bridge's account
             "ANXIN_MQTT__HOST": ep.host,
             "ANXIN_MQTT__PORT": str(ep.mqtt_port),
-            "ANXIN_MQTT__CLIENT_ID": f"anxin-ingest-secure-{uid}",
+            "ANXIN_MQTT__CLIENT_ID": bridge_client_id,
             "ANXIN_REGISTRY": str(registry),
             "ANXIN_KAFKA__READINGS_TOPIC": topics["readings"],
             "ANXIN_KAFKA__REJECTED_TOPIC": topics["rejected"],
@@ -143,6 +146,7 @@ def secure(services: Endpoints, anxin_env: dict[str, str]) -> Iterator[Secure]:
             topics,
             group,
             bridge,
+            bridge_client_id,
         )
     finally:
         group.stop()
@@ -161,10 +165,11 @@ class Device:
         port: int | None = None,
         ca: Path | None = None,
         tls_default: bool = False,
+        client_id: str | None = None,
     ):
         self.client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2,
-            client_id=f"test-{username}-{uuid.uuid4().hex[:6]}",
+            client_id=client_id or f"test-{username}-{uuid.uuid4().hex[:6]}",
             protocol=mqtt.MQTTv5,
         )
         if username:
@@ -176,7 +181,9 @@ class Device:
         self.connack: queue.Queue[Any] = queue.Queue()
         self.messages: queue.Queue[tuple[str, Any]] = queue.Queue()
         self.subacks: queue.Queue[list[Any]] = queue.Queue()
+        self.disconnects: queue.Queue[Any] = queue.Queue()  # every time the broker dropped us
         self.client.on_connect = lambda c, u, f, reason, p: self.connack.put(reason)
+        self.client.on_disconnect = lambda c, u, f, reason, p: self.disconnects.put(reason)
         self.client.on_subscribe = lambda c, u, mid, codes, p: self.subacks.put(codes)
         self.client.on_message = lambda c, u, msg: self.messages.put(
             (msg.topic, orjson.loads(msg.payload))
@@ -291,6 +298,58 @@ def test_a_device_cannot_speak_for_another(secure: Secure) -> None:
     assert not [r for r in rejected if "8900100" in r.get("payload", "")]
 
 
+def test_a_device_cannot_take_the_bridges_or_another_devices_session(secure: Secure) -> None:
+    """S902 logs in with its own valid password but claims the bridge's client id (the configured
+    one and the account name), then S901's, each with a clean start that would wipe the session
+    it took over. The broker gives S902 its own id instead: the bridge keeps its persistent
+    session (paused meanwhile, so only that session can carry what S901 publishes) and all 40 of
+    S901's readings reach ``readings`` exactly once; S901 is never knocked off."""
+    s = secure
+    victim = Device(s.ep, "S901", s.passwords["S901"], client_id="S901")
+    assert victim.connected()
+    try:
+        os.kill(s.bridge.proc.pid, signal.SIGSTOP)
+        try:
+            for claimed in (s.bridge_client_id, BRIDGE_USER):
+                _claim(s, claimed)
+            t0 = round(time.time(), 3)
+            for i in range(40):
+                victim.publish(
+                    f"{PREFIX}/devices/S901/telemetry", {"ts": t0 + i, "seq": 8_900_300 + i}
+                )
+        finally:
+            os.kill(s.bridge.proc.pid, signal.SIGCONT)
+        found = collect(
+            _bootstrap(s),
+            s.topics["readings"],
+            lambda r: 8_900_300 <= r.get("seq", -1) < 8_900_340,
+            lambda f: len({r["seq"] for r in f}) == 40,
+        )
+        assert sorted(r["seq"] for r in found) == list(range(8_900_300, 8_900_340))
+        assert {r["device_id"] for r in found} == {"S901"}
+        assert "MQTT disconnected" not in s.bridge.log_path.read_text(errors="replace")
+
+        for claimed in ("S901", "sim-S901"):  # the victim's own id, and the fleet's old one
+            _claim(s, claimed)
+        # A round trip after the claims: had the broker dropped S901, paho saw it before this ack.
+        victim.publish(f"{PREFIX}/devices/S901/telemetry", {"ts": t0, "seq": 8_900_340})
+        assert victim.disconnects.empty(), "S901 was knocked off by a client claiming its id"
+    finally:
+        victim.close()
+    broker_log = (s.folder / "services" / "mosquitto.log").read_text(errors="replace")
+    for claimed in (s.bridge_client_id, BRIDGE_USER, "S901", "sim-S901"):
+        assert f"Client {claimed} already connected" not in broker_log
+
+
+def _claim(s: Secure, client_id: str) -> None:
+    """S902, with its own valid password, connects asking for ``client_id`` (clean start)."""
+    intruder = Device(s.ep, "S902", s.passwords["S902"], client_id=client_id)
+    try:
+        assert intruder.connected(), client_id  # its own account: it logs in, as itself
+    finally:
+        intruder.close()
+
+
 def test_the_fleet_logs_in_per_device_and_the_bridge_forwards(secure: Secure) -> None:
     """`anxin simulate --credentials devices.csv`, as the demo runs it: every device logs in as
     itself, its readings reach Kafka through the bridge's account, a ``check`` downlink reaches
@@ -345,7 +404,7 @@ def test_the_fleet_logs_in_per_device_and_the_bridge_forwards(secure: Secure) ->
     # The broker saw each device log in under its own name.
     broker_log = (s.folder / "services" / "mosquitto.log").read_text(errors="replace")
     for device_id in ("S901", "S902"):
-        assert f"as sim-{device_id} (" in broker_log
+        assert f"as {device_id} (" in broker_log  # its account name is its client id too
         assert f"u'{device_id}')" in broker_log
 
 

@@ -34,7 +34,9 @@ class MqttSettings(BaseModel):
     tls_ca: Path | None = None
     prefix: str = "anxin/v1"
     # The bridge's persistent session. Empty: "anxin-ingest", or "anxin-ingest-<host>" when
-    # bridges share the load (each member of a share group needs its own id).
+    # bridges share the load (each member of a share group needs its own id). A broker with
+    # accounts replaces it with the username (use_username_as_clientid), so that no device can
+    # take it over: there each bridge of a share group needs its own account.
     client_id: str = ""
     # Set (e.g. "anxin-ingest") to split telemetry between several bridges with an MQTT v5 shared
     # subscription. Off by default: Mosquitto 2.0.11 does not restore shared subscriptions from
