@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import time
 from typing import Any
 
 import orjson
 import pytest
 
-from anxin.core.records import AlertRecord
+from anxin.core.records import AlertRecord, DeadLetter
 from anxin.processes import ProcessGroup
 from anxin.services import Endpoints
 from tests.kafka_helpers import collect
@@ -43,26 +44,55 @@ def test_sos_from_mosquitto_pub_reaches_alerts(services: Endpoints, pipeline: Pr
     assert alert.detected_at >= ts
 
 
+TOPIC_REASON = "topic does not match anxin/v1/devices/<id>/telemetry with a valid id"
+TS_REASON = "ts: required number of epoch seconds is missing or not a number"
+FUTURE = "ts: {:.0f} s in the future"  # seconds ahead of the bridge's receive time
+
+
 def _bad_payloads(i: int, now: float) -> tuple[str, bytes, str]:
-    """The i-th bad message: (device topic id, payload, what is wrong)."""
+    """The i-th bad message: (device topic id, payload, the exact dead-letter reason)."""
     kinds: list[tuple[str, bytes, str]] = [
-        ("W001", b"{not json", "invalid JSON"),
-        ("W001", b'{"ts": "yesterday"}', "ts"),
-        ("W002", b'{"ts": NaN, "battery": 0.5}', "NaN"),
-        ("W002", b'{"ts": 1767225600, "vitals": {"hr": Infinity}}', "NaN/Infinity"),
-        ("P002", b'{"ts": 1767225600, "pad": "' + b"x" * 70_000 + b'"}', "too large"),
-        ("P002", b'{"ts": 1767225600, "note": "\xff\xfe\xfa"}', "UTF-8"),
-        ("B003", b"[1, 2, 3]", "JSON object"),
-        ("B003", b'{"battery": 0.5}', "ts"),
-        ("M001", b'{"ts": 12345}', "before 2000"),
-        ("M001", orjson.dumps({"ts": now + 10 * 86400}), "future"),
-        ("UNKNOWN9", orjson.dumps({"ts": now}), "unknown device"),
-        ("ab$cd", orjson.dumps({"ts": now}), "topic"),
-        ("x" * 65, orjson.dumps({"ts": now}), "topic"),
-        ("W001", b'{"ts": 1767225600, "battery": "full", "worn": "yes"}', "no usable field"),
-        ("W001", b"   ", "invalid JSON"),
-    ]
+        ("W001", b"{not json", "invalid JSON: unexpected character, expected a string key at position 1"),
+        ("W001", b'{"ts": "yesterday"}', TS_REASON),
+        ("W002", b'{"ts": NaN, "battery": 0.5}', "NaN/Infinity are not valid JSON numbers"),
+        ("W002", b'{"ts": 1767225600, "vitals": {"hr": Infinity}}', "NaN/Infinity are not valid JSON numbers"),
+        ("P002", b'{"ts": 1767225600, "pad": "' + b"x" * 70_000 + b'"}', "payload too large: 70029 bytes > 65536"),
+        ("P002", b'{"ts": 1767225600, "note": "\xff\xfe\xfa"}', "payload is not UTF-8 (byte 28)"),
+        ("B003", b"[1, 2, 3]", "payload must be a JSON object, not list"),
+        ("B003", b'{"battery": 0.5}', TS_REASON),
+        ("M001", b'{"ts": 12345}', "ts: before 2000-01-01 (device clock not set?)"),
+        ("M001", orjson.dumps({"ts": round(now + 10 * 86400, 3)}), FUTURE),
+        ("UNKNOWN9", orjson.dumps({"ts": now}), "unknown device: not in the registry"),
+        ("ab$cd", orjson.dumps({"ts": now}), TOPIC_REASON),
+        ("x" * 65, orjson.dumps({"ts": now}), TOPIC_REASON),
+        ("W001", b'{"ts": 1767225600, "battery": "full", "worn": "yes"}',
+         "no usable field: battery: Input should be a valid number; "
+         "worn: Input should be a valid boolean"),
+        ("W001", b"   ", "invalid JSON: input data is empty at position 0"),
+    ]  # fmt: skip
     return kinds[i % len(kinds)]
+
+
+def _expected_dead_letter(topic: str, device: str, payload: bytes, reason: str) -> dict[str, Any]:
+    """The whole ``DeadLetter`` the bridge must write for one bad message (but ``received_at``)."""
+    kept = payload[:65536]
+    try:
+        text, encoding = kept.decode(), "utf-8"
+    except UnicodeDecodeError:
+        text, encoding = base64.b64encode(kept).decode(), "base64"
+    return {
+        "reason": reason,
+        "stage": "ingest",
+        "topic": topic,
+        "device_id": device if reason != TOPIC_REASON else None,
+        "ts": None,
+        "seq": None,
+        "partial": False,
+        "payload": text,
+        "payload_encoding": encoding,
+        "payload_bytes": len(payload),
+        "payload_truncated": len(payload) > 65536,
+    }
 
 
 def test_bad_payloads_are_dead_lettered_and_good_ones_all_arrive(
@@ -71,11 +101,12 @@ def test_bad_payloads_are_dead_lettered_and_good_ones_all_arrive(
     t0 = time.time()
     good_devices = ["W001", "W002", "P002", "B003", "M001"]
     by_topic: dict[str, list[bytes]] = {}
-    expected_reasons: list[str] = []
+    expected: list[dict[str, Any]] = []
     for i in range(100):
         device, payload, reason = _bad_payloads(i, t0)
-        by_topic.setdefault(f"{PREFIX}/devices/{device}/telemetry", []).append(payload)
-        expected_reasons.append(reason)
+        topic = f"{PREFIX}/devices/{device}/telemetry"
+        by_topic.setdefault(topic, []).append(payload)
+        expected.append(_expected_dead_letter(topic, device, payload, reason))
         good = {
             "ts": round(t0 - 100 + i, 3),
             "seq": 900_000 + i,
@@ -96,24 +127,31 @@ def test_bad_payloads_are_dead_lettered_and_good_ones_all_arrive(
         match=lambda r: 900_000 <= r.get("seq", -1) < 900_100,
         until=lambda found: len(found) >= 100,
     )
+    ours = {(e["topic"], e["payload"]) for e in expected}
     rejected = collect(
         services.kafka_bootstrap,
         "readings-rejected",
-        match=lambda r: r.get("received_at", 0) >= t0 and r.get("stage") == "ingest",
+        match=lambda r: (
+            r.get("received_at", 0) >= t0 and (r.get("topic"), r.get("payload")) in ours
+        ),
         until=lambda found: len(found) >= 100,
     )
     assert sorted(r["seq"] for r in readings) == list(range(900_000, 900_100))
-    assert all(r["resident_id"] in ("R001", "R002", "R003") for r in readings)
-    assert all(r["partial"] is False for r in rejected)
-    assert len(rejected) == 100, [r["reason"] for r in rejected]
-    reasons = sorted(r["reason"] for r in rejected)
-    for needle in set(expected_reasons):
-        want = expected_reasons.count(needle)
-        got = sum(1 for r in reasons if needle.lower() in r.lower())
-        assert got >= want, (needle, want, got, reasons)
-    non_utf8 = [r for r in rejected if "UTF-8" in r["reason"]]
-    assert non_utf8 and all(r["payload_encoding"] == "base64" for r in non_utf8)
-    assert all(r["topic"].startswith(PREFIX) and "payload" in r for r in rejected)
+    assert {r["device_id"]: r["resident_id"] for r in readings} == {
+        "W001": "R001", "W002": "R002", "P002": "R002", "B003": "R003", "M001": "R001",
+    }  # fmt: skip
+    assert all(set(r) == set(DeadLetter.__annotations__) - {"count", "messages"} for r in rejected)
+    assert all(t0 <= r["received_at"] <= time.time() for r in rejected)
+    got = []
+    for r in rejected:
+        record = {k: v for k, v in r.items() if k != "received_at"}
+        if record["reason"].endswith(" s in the future"):  # how far ahead: from its own clock
+            ahead = orjson.loads(r["payload"])["ts"] - r["received_at"]
+            assert record["reason"] == FUTURE.format(ahead)
+            record["reason"] = FUTURE
+        got.append(record)
+    key = lambda d: orjson.dumps(d, option=orjson.OPT_SORT_KEYS)  # noqa: E731
+    assert sorted(map(key, got)) == sorted(map(key, expected))  # each once, exactly as written
 
 
 def test_a_bad_field_does_not_discard_the_good_reading(
@@ -150,8 +188,23 @@ def test_a_bad_field_does_not_discard_the_good_reading(
     assert reading["location"]["acc"] == 15
     assert "battery" not in reading
     assert sorted(reading["dropped"]) == ["battery", "vitals.hr"]
-    assert len(partial) == 1
-    assert "battery" in partial[0]["reason"] and "vitals.hr" in partial[0]["reason"]
+    assert [{k: v for k, v in r.items() if k != "received_at"} for r in partial] == [
+        {
+            "reason": "fields dropped: battery: Input should be less than or equal to 1; "
+            "vitals.hr: hr: Input should be less than or equal to 300",
+            "stage": "ingest",
+            "topic": f"{PREFIX}/devices/W002/telemetry",
+            "device_id": "W002",
+            "ts": None,
+            "seq": None,
+            "partial": True,
+            "payload": orjson.dumps(payload).decode(),
+            "payload_encoding": "utf-8",
+            "payload_bytes": len(orjson.dumps(payload)),
+            "payload_truncated": False,
+        }
+    ]
+    assert partial[0]["received_at"] == reading["received_at"]
 
 
 @pytest.mark.parametrize("status", ["online", "offline"])
