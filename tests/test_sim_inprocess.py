@@ -10,6 +10,7 @@ import yaml
 
 from anxin.core.registry import load_registry
 from anxin.replay_inprocess import assign_shards, device_counts, run_scenario
+from tests.signals import chunks, clear_fall
 
 T = 1_711_814_400.0
 RESIDENTS = {"R1": ("W1",), "R2": ("W2", "P2"), "R3": ("W3",), "R4": ("W4",)}
@@ -46,6 +47,9 @@ def _scenario(folder: Path) -> None:
                 vitals = {"rr": 26 if t > 600 else 16}
             send(t + n * 0.01, device, {"ts": T + t, "seq": i, "worn": True, "vitals": vitals})
     send(500.5, "W1", {"ts": T + 500, "seq": 999, "event": "sos"})
+    g, _impact = clear_fall(after_s=10.0)  # a fall prompt (suspicion) from R1's watch
+    for ts, accel in chunks(g, 50.0, T + 1200.0):
+        send(ts - T + 1.0, "W1", {"ts": ts, "accel": accel})
     send(700.5, "W2", "offline", "status")
     send(701.0, "W1", '{"ts": NaN}')
     send(702.0, "X9", {"ts": T + 702, "battery": 0.5})
@@ -77,14 +81,17 @@ def test_shards_raise_the_alerts_of_one_run(tmp_path: Path) -> None:
     assert sorted(records, key=key) == sorted((a.model_dump() for a in shared.alerts), key=key)
     assert sorted(map(orjson.dumps, one.updates)) == sorted(map(orjson.dumps, shared.updates))
     assert shared.emitted_at["alerts"] == sorted(shared.emitted_at["alerts"])
+    # Fall prompts merge the same way: the records and their order of one run.
+    assert one.suspicions and {s["resident_id"] for s in one.suspicions} == {"R1"}
+    assert shared.suspicions == one.suspicions
 
 
 def test_a_resident_stays_in_one_shard_and_shards_are_balanced(tmp_path: Path) -> None:
     folder = tmp_path / "four"
     _scenario(folder)
     counts = device_counts(folder / "messages.jsonl")
-    assert counts["W1"] == 42 and counts["W3"] == 16 and counts["X9"] == 1
+    assert counts["W1"] == 42 + 17 and counts["W3"] == 16 and counts["X9"] == 1
     assignment = assign_shards(load_registry(folder / "registry.yaml"), counts, 2)
     assert assignment["W2"] == assignment["P2"]
     load = [sum(counts[d] for d, s in assignment.items() if s == shard) for shard in (0, 1)]
-    assert sorted(load) == [42 + 16 + 16, 41 + 40]  # R2 (two devices) alone; the rest together
+    assert sorted(load) == [41 + 40, 59 + 16 + 16]  # R2 (two devices) alone; the rest together

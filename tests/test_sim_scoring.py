@@ -141,3 +141,43 @@ def test_tiny_scenario_scored_as_by_hand(tmp_path: Path) -> None:
     assert (tmp_path / "out" / "latency.png").stat().st_size > 1000
     lines = (tmp_path / "out" / "alerts.jsonl").read_bytes().splitlines()
     assert len(lines) == 3
+
+
+def test_falls_in_two_stages_by_hand() -> None:
+    """Prompts (suspicions) are what the wearer feels; alerts what reaches people. A fall the
+    wearer answered "I'm OK" needs no alert, and one raised for it is not a false alarm."""
+    labels = [
+        LabelRow("R1", "fall", T + 100, T + 160),  # prompted s1, confirmed as alert s1
+        LabelRow("R1", "fall", T + 500, T + 560, answered="ok"),  # prompted s2, cancelled
+        LabelRow("R2", "fall", T + 100, T + 160, answered="ok"),  # device alert d1, no prompt
+        LabelRow("R2", "fall", T + 900, T + 960),  # nothing: missed at both stages
+    ]
+
+    def sus(sid: str, resident: str, at: float, outcome: str) -> dict[str, object]:
+        return {"suspicion_id": sid, "resident_id": resident, "detected_at": at, "outcome": outcome}
+
+    suspicions = [
+        sus("s1", "R1", T + 104, "open"),
+        sus("s1", "R1", T + 134, "confirmed"),
+        sus("s2", "R1", T + 505, "open"),
+        sus("s2", "R1", T + 512, "cancelled"),
+        sus("s3", "R2", T + 3000, "open"),  # no fall near it: a false prompt
+        sus("s3", "R2", T + 3030, "cancelled"),
+    ]
+    records = [rec("s1", "fall", "R1", T + 134, "critical"), rec("d1", "fall", "R2", T + 102)]
+    result = scoring.score(labels, records, 2.0, suspicions, wear_days=4.0)
+    fall = result.kinds["fall"]
+    assert (fall.labels, fall.detected, fall.alerts, fall.false_alarms) == (2, 1, 2, 0)
+    assert fall.latencies == [34.0] and fall.alerts_per_resident_day == 1.0
+    assert [m.start for m in result.misses] == [T + 900]
+    prompts = result.prompts
+    assert prompts is not None
+    assert (prompts.labels, prompts.prompted, prompts.prompts, prompts.false_prompts) == (
+        4,
+        3,
+        3,
+        1,
+    )
+    assert prompts.outcomes == {"confirmed": 1, "cancelled": 2}
+    assert prompts.per_wear_day == 0.75 and prompts.latencies == [4.0, 5.0, 2.0]
+    assert "prompts / wear-day" in scoring.markdown(result, "t")
