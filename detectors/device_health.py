@@ -80,6 +80,8 @@ def learned_silence(gaps: list[int], floor: float, cap: float) -> float | None:
     """The silence a device's own recent gaps justify, or None until there are enough of them."""
     if len(gaps) < LEARN_MIN_GAPS:
         return None
+    if LEARN_MARGIN * max(gaps) <= floor:  # the usual case, a device faster than the floor
+        return floor
     ranked = sorted(gaps)
     high = ranked[min(len(ranked) - 1, math.ceil(LEARN_QUANTILE * len(ranked)) - 1)]
     return min(max(floor, LEARN_MARGIN * high), max(floor, cap))
@@ -146,7 +148,7 @@ class DeviceHealth:
             h.unworn_since, h.removed_event = state["unworn"], bool(state["rm"])
             h.battery, h.bat_armed = state["bat"], [bool(x) for x in state["armed"]]
             h.open = dict(state["open"])
-            h.gaps = [int(g) for g in state.get("gaps", ())][-LEARN_GAPS:]
+            h.gaps = list(state.get("gaps", ()))[-LEARN_GAPS:]
         return h
 
     # --- inputs

@@ -259,9 +259,7 @@ class VitalsMonitor:
                 history = [x for x in self.recent.get(key, []) if x[1] != ts] + [[float(val), ts]]
                 self.recent[key] = sorted(history, key=lambda x: x[1])[-MEDIAN_OF[key] :]
         self.now = max(self.now, ts)
-        if measured and self.config.trend:
-            self._track(self.now)
-        return self._evaluate(self.now)
+        return self._evaluate(self.now, track=measured and self.config.trend)
 
     def check(self, now: float) -> Decision | None:
         """Timer tick: lets a low score resolve when no new readings arrive."""
@@ -297,10 +295,9 @@ class VitalsMonitor:
             return None
         return int(max(b[1] for b in old)), readings
 
-    def _track(self, now: float) -> None:
+    def _track(self, now: float, total: int) -> None:
         """Record this reading's aggregate (hourly maxima) and whether it is above the baseline."""
         cfg = self.config
-        total = self.current(now).total
         start = math.floor(now / HOUR_S) * HOUR_S
         for b in self.hours:
             if b[0] == start:
@@ -351,7 +348,7 @@ class VitalsMonitor:
         self.open, self.low_since, self.reason, self.trend_base = None, None, None, None
         return Resolve(now)
 
-    def _evaluate(self, now: float) -> Decision | None:
+    def _evaluate(self, now: float, track: bool = False) -> Decision | None:
         cfg = self.config
         self.latest = {k: v for k, v in self.latest.items() if now - v[1] <= cfg.freshness_s}
         if not self.latest:
@@ -361,6 +358,8 @@ class VitalsMonitor:
                 return self._maybe_resolve(now)
             return None
         result = self.current(now)
+        if track:
+            self._track(now, result.total)
         severity, reason = _severity(result)
         trend = None
         if severity is None and cfg.trend:
