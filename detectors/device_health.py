@@ -31,16 +31,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from anxin.core.registry import DEFAULT_EXPECTED_INTERVAL_S, TYPE_EXPECTED_INTERVAL_S
+
 REASONS = ("silent", "offline", "removed", "battery_low")
 
-DEFAULT_SILENT_AFTER_S = 600.0
+DEFAULT_SILENT_AFTER_S = DEFAULT_EXPECTED_INTERVAL_S  # 600 s
 LEARN_GAPS = 20  # recent inter-arrival gaps kept per device
 LEARN_MIN_GAPS = 6  # fewer than this: the default still applies
 LEARN_QUANTILE = 0.9
 LEARN_MARGIN = 1.5
 LEARN_CAP_S = 1800.0  # a worn device's learned silence never waits longer than this
 # Device types whose silence is not a fault by default (None: no ``silent`` alert at all).
-TYPE_SILENT_AFTER_S: dict[str, float | None] = {"monitor": None}
+TYPE_SILENT_AFTER_S: dict[str, float | None] = TYPE_EXPECTED_INTERVAL_S
 
 
 @dataclass(frozen=True)

@@ -144,6 +144,9 @@ def test_an_interval_the_registry_sets_wins() -> None:
 
 def test_registry_interval_is_optional_and_still_validated() -> None:
     assert Device(type="monitor").expected_interval_s is None
+    assert Device(type="monitor").nominal_interval_s is None  # for the console's "stale"
+    assert Device(placement="wrist").nominal_interval_s == 600
+    assert Device(type="monitor", expected_interval_s=86_400).nominal_interval_s == 86_400
     assert Device(placement="wrist", expected_interval_s=600).expected_interval_s == 600
     with pytest.raises(ValidationError, match="greater than 0"):
         Device(placement="wrist", expected_interval_s=0)

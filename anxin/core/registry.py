@@ -78,6 +78,13 @@ class Geofence(_Strict):
         return self
 
 
+# A device the registry gives no interval: a spot-check monitor reports when it is used, so it is
+# never expected (None); anything worn is expected every 600 s until the detectors have learned
+# its own cadence (detectors/device_health.py).
+DEFAULT_EXPECTED_INTERVAL_S = 600.0
+TYPE_EXPECTED_INTERVAL_S: dict[str, float | None] = {"monitor": None}
+
+
 class Device(_Strict):
     placement: Literal["wrist", "waist", "pendant"] | None = None
     type: Literal["watch", "pendant", "monitor", "tracker"] | None = None
@@ -90,6 +97,13 @@ class Device(_Strict):
         if self.placement is None and self.type is None:
             raise ValueError("give a placement (wrist, waist, pendant) or a type (e.g. monitor)")
         return self
+
+    @property
+    def nominal_interval_s(self) -> float | None:
+        """The registry's interval, else the type's default (None: reports only when used)."""
+        if self.expected_interval_s is not None:
+            return self.expected_interval_s
+        return TYPE_EXPECTED_INTERVAL_S.get(self.type or "", DEFAULT_EXPECTED_INTERVAL_S)
 
 
 class Contact(_Strict):
