@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -96,7 +97,7 @@ def _tiny(folder: Path) -> None:
         }
     }
     (folder / "registry.yaml").write_text(yaml.safe_dump(registry, allow_unicode=True))
-    msgs = []
+    msgs: list[dict[str, Any]] = []
 
     def tele(t: float, device: str, seq: int, **extra: object) -> None:
         msgs.append(
