@@ -9,7 +9,10 @@ A device over its rate limit (``ingest/throttle.py``) has its excess dead-letter
 events always pass. The over-rate messages of one device in one batch share a dead-letter record
 (``count``; the first message's fields at the top, the others under ``messages``), so setting a
 flood aside costs one produce per batch, not one per message.
-Downlink: records on ``device-commands`` are published to ``{prefix}/devices/{id}/commands``.
+Downlink: records on ``device-commands`` are published to ``{prefix}/devices/{id}/commands`` at
+QoS 1, and their Kafka offsets are committed only once the broker has acknowledged them (PUBACK):
+a bridge stopped or killed in between leaves them uncommitted, and the next bridge of the group
+publishes them again (at least once; a device may see a command twice, never zero times).
 
 Robustness: no message can stop the uplink. A message that makes routing fail unexpectedly is
 dead-lettered with the error's type; if even that produce fails, it stays unacknowledged (the
@@ -29,7 +32,8 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -92,6 +96,7 @@ class Bridge:
         self.client = self._mqtt_client()
         self.stopping = asyncio.Event()
         self.connected = asyncio.Event()
+        self._pubacks: dict[int, asyncio.Future[Any]] = {}  # downlink mid -> its PUBACK
 
     # -- MQTT side (paho's network thread) ------------------------------------------------------
     def _mqtt_client(self) -> mqtt.Client:
@@ -115,6 +120,7 @@ class Bridge:
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
+        client.on_publish = self._on_publish
         return client
 
     def _subscriptions(self) -> list[tuple[str, int]]:
@@ -152,6 +158,20 @@ class Bridge:
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any
     ) -> None:
         log.warning("MQTT disconnected (%s); paho reconnects with backoff", reason)
+
+    def _on_publish(
+        self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, props: Any
+    ) -> None:
+        """The broker's PUBACK of a downlink command: handed to the loop that awaits it."""
+        if self.loop:
+            self.loop.call_soon_threadsafe(self._puback, mid, reason)
+
+    def _puback(self, mid: int, reason: Any) -> None:
+        # Runs on the loop: ``_publish_command`` registered the mid in the same loop turn as the
+        # publish, so a PUBACK that raced ahead of the registration still finds it here.
+        fut = self._pubacks.pop(mid, None)
+        if fut is not None and not fut.done():
+            fut.set_result(reason)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         item = Incoming(msg.topic, bytes(msg.payload), msg.mid, msg.qos, time.time())
@@ -405,28 +425,60 @@ class Bridge:
         return await self.producer.send(self.settings.kafka.rejected_topic, dumps(record), key=key)
 
     async def _downlink(self) -> None:
-        k, m = self.settings.kafka, self.settings.mqtt
+        """Commands out, a batch at a time: publish, await every PUBACK, then commit."""
+        k = self.settings.kafka
         consumer = AIOKafkaConsumer(
             k.commands_topic,
             bootstrap_servers=k.bootstrap,
             group_id=downlink_group(self.settings),
-            enable_auto_commit=True,
+            enable_auto_commit=False,
             auto_offset_reset="earliest",
         )
         await consumer.start()
         try:
-            async for msg in consumer:
-                try:
-                    command = loads(msg.value)
-                    device_id = command.pop("device_id")
-                except Exception:
-                    log.error("device command without a device_id dropped (offset %s)", msg.offset)
-                    continue
-                topic = f"{m.prefix}/devices/{device_id}/commands"
-                self.client.publish(topic, dumps(command), qos=1)
-                self.counts["commands"] += 1
+            while True:
+                batches = await consumer.getmany(timeout_ms=1000, max_records=500)
+                acks: list[asyncio.Future[Any]] = []
+                offsets: dict[TopicPartition, int] = {}
+                for tp, records in batches.items():
+                    for record in records:
+                        fut = self._publish_command(record)
+                        if fut is not None:
+                            acks.append(fut)
+                    offsets[tp] = records[-1].offset + 1
+                for fut in acks:
+                    reason = await fut  # paho resends across reconnects until the broker acks
+                    if getattr(reason, "is_failure", False):
+                        self.counts["commands_refused"] += 1
+                        log.error("the broker refused a device command: %s", reason)
+                if offsets:
+                    try:
+                        await consumer.commit(offsets)
+                    except (CommitFailedError, IllegalStateError) as exc:
+                        # Partitions moved to another bridge: it publishes these again.
+                        log.warning("downlink commit failed (%s); commands may repeat", exc)
         finally:
             await consumer.stop()
+
+    def _publish_command(self, record: ConsumerRecord[Any, Any]) -> asyncio.Future[Any] | None:
+        """Publish one command at QoS 1; the future completes with the broker's PUBACK."""
+        try:
+            command = loads(record.value)
+            device_id = command.pop("device_id")
+            topic = f"{self.settings.mqtt.prefix}/devices/{device_id}/commands"
+            info = self.client.publish(topic, dumps(command), qos=1)
+        except Exception:
+            log.error("undeliverable device command dropped (offset %s)", record.offset)
+            self.counts["commands_dropped"] += 1
+            return None
+        if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):  # NO_CONN: sent later
+            # Not queued by paho: no PUBACK will come. Uncommitted, so the next bridge resends.
+            raise RuntimeError(f"downlink publish not queued: {mqtt.error_string(info.rc)}")
+        assert self.loop is not None
+        fut: asyncio.Future[Any] = self.loop.create_future()
+        self._pubacks[info.mid] = fut
+        self.counts["commands"] += 1
+        return fut
 
     async def _report(self) -> None:
         while True:
