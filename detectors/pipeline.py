@@ -447,6 +447,8 @@ class DetectorPipeline:
         last = state.get("fall")
         if last and abs(finding.impact_ts - last["impact"]) <= FALL_EPISODE_S:
             return  # the same fall (raised by the device, or an earlier finding)
+        if state.get("suspicion"):
+            return  # the wearer is being asked already: one question at a time
         config = self._confirm_config(resident)
         probability = float(getattr(finding, "probability", 1.0))
         sid = alert_id("fall", reading["device_id"], round(finding.impact_ts, 1))

@@ -284,3 +284,30 @@ def test_windows_must_keep_impact_to_alert_within_60_s(tmp_path: Path) -> None:
             load(bad)
         assert f"residents.R9.{field}" in str(err.value)
         assert "at most 45 s" in str(err.value) and "60 s after the impact" in str(err.value)
+
+
+def test_one_question_at_a_time() -> None:
+    """A second fall 35 s after the first, while the wearer is still being asked (a 45 s
+    window), adds no second prompt; answered first, it would have prompted again."""
+    from anxin.core.registry import Device, Registry, Resident
+
+    registry = Registry(
+        residents={
+            "R9": Resident(name="X", devices={"W9": Device(placement="wrist")}, check_timeout_s=45)
+        }
+    )
+    first, impact = clear_fall(after_s=8.0)
+    second, _ = clear_fall(after_s=8.0)
+    g = np.vstack([first, lying(20.3), second])  # impacts 35 s apart: two episodes
+    runs = []
+    for answer in (False, True):
+        p = DetectorPipeline(lambda: registry, fall_alert_p=1.01)  # weak: open all the window
+        out = Outputs()
+        for ts, accel in chunks(g, RATE, T0):
+            now = ts + 1.5
+            r = {"device_id": "W9", "resident_id": "R9", "ts": ts, "received_at": now}
+            out.extend(p.process({**r, "accel": accel}, now))
+            if answer and ts == T0 + 20.0:
+                out.extend(p.process({**r, "ts": ts + 0.5, "event": "ok"}, now))
+        runs.append([(s["outcome"], round(s["ts"] - T0 - impact)) for s in out.suspicions])
+    assert runs == [[("open", 0)], [("open", 0), ("cancelled", 0), ("open", 35)]]
