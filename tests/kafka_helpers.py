@@ -62,3 +62,52 @@ def collect(
     """Every record of ``topic`` that ``match``es, read until ``until(found)`` holds and then
     for ``settle_ms`` more, so that a record too many is seen too."""
     return asyncio.run(_collect(bootstrap, topic, match, until, timeout, settle_ms))
+
+
+async def _first(
+    bootstrap: str,
+    topics: list[str],
+    match: Callable[[str, dict[str, Any]], bool],
+    timeout: float,
+) -> tuple[str, dict[str, Any]]:
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        deadline = time.monotonic() + timeout
+        tps: list[TopicPartition] = []
+        while len({tp.topic for tp in tps}) < len(topics):
+            await consumer._client.force_metadata_update()
+            tps = [
+                TopicPartition(t, p)
+                for t in topics
+                for p in sorted(consumer.partitions_for_topic(t) or ())
+            ]
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"topics {topics} do not all exist")
+            if len({tp.topic for tp in tps}) < len(topics):
+                await asyncio.sleep(0.2)
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        while time.monotonic() < deadline:
+            for tp, msgs in (await consumer.getmany(timeout_ms=500)).items():
+                for m in msgs:
+                    value = orjson.loads(m.value)
+                    if match(tp.topic, value):
+                        return tp.topic, value
+        raise TimeoutError(f"no matching record on {topics} within {timeout:.0f} s")
+    finally:
+        await consumer.stop()
+
+
+def first_of(
+    bootstrap: str,
+    topics: list[str],
+    match: Callable[[str, dict[str, Any]], bool],
+    timeout: float = 60.0,
+) -> tuple[str, dict[str, Any]]:
+    """The first record of any of ``topics`` that ``match``es, as (topic, record): for outcomes
+    that land on one topic or another (a reading or its dead letter), so that neither is ever
+    concluded from the other's absence after a wait."""
+    return asyncio.run(_first(bootstrap, topics, match, timeout))
