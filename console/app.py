@@ -1,8 +1,11 @@
 """The console's ASGI app (Starlette): login, the live board, the alert page, the overview.
 
 - Sessions: a signed cookie (itsdangerous through Starlette's SessionMiddleware), HttpOnly,
-  SameSite=strict (Secure with ``https_only``), ending after ``session_max_age_s`` or when the
-  user leaves the users file.
+  SameSite=strict (Secure with ``https_only``), holding a server-side session id
+  (``console/sessions.py``): ending after ``session_max_age_s``, at logout (a copy of the cookie
+  is refused too) or when the user leaves the users file.
+- Logins are throttled per client address and backed off per account (``console/throttle.py``);
+  the client address is the connection's, or a configured proxy's ``X-Forwarded-For``.
 - CSRF: a random token per session, in every form and in the ``X-CSRF-Token`` header of the
   page's own requests; every POST without the session's token is refused with 403, and so is a
   POST whose ``Origin`` is another site.
@@ -16,9 +19,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import math
 import secrets
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from types import SimpleNamespace
@@ -52,7 +55,9 @@ from console.config import users_path
 from console.data import ConsoleData, local_time, policies_file
 from console.i18n import LANGS, Translator, pick_language
 from console.live import DeviceStatus, EventHub
+from console.sessions import SessionIds
 from console.svg import map_svg, vitals_svg
+from console.throttle import LoginThrottle
 from console.users import User, UserStore
 
 log = get_logger(__name__)
@@ -127,7 +132,14 @@ class Console:
         self.stop = asyncio.Event()
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
         self.templates.env.globals["local_time"] = local_time
-        self._failures: dict[str, deque[float]] = {}
+        self.throttle = LoginThrottle(
+            cs.login_failures,
+            cs.login_window_s,
+            cs.login_backoff_after,
+            cs.login_backoff_s,
+            cs.login_backoff_max_s,
+        )
+        self.sessions = SessionIds(cs.session_max_age_s)
 
     # -- sessions, users, CSRF -----------------------------------------------------------------
 
@@ -137,6 +149,9 @@ class Console:
         if not isinstance(name, str):
             return None
         if time.time() - float(session.get("t", 0)) > self.cs.session_max_age_s:
+            session.clear()
+            return None
+        if self.sessions.user(session.get("sid")) != name:  # logged out (or another process's)
             session.clear()
             return None
         user = self.users.get(name)
@@ -188,15 +203,6 @@ class Console:
 
     # -- login ---------------------------------------------------------------------------------
 
-    def _throttled(self, key: str) -> bool:
-        window = self._failures.get(key)
-        if not window:
-            return False
-        cutoff = time.monotonic() - self.cs.login_window_s
-        while window and window[0] < cutoff:
-            window.popleft()
-        return len(window) >= self.cs.login_failures
-
     async def login_page(self, request: Request) -> Response:
         if self.user(request) is not None:
             return RedirectResponse("/", 303)
@@ -206,20 +212,30 @@ class Console:
         form = await request.form()
         if not self.csrf_ok(request, form):
             return self.render(request, "login.html", 403, error="forbidden")
-        key = request.client.host if request.client else "-"
-        if self._throttled(key):
-            return self.render(request, "login.html", 429, error="login_throttled")
+        # The connection's peer, or what a trusted proxy says (uvicorn's forwarded_allow_ips).
+        address = request.client.host if request.client else "-"
         name = str(form.get("username") or "")[:64]
         password = str(form.get("password") or "")[:1024]
+        wait = self.throttle.wait(address, name)
+        if wait > 0:
+            resp = self.render(request, "login.html", 429, error="login_throttled")
+            resp.headers["Retry-After"] = str(math.ceil(wait))
+            return resp
         user = await run_in_threadpool(self.users.verify, name, password)
         if user is None:
-            self._failures.setdefault(key, deque()).append(time.monotonic())
+            self.throttle.failed(address, name)
             log.info("console login refused")
             return self.render(request, "login.html", 401, error="login_failed")
-        self._failures.pop(key, None)
-        request.session.clear()  # a new session (and CSRF token) at every login
+        self.throttle.succeeded(name)
+        self.sessions.revoke(request.session.get("sid"))
+        request.session.clear()  # a new session (id and CSRF token) at every login
         request.session.update(
-            {"u": user.name, "t": time.time(), "csrf": secrets.token_urlsafe(32)}
+            {
+                "u": user.name,
+                "sid": self.sessions.new(user.name),
+                "t": time.time(),
+                "csrf": secrets.token_urlsafe(32),
+            }
         )
         log.info("console login: a %s", user.role)
         return RedirectResponse("/", 303)
@@ -228,6 +244,7 @@ class Console:
         form = await request.form()
         if not self.csrf_ok(request, form):
             return PlainTextResponse("forbidden", 403)
+        self.sessions.revoke(request.session.get("sid"))  # copies of the cookie end here too
         request.session.clear()
         return RedirectResponse("/login", 303)
 
@@ -468,6 +485,10 @@ async def serve(
         port=cs.port,
         log_level="warning",
         access_log=False,  # paths hold alert ids only, but a log of who looked at what is not ours
+        # X-Forwarded-For/-Proto only from the configured proxies; by default from nobody (uvicorn
+        # would otherwise believe any local connection, and the login throttle with it).
+        proxy_headers=bool(cs.trusted_proxies),
+        forwarded_allow_ips=list(cs.trusted_proxies) or None,
         timeout_graceful_shutdown=3,
     )
 

@@ -23,7 +23,9 @@ from anxin.core.settings import ConsoleSettings, Settings
 from console.app import Console
 from console.geo import distance_m, in_polygon, nearest_fence
 from console.i18n import Translator, pick_language
+from console.sessions import SessionIds
 from console.svg import map_svg, vitals_svg
+from console.throttle import LoginThrottle
 from console.users import UserStore, add_user, load_users
 
 REGISTRY = Path(__file__).parent / "data" / "registry.yaml"
@@ -206,3 +208,39 @@ def test_vitals_chart_in_the_residents_time_zone() -> None:
     assert [">12:00<" in svg, ">18:00<" in svg, ">00:00<" in svg, ">06:00<" in svg] == [True] * 4
     assert ">08:00<" not in svg
     assert vitals_svg({}, start, start + 1, "UTC", Translator("en")) is None
+
+
+def test_login_back_off_doubles_per_account_and_spares_clean_addresses() -> None:
+    now = [0.0]
+    throttle = LoginThrottle(10, 300.0, 3, 1.0, 8.0, clock=lambda: now[0])
+    assert ConsoleSettings().trusted_proxies == []  # forwarded headers believed from nobody
+    for _ in range(3):
+        assert throttle.wait("a", "li") == 0.0
+        throttle.failed("a", "li")
+    assert throttle.wait("a", "li") == 1.0  # 1 s after the third failure in a row
+    assert throttle.wait("b", "li") == 0.0  # an address that never failed is not held back
+    waits = []
+    for _ in range(5):  # each further failure, as soon as it is allowed
+        now[0] += throttle.wait("a", "li")
+        throttle.failed("a", "li")
+        waits.append(throttle.wait("a", "li"))
+    assert waits == [2.0, 4.0, 8.0, 8.0, 8.0]  # doubling, capped at backoff_max_s
+    throttle.succeeded("li")
+    assert throttle.wait("a", "li") == 0.0  # li got in: her back-off ends
+    assert throttle.wait("a", "zhou") == 0.0  # 8 failures from "a": under the address limit
+    throttle.failed("a", "x")
+    throttle.failed("a", "y")
+    assert throttle.wait("a", "zhou") == 300.0 - now[0]  # 10 across accounts: "a" waits
+    now[0] = 300.0
+    assert throttle.wait("a", "zhou") == 0.0  # the first failures left the window
+
+
+def test_session_ids_end_at_revocation_and_expiry() -> None:
+    now = [0.0]
+    ids = SessionIds(100.0, clock=lambda: now[0])
+    a, b = ids.new("li"), ids.new("li")
+    assert a != b and ids.user(a) == "li" and ids.user(None) is None
+    ids.revoke(a)
+    assert ids.user(a) is None and ids.user(b) == "li"
+    now[0] = 100.5
+    assert ids.user(b) is None

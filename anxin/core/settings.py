@@ -166,9 +166,20 @@ class ConsoleSettings(BaseModel):
     # Positions on the alert page map, and how long store reads are cached for the board.
     positions: int = Field(default=30, ge=1, le=500)
     store_cache_s: float = Field(default=5.0, ge=0)
-    # Failed logins from one address within a window before logins are refused for a while.
+    # Reverse proxies whose X-Forwarded-For/-Proto are believed (addresses or networks, e.g.
+    # ["10.0.0.5"]). None by default: the client address is the connection's own, so nobody can
+    # choose the address the login throttle counts by sending a header.
+    trusted_proxies: list[str] = Field(default_factory=list)
+    # Failed logins from one client address, across accounts, within a window: at the limit that
+    # address is refused until its oldest failure leaves the window.
     login_failures: int = Field(default=10, ge=1)
     login_window_s: float = Field(default=300.0, gt=0)
+    # Per account: after this many failures in a row, an address that has itself failed must
+    # wait login_backoff_s, doubling with each further failure (up to login_backoff_max_s);
+    # an address without failures is never held back, so no stranger can lock a nurse out.
+    login_backoff_after: int = Field(default=3, ge=1)
+    login_backoff_s: float = Field(default=1.0, gt=0)
+    login_backoff_max_s: float = Field(default=300.0, gt=0)
 
 
 class StorageSettings(BaseModel):
