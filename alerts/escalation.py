@@ -8,6 +8,7 @@ leaves the step due, a crash after it leaves the rows for any worker to send.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from alerts.db import Conn, Database
@@ -44,6 +45,17 @@ def _recipients(
     return list(seen.values())
 
 
+def _with_recall(directory: Directory, by: str, recipients: list[Recipient]) -> list[Recipient]:
+    """Whoever acknowledged before a new press, first, on the step's channels (once, if the step
+    names them too); a device or detector acknowledgement names nobody to call."""
+    role, _, contact_id = by.partition(":")
+    found = directory.find(contact_id) if role not in ("wearer", "detector") else None
+    if found is None or found.phone is None:
+        return recipients
+    rest = [r for r in recipients if r.contact_id != contact_id]
+    return [replace(found, role=role), *rest]
+
+
 def run_step(conn: Conn, alert: dict[str, Any], directory: Directory, now: float) -> int:
     """Run the alert's next step (the row is locked by the caller); 1 if a step ran."""
     chain = directory.chain(alert["policy"], alert["severity"])
@@ -68,7 +80,10 @@ def run_step(conn: Conn, alert: dict[str, Any], directory: Directory, now: float
         return 0
     st = chain.steps[step]
     told: list[str] = []
-    for r in _recipients(directory, st.notify, alert["resident_id"], now):
+    recipients = _recipients(directory, st.notify, alert["resident_id"], now)
+    if step == 0 and repeat == 0 and alert.get("recall_by"):
+        recipients = _with_recall(directory, alert["recall_by"], recipients)
+    for r in recipients:
         channels = [c for c in st.via if c != "device"]
         for channel in channels:
             add_notification(conn, alert, step, repeat, r.role, r.contact_id, channel, "alert", now)

@@ -17,16 +17,18 @@ import orjson
 from alerts.clock import Clock
 from alerts.db import Conn, Database
 from alerts.policies import Directory
+from alerts.store import OPEN_STATES, UNACKED_STATES
 from anxin.core.logs import get_logger
 from anxin.core.records import AlertRecord
 
 log = get_logger(__name__)
 
-OPEN_STATES = ("open", "notifying", "acknowledged")
-UNACKED_STATES = ("open", "notifying")
 _RANK = {"warning": 0, "critical": 1}
 # Outbox rows that are not part of a chain step use this step/repeat.
 NOTICE = -1
+# Kinds where a new record on an acknowledged alert is the wearer asking again (another SOS press,
+# another fall): it must reach people again, not merge silently.
+RECUR_KINDS = ("sos", "fall")
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,9 @@ def ingest_alert(conn: Conn, record: AlertRecord, directory: Directory, now: flo
                 "insert into alert_sources values (%s, %s, %s, %s)",
                 (record.alert_id, open_alert["alert_id"], record.severity, now),
             )
+            if open_alert["state"] == "acknowledged" and record.kind in RECUR_KINDS:
+                _recur(conn, open_alert, record, now)
+                return "recurred"
         if _RANK[record.severity] > _RANK[open_alert["severity"]]:
             _raise_severity(conn, open_alert, record, now)
             return "raised"
@@ -185,6 +190,23 @@ def ingest_alert(conn: Conn, record: AlertRecord, directory: Directory, now: flo
         policy,
     )
     return "opened"
+
+
+def _recur(conn: Conn, alert: dict[str, Any], record: AlertRecord, now: float) -> None:
+    """A new press (or fall) after an acknowledgement: a new round from the chain's first step,
+    which also calls whoever acknowledged (``recall_by``), until somebody acknowledges again."""
+    severity = max(alert["severity"], record.severity, key=lambda s: _RANK.get(s, 0))
+    conn.execute(
+        "update alerts set state = 'open', severity = %s, round = round + 1, step = 0,"
+        " repeat = 0, next_due_at = %s, recall_by = acked_by, acked_at = null, acked_by = null,"
+        " acked_channel = null, updated_at = %s where alert_id = %s",
+        (severity, now, now, alert["alert_id"]),
+    )
+    note = f"{record.kind} {record.alert_id} after acknowledgement by {alert['acked_by']}"
+    record_event(conn, alert["alert_id"], "recurred", "open", now, note=note)
+    log.info(
+        "alert %s: %s again after acknowledgement, notifying again", alert["alert_id"], record.kind
+    )
 
 
 def _raise_severity(conn: Conn, alert: dict[str, Any], record: AlertRecord, now: float) -> None:
@@ -276,7 +298,8 @@ def acknowledge_in(
         return earlier
     conn.execute(
         "update alerts set state = 'acknowledged', acked_at = %s, acked_by = %s,"
-        " acked_channel = %s, next_due_at = null, updated_at = %s where alert_id = %s",
+        " acked_channel = %s, next_due_at = null, recall_by = null, updated_at = %s"
+        " where alert_id = %s",
         (now, by, channel, now, alert_id),
     )
     record_event(conn, alert_id, "acknowledged", "acknowledged", now, by, channel, note)

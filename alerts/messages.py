@@ -6,6 +6,7 @@ never logged or stored (they are built when sent).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from twilio.twiml.messaging_response import MessagingResponse
@@ -97,11 +98,12 @@ def gather_reply(acked: bool, first: bool, lang: str) -> str:
     return str(resp)
 
 
-def sms_text(alert: dict[str, Any], name: str, address: str | None, lang: str) -> str:
+def sms_text(alert: dict[str, Any], name: str, address: str | None, lang: str, code: str) -> str:
+    """The alert, and the reply codes that name it: ``1a`` acknowledges, ``2a`` resolves."""
     text = alert_text(alert, name, address, lang)
     if lang == "zh-CN":
-        return f"【安心】{text}回复 1 或“收到”确认由您处理。"
-    return f"{text} Reply 1 or OK to acknowledge."
+        return f"【安心】{text}回复 1{code} 确认由您处理，2{code} 表示已处理完毕。"
+    return f"{text} Reply 1{code} to acknowledge, 2{code} to resolve."
 
 
 def closed_text(state: str, name: str, lang: str) -> str:
@@ -120,9 +122,17 @@ def device_text(purpose: str, lang: str) -> str:
     return "正在联系您的护理人员。" if lang == "zh-CN" else "Contacting your carers now."
 
 
-def sms_reply(text: str) -> str:
+def sms_reply(text: str | None) -> str:
+    """TwiML answering an inbound SMS with ``text`` (None: no reply message)."""
     resp = MessagingResponse()
-    resp.message(text)
+    if text is not None:
+        resp.message(text)
+    return str(resp)
+
+
+def hangup() -> str:
+    resp = VoiceResponse()
+    resp.hangup()
     return str(resp)
 
 
@@ -130,12 +140,42 @@ def reply_text(outcome: str, lang: str) -> str:
     texts = {
         "first": ("已确认，谢谢，请尽快处理。", "Acknowledged, thank you."),
         "later": ("已有其他人确认，谢谢。", "Someone else already acknowledged it. Thank you."),
+        "resolved": ("已标记为处理完毕，谢谢。", "Resolved, thank you."),
+        "closed": ("该警报已结束，谢谢。", "That alert is already closed. Thank you."),
         "none": ("没有需要您确认的警报。", "There is no alert for you to acknowledge."),
-        "help": ("回复 1 或“收到”确认警报。", "Reply 1 or OK to acknowledge an alert."),
+        "unknown_code": ("没有这个编号的警报。", "No alert has that code."),
+        "help": (
+            "回复短信中的编号确认警报，如 1a。",
+            "Reply with the code in the alert message, e.g. 1a, to acknowledge.",
+        ),
     }
     zh, en = texts[outcome]
     return zh if lang == "zh-CN" else en
 
 
-def is_ack_word(body: str) -> bool:
-    return body.strip().strip("。.!！").lower() in ACK_WORDS
+def which_text(choices: list[tuple[str, str, str]], action: str, lang: str) -> str:
+    """ "Which one?" for a bare reply while several alerts told to this number are open:
+    ``choices`` are (code, resident name, kind), all of which this recipient was already sent."""
+    digit = "2" if action == "resolve" else "1"
+    if lang == "zh-CN":
+        listed = "；".join(f"{digit}{c} {name}{_KIND[lang].get(k, k)}" for c, name, k in choices)
+        return f"您有{len(choices)}条警报，请回复编号：{listed}"
+    listed = "; ".join(f"{digit}{c} {name}, {_KIND[lang].get(k, k)}" for c, name, k in choices)
+    return f"{len(choices)} alerts are open; reply with one code: {listed}"
+
+
+ACK_RE = re.compile(r"^([12])([a-z]{1,3})$")
+
+
+def parse_reply(body: str) -> tuple[str, str | None] | None:
+    """An SMS reply as (``acknowledge``/``resolve``, code or None); None: not an answer.
+    ``1a``/``2a`` name the alert; ``1``, ``OK``, ``好``, ``收到`` (and ``2``) alone do not."""
+    text = "".join(body.split()).strip("。.!！").lower()
+    match = ACK_RE.match(text)
+    if match:
+        return ("acknowledge" if match.group(1) == "1" else "resolve"), match.group(2)
+    if text in ACK_WORDS:
+        return "acknowledge", None
+    if text == "2":
+        return "resolve", None
+    return None

@@ -20,6 +20,7 @@ from twilio.http.response import Response
 from twilio.rest import Client
 
 from anxin.core.settings import TwilioSettings
+from anxin.core.yamlfile import ConfigError
 
 # The twilio package logs request bodies (numbers, texts) at INFO: keep that logger quiet.
 _HTTP_LOG = logging.getLogger("alerts.twilio_http")
@@ -46,6 +47,30 @@ class _StatusRecordingClient(TwilioHttpClient):
         response = super().request(*args, **kwargs)
         self.local.status = response.status_code
         return response
+
+
+DEFAULT_ACCOUNT_SID = TwilioSettings.model_fields["account_sid"].default
+DEFAULT_AUTH_TOKEN = TwilioSettings.model_fields["auth_token"].default.get_secret_value()
+
+
+def check_credentials(settings: TwilioSettings) -> None:
+    """Refuse the shipped placeholder credentials against real Twilio (``base_url`` unset):
+    a known auth token would let anyone sign webhook requests that acknowledge alerts."""
+    if settings.base_url is not None:
+        return  # the local mock: placeholders are fine
+    problems = []
+    if settings.auth_token.get_secret_value() in ("", DEFAULT_AUTH_TOKEN):
+        problems.append(
+            "twilio.auth_token: the default test token is refused with real Twilio"
+            " (twilio.base_url unset); set ANXIN_TWILIO__AUTH_TOKEN"
+        )
+    if settings.account_sid == DEFAULT_ACCOUNT_SID:
+        problems.append(
+            "twilio.account_sid: the placeholder account is refused with real Twilio"
+            " (twilio.base_url unset); set ANXIN_TWILIO__ACCOUNT_SID"
+        )
+    if problems:
+        raise ConfigError("settings", problems)
 
 
 class TwilioNotifier:

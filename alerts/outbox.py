@@ -25,6 +25,7 @@ from alerts.escalation import attempt_ended
 from alerts.lifecycle import UNACKED_STATES, record_event
 from alerts.notifiers import SendResult, TwilioNotifier
 from alerts.policies import Directory
+from alerts.store import sms_code
 from anxin.core.logs import get_logger
 from anxin.core.settings import AlertsSettings
 
@@ -79,15 +80,18 @@ class Outbox:
                     "sending again" if row["state"] == "pending" else "attempts used up",
                 )
             rows = conn.execute(
-                "select n.*, a.state as alert_state, a.resident_id, a.device_id, a.kind,"
-                " a.severity, a.details from notifications n join alerts a using (alert_id)"
+                "select n.*, a.state as alert_state, a.round as alert_round, a.resident_id,"
+                " a.device_id, a.kind, a.severity, a.details from notifications n"
+                " join alerts a using (alert_id)"
                 " where n.state = 'pending' and n.next_attempt_at <= %s and n.channel = any(%s)"
                 " order by n.next_attempt_at, n.id limit %s for update of n skip locked",
                 (now, list(channels), self.settings.claim_batch),
             ).fetchall()
             claimed = []
             for row in rows:
-                if row["purpose"] == "alert" and row["alert_state"] not in UNACKED_STATES:
+                if row["purpose"] == "alert" and (
+                    row["alert_state"] not in UNACKED_STATES or row["round"] != row["alert_round"]
+                ):
                     conn.execute(
                         "update notifications set state = 'skipped', error = 'alert closed'"
                         " where id = %s",
@@ -195,17 +199,41 @@ class Outbox:
                 row, name, address, lang, f"{base}/twilio/voice/gather?n={row['id']}"
             )
             return contact.phone, twiml
-        return contact.phone, messages.sms_text(row, name, address, lang)
+        with self.db.transaction() as conn:
+            code = sms_code(conn, row["contact_id"], row["alert_id"], self.clock.now())
+        return contact.phone, messages.sms_text(row, name, address, lang, code)
 
     def renew(self, row: dict[str, Any]) -> bool:
-        """Extend this worker's lease on a claimed row just before its request; False if lost."""
+        """Extend this worker's lease on a claimed row just before its request; False if lost,
+        or if the alert was acknowledged or closed since the claim (the row is then skipped:
+        an acknowledgement stops a send that was already claimed)."""
         with self.db.transaction() as conn:
             kept = conn.execute(
-                "update notifications set lease_until = %s where id = %s and state = 'sending'"
-                " and claimed_by = %s returning id",
+                "update notifications n set lease_until = %s from alerts a"
+                " where n.id = %s and n.state = 'sending' and n.claimed_by = %s"
+                " and a.alert_id = n.alert_id returning a.state, a.round",
                 (time.time() + self.settings.lease_s, row["id"], self.worker_id),
             ).fetchone()
-        return kept is not None
+            if kept is None:
+                return False
+            if row["purpose"] == "alert" and (
+                kept["state"] not in UNACKED_STATES or kept["round"] != row["round"]
+            ):
+                conn.execute(
+                    "update notifications set state = 'skipped', error = %s, lease_until = null"
+                    " where id = %s",
+                    (f"alert {kept['state']} before the send", row["id"]),
+                )
+                log.info(
+                    "notification %d to %s:%s via %s skipped: alert %s before the send",
+                    row["id"],
+                    row["role"],
+                    row["contact_id"],
+                    row["channel"],
+                    kept["state"],
+                )
+                return False
+        return True
 
     def deliver(self, row: dict[str, Any]) -> SendResult | None:
         """Send one claimed phone row and record the result (None: the row was given up)."""

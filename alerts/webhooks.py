@@ -3,7 +3,9 @@
 Every request must carry a valid ``X-Twilio-Signature`` for the public URL it was sent to
 (``twilio.public_base_url`` + path + query) and its form fields; anything else gets 403 and
 changes nothing. Notification ids in our callback URLs are covered by the signature, so a caller
-cannot point a keypress at another alert.
+cannot point a keypress at another alert. A signature does not expire, so each request acts once:
+its ``CallSid``/``MessageSid`` is stored (unique) in the transaction of its action, and a replay
+changes nothing. An SMS reply names its alert by the code it was sent (``1a``), never "the latest".
 """
 
 from __future__ import annotations
@@ -18,11 +20,11 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from twilio.request_validator import RequestValidator
 
-from alerts import messages
+from alerts import messages, store
 from alerts.clock import Clock
-from alerts.db import Database
+from alerts.db import Conn, Database
 from alerts.escalation import VOICE_ENDED, attempt_ended
-from alerts.lifecycle import Lifecycle
+from alerts.lifecycle import Outcome, acknowledge_in, resolve_in
 from alerts.policies import Directory
 from anxin.core.logs import get_logger
 
@@ -43,7 +45,6 @@ class Webhooks:
         self.db = db
         self.directory = directory
         self.clock = clock
-        self.lifecycle = Lifecycle(db, clock)
         self.validator = RequestValidator(auth_token)
         self.public_base_url = public_base_url.rstrip("/")
 
@@ -80,31 +81,48 @@ class Webhooks:
             contact.language if contact else None, resident.language if resident else None
         )
 
+    def _sid(self, params: dict[str, str], *names: str) -> str | None:
+        for name in names:
+            value = params.get(name, "").strip()
+            if value:
+                return value
+        return None
+
     async def voice_gather(self, request: Request) -> Response:
         params = await self._verified(request)
         if params is None:
             return PlainTextResponse("forbidden", status_code=403)
+        sid = self._sid(params, "CallSid")
+        if sid is None:
+            return PlainTextResponse("CallSid missing", status_code=400)
         row = await run_in_threadpool(self._notification, request)
         if row is None:
             return PlainTextResponse("unknown notification", status_code=404)
         lang = self._language(row["contact_id"], row["resident_id"])
         if params.get("Digits", "").strip() != "1":
             return Response(messages.gather_reply(False, False, lang), media_type=TWIML)
-        outcome = await run_in_threadpool(self._ack, row, "voice", "keypress 1")
+        replayed, outcome = await run_in_threadpool(self._keypress, row, sid)
+        if replayed:
+            return Response(messages.hangup(), media_type=TWIML)
         first = bool(outcome and outcome.first)
         return Response(messages.gather_reply(True, first, lang), media_type=TWIML)
 
-    def _ack(self, row: dict[str, Any], channel: str, note: str) -> Any:
-        outcome = self.lifecycle.acknowledge(
-            row["alert_id"], row["role"], row["contact_id"], channel, note
-        )
+    def _keypress(self, row: dict[str, Any], sid: str) -> tuple[bool, Outcome | None]:
+        """Acknowledge for the notification's contact, once per CallSid: (replayed, outcome)."""
+        now = self.clock.now()
         with self.db.transaction() as conn:
+            if not store.first_request(conn, "gather", sid, now):
+                log.warning("replayed keypress request for notification %d ignored", row["id"])
+                return True, None
+            outcome = acknowledge_in(
+                conn, row["alert_id"], row["role"], row["contact_id"], "voice", "keypress 1", now
+            )
             conn.execute(
                 "update notifications set outcome = 'acknowledged', outcome_at = %s"
                 " where id = %s and outcome is null",
-                (self.clock.now(), row["id"]),
+                (now, row["id"]),
             )
-        return outcome
+        return False, outcome
 
     async def voice_status(self, request: Request) -> Response:
         params = await self._verified(request)
@@ -114,12 +132,16 @@ class Webhooks:
         if row is None:
             return PlainTextResponse("unknown notification", status_code=404)
         status = params.get("CallStatus", "")
+        sid = self._sid(params, "CallSid")
         if status in VOICE_ENDED:
             outcome = "hung-up-without-keypress" if status == "completed" else status
 
             def ended() -> None:
+                now = self.clock.now()
                 with self.db.transaction() as conn:
-                    attempt_ended(conn, row["id"], outcome, self.clock.now())
+                    # Acting twice changes nothing anyway; a known CallSid is not even looked at.
+                    if sid is None or store.first_request(conn, "status", sid, now):
+                        attempt_ended(conn, row["id"], outcome, now)
 
             await run_in_threadpool(ended)
         return Response(status_code=204)
@@ -128,6 +150,9 @@ class Webhooks:
         params = await self._verified(request)
         if params is None:
             return PlainTextResponse("forbidden", status_code=403)
+        sid = self._sid(params, "MessageSid", "SmsSid")
+        if sid is None:
+            return PlainTextResponse("MessageSid missing", status_code=400)
         sender, body = params.get("From", ""), params.get("Body", "")
         contact_ids = self.directory().by_phone(sender)
         if not contact_ids:
@@ -135,27 +160,72 @@ class Webhooks:
             return Response(
                 messages.sms_reply(messages.reply_text("none", "zh-CN")), media_type=TWIML
             )
-        row = await run_in_threadpool(self._last_told, contact_ids)
-        lang = self._language(contact_ids[0], row["resident_id"] if row else None)
-        if not messages.is_ack_word(body):
-            return Response(messages.sms_reply(messages.reply_text("help", lang)), media_type=TWIML)
-        if row is None:
-            return Response(messages.sms_reply(messages.reply_text("none", lang)), media_type=TWIML)
-        outcome = await run_in_threadpool(self._ack, row, "sms", "SMS reply")
-        text = messages.reply_text("first" if outcome and outcome.first else "later", lang)
+        text = await run_in_threadpool(self._sms_reply, sid, contact_ids, body)
+        if text is None:
+            return Response(messages.sms_reply(None), media_type=TWIML)
         return Response(messages.sms_reply(text), media_type=TWIML)
 
-    def _last_told(self, contact_ids: list[str]) -> dict[str, Any] | None:
-        """The notification about the alert these contacts were told about last."""
-        with self.db.connect() as conn:
-            row: dict[str, Any] | None = conn.execute(
-                "select n.*, a.resident_id from notifications n join alerts a using (alert_id)"
-                " where n.contact_id = any(%s) and n.purpose = 'alert'"
-                " and n.channel in ('voice', 'sms') and n.state in ('sent', 'unknown')"
-                " order by n.sent_at desc nulls last, n.id desc limit 1",
-                (contact_ids,),
-            ).fetchone()
-        return row
+    def _sms_reply(self, sid: str, contact_ids: list[str], body: str) -> str | None:
+        """Act on an SMS reply once per MessageSid and say what happened (None: a replay, no
+        answer). ``1a``/``2a`` name the alert; a bare ``1`` acts only when exactly one open alert
+        was told to this number, and otherwise asks which one, listing the codes."""
+        now = self.clock.now()
+        directory = self.directory()
+        lang = self._language(contact_ids[0], None)
+        with self.db.transaction() as conn:
+            if not store.first_request(conn, "sms", sid, now):
+                log.warning("replayed SMS webhook ignored (contact %s)", contact_ids[0])
+                return None
+            parsed = messages.parse_reply(body)
+            if parsed is None:
+                return messages.reply_text("help", lang)
+            action, code = parsed
+            if code is not None:
+                named = store.alerts_by_code(conn, contact_ids, code)
+                targets = [(r["alert_id"], r["contact_id"], r["role"]) for r in named]
+                if not targets:
+                    return messages.reply_text("unknown_code", lang)
+            else:
+                told = store.open_alerts_told(conn, contact_ids)
+                if not told:
+                    return messages.reply_text("none", lang)
+                if len(told) > 1:
+                    choices = []
+                    for r in told:
+                        c = store.sms_code(conn, r["contact_id"], r["alert_id"], now)
+                        resident = directory.registry.residents.get(r["resident_id"])
+                        choices.append((c, resident.name if resident else "", r["kind"]))
+                    return messages.which_text(choices, action, lang)
+                targets = [(told[0]["alert_id"], told[0]["contact_id"], told[0]["role"])]
+            if len(targets) > 1:  # two contacts sharing this phone got the same code
+                return messages.reply_text("help", lang)
+            alert_id, contact_id, role = targets[0]
+            return self._act(conn, action, alert_id, contact_id, role or "contact", lang, now)
+
+    def _act(
+        self,
+        conn: Conn,
+        action: str,
+        alert_id: str,
+        contact_id: str,
+        role: str,
+        lang: str,
+        now: float,
+    ) -> str:
+        if action == "acknowledge":
+            outcome = acknowledge_in(conn, alert_id, role, contact_id, "sms", "SMS reply", now)
+            if outcome is None:
+                return messages.reply_text("unknown_code", lang)
+            if outcome.first:
+                store.mark_replied(conn, alert_id, contact_id, "acknowledged", now)
+                return messages.reply_text("first", lang)
+            if outcome.state in ("resolved", "cancelled"):
+                return messages.reply_text("closed", lang)
+            return messages.reply_text("later", lang)
+        outcome = resolve_in(conn, alert_id, role, contact_id, "sms", "SMS reply", now)
+        if outcome is None:
+            return messages.reply_text("unknown_code", lang)
+        return messages.reply_text("resolved" if outcome.first else "closed", lang)
 
     async def health(self, request: Request) -> Response:
         return PlainTextResponse("ok")

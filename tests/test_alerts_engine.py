@@ -4,7 +4,10 @@ behind a recording proxy), driven by a manual clock: minutes of escalation run i
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +21,7 @@ from alerts.clock import ManualClock
 from alerts.db import Database, migrate
 from alerts.escalation import run_due
 from alerts.lifecycle import Lifecycle, apply_update, ingest_alert
-from alerts.notifiers import TwilioNotifier
+from alerts.notifiers import TwilioNotifier, check_credentials
 from alerts.outbox import Outbox
 from alerts.policies import Directory, load_policies
 from alerts.testing import TwilioRecorder, fresh_database, sign
@@ -111,8 +114,8 @@ class Engine:
 @pytest.fixture
 def engine(services: Endpoints, twilio: TwilioRecorder, registry_file: Path) -> Engine:
     db = Database(fresh_database(services.pg_dsn))
-    assert migrate(db) == 1
-    assert migrate(db) == 1  # idempotent
+    assert migrate(db) == 2
+    assert migrate(db) == 2  # idempotent
     directory = Directory(load_policies(POLICIES), load_registry(registry_file))
     twilio.exchanges.clear()
     twilio.outage = False
@@ -322,29 +325,95 @@ def test_no_answer_moves_to_the_next_step_at_once(engine: Engine, twilio: Twilio
     assert [o["outcome"] for o in outcomes] == ["no-answer", "hung-up-without-keypress", "busy"]
 
 
-def test_sms_reply_acknowledges_the_alert_last_told_about(
+def sms_to(twilio: TwilioRecorder, number: str) -> list[str]:
+    return [e.form["Body"] for e in twilio.sent("sms", number)]
+
+
+def test_sms_reply_names_its_alert_by_code_and_a_bare_1_asks_which(
     engine: Engine, twilio: TwilioRecorder
 ) -> None:
     engine.ingest()
     engine.at(0)
     engine.ingest(alert_id="wander-1", kind="wander", resident_id="R002", device_id="W002")
-    engine.at(1)  # the day nurse was told about R002's alert last
-    unknown = engine.post("/twilio/sms", {"From": "+8613999999999", "Body": "收到"})
+    engine.at(1)  # the day nurse was told about R001's SOS (code a), then R002's wander (code b)
+    bodies = sms_to(twilio, NURSE_DAY)
+    assert len(bodies) == 2
+    assert "回复 1a 确认由您处理，2a 表示已处理完毕。" in bodies[0]
+    assert "回复 1b 确认由您处理，2b 表示已处理完毕。" in bodies[1]
+    unknown = engine.post(
+        "/twilio/sms", {"From": "+8613999999999", "Body": "收到", "MessageSid": "SMu"}
+    )
     assert unknown.status_code == 200 and "<Message>" in unknown.text
-    chatter = engine.post("/twilio/sms", {"From": NURSE_DAY, "Body": "who is this?"})
-    assert chatter.status_code == 200
+    chatter = engine.post(
+        "/twilio/sms", {"From": NURSE_DAY, "Body": "who is this?", "MessageSid": "SMc"}
+    )
+    assert chatter.status_code == 200 and "1a" in chatter.text  # how to answer
+    signed = {"From": NURSE_DAY, "Body": " 收到 ", "MessageSid": "SM1"}
+    assert engine.post("/twilio/sms", signed, "x").status_code == 403
+    assert engine.post("/twilio/sms", {"From": NURSE_DAY, "Body": "1"}).status_code == 400  # no sid
+    which = engine.post("/twilio/sms", signed)  # two open alerts told to this number: which one?
+    assert which.status_code == 200
+    assert "您有2条警报，请回复编号：1a 王秀兰按下紧急呼救；1b " in which.text
     assert engine.rows("select count(*) as c from acknowledgements")[0]["c"] == 0
-    assert engine.post("/twilio/sms", {"From": NURSE_DAY, "Body": " 收到 "}, "x").status_code == 403
-    resp = engine.post("/twilio/sms", {"From": NURSE_DAY, "Body": " 收到 "})
-    assert resp.status_code == 200 and "<Message>" in resp.text
+    resp = engine.post("/twilio/sms", {"From": NURSE_DAY, "Body": " 1B。", "MessageSid": "SM2"})
+    assert resp.status_code == 200 and "已确认" in resp.text
     assert engine.alert("wander-1")["state"] == "acknowledged"
     assert engine.alert("sos-1")["state"] == "notifying"
-    for word in ("1", "OK", "好"):
-        engine.post("/twilio/sms", {"From": NURSE_DAY, "Body": word})
-    acks = engine.rows("select alert_id, channel, first from acknowledgements order by id")
-    assert [(a["alert_id"], a["first"]) for a in acks] == [("wander-1", True)] + [
-        ("wander-1", False)
-    ] * 3
+    nope = engine.post("/twilio/sms", {"From": NURSE_DAY, "Body": "1z", "MessageSid": "SM3"})
+    assert "没有这个编号的警报" in nope.text
+    later = engine.post("/twilio/sms", {"From": SON, "Body": "1", "MessageSid": "SM4"})
+    assert "没有需要您确认的警报" in later.text  # the son was told nothing yet
+    engine.post("/twilio/sms", {"From": NURSE_DAY, "Body": "2b", "MessageSid": "SM5"})
+    assert engine.alert("wander-1")["state"] == "resolved"
+    # One open alert told to the nurse now: a bare "OK" means that one.
+    engine.post("/twilio/sms", {"From": NURSE_DAY, "Body": "OK", "MessageSid": "SM6"})
+    acks = engine.rows("select alert_id, action, channel, first from acknowledgements order by id")
+    assert [(a["alert_id"], a["action"], a["first"]) for a in acks] == [
+        ("wander-1", "acknowledge", True),
+        ("wander-1", "resolve", True),
+        ("sos-1", "acknowledge", True),
+    ]
+    assert {a["channel"] for a in acks} == {"sms"}
+
+
+def test_a_replayed_signed_sms_reply_acts_once_and_never_on_a_later_alert(
+    engine: Engine, twilio: TwilioRecorder
+) -> None:
+    """Issue 18.3: the same validly signed "1" replayed 50 s later, after a second alert was sent
+    to the nurse, acknowledged that second alert and stopped its escalation."""
+    engine.ingest()
+    engine.at(0)
+    reply = {"From": NURSE_DAY, "Body": "1", "MessageSid": "SM" + "a" * 32, "To": "+15005550006"}
+    first = engine.post("/twilio/sms", reply)
+    assert first.status_code == 200 and "已确认" in first.text
+    assert engine.alert("sos-1")["state"] == "acknowledged"
+    engine.ingest(alert_id="wander-7", kind="wander", resident_id="R002", device_id="W002")
+    engine.at(50)
+    assert len(twilio.sent("call", NURSE_DAY)) == 2  # the nurse was told about the second alert
+    replay = engine.post("/twilio/sms", reply)  # the very same signed request
+    assert replay.status_code == 200 and "<Message>" not in replay.text
+    assert engine.alert("wander-7")["state"] == "notifying"
+    engine.at(110)  # its escalation goes on: 60 s without acknowledgement, family and backup
+    assert engine.alert("wander-7")["step"] == 2
+    assert len(twilio.sent("call", BACKUP)) == 1
+    acks = engine.rows("select alert_id from acknowledgements order by id")
+    assert [a["alert_id"] for a in acks] == ["sos-1"]
+    assert engine.rows("select route, sid from webhook_requests") == [
+        {"route": "sms", "sid": "SM" + "a" * 32}
+    ]
+
+
+def test_a_replayed_keypress_request_acts_once(engine: Engine, twilio: TwilioRecorder) -> None:
+    engine.ingest()
+    engine.at(0)
+    n = engine.rows("select id from notifications where channel = 'voice'")[0]["id"]
+    form = {"CallSid": "CA" + "2" * 32, "Digits": "1"}
+    assert "已确认" in engine.post(f"/twilio/voice/gather?n={n}", form).text
+    replay = engine.post(f"/twilio/voice/gather?n={n}", form)
+    assert replay.status_code == 200 and "<Hangup" in replay.text and "<Say" not in replay.text
+    assert engine.post(f"/twilio/voice/gather?n={n}", {"Digits": "1"}).status_code == 400
+    acks = engine.rows("select alert_id, first from acknowledgements")
+    assert acks == [{"alert_id": "sos-1", "first": True}]
 
 
 def test_twilio_outage_retries_with_backoff_and_sends_once_recovered(
@@ -457,3 +526,91 @@ def test_a_lease_shorter_than_a_request_is_refused() -> None:
 def test_policy_example_is_valid() -> None:
     example = Path(__file__).parent.parent / "alerts" / "policies.example.yaml"
     assert shutil.which("true") and load_policies(example).policies["default"]
+
+
+def test_a_second_sos_after_acknowledgement_calls_who_acknowledged_and_the_chain_again(
+    engine: Engine, twilio: TwilioRecorder
+) -> None:
+    """Issue 18.5: a new press on an acknowledged alert merged silently and paged nobody."""
+    engine.ingest()
+    engine.at(0)
+    out = engine.lifecycle.acknowledge("sos-1", "family", "R001-0", "console", "on my way")
+    assert out is not None and out.first
+    engine.at(600)
+    assert numbers(twilio, "call") == [NURSE_DAY]  # nothing since the acknowledgement
+    assert engine.ingest(alert_id="sos-2", ts=T0 + 600, detected_at=T0 + 600) == "recurred"
+    assert engine.ingest(alert_id="sos-2", ts=T0 + 600, detected_at=T0 + 600) == "duplicate"
+    engine.at(600)
+    # The son who acknowledged, and the chain's first step (the duty nurse), at once.
+    assert numbers(twilio, "call") == sorted([NURSE_DAY, NURSE_DAY, SON])
+    alert = engine.alert()
+    assert (alert["state"], alert["round"], alert["acked_by"]) == ("notifying", 1, None)
+    events = engine.rows(
+        "select event, state, by, note from alert_events where event in"
+        " ('acknowledged', 'recurred', 'escalated') order by event_id"
+    )
+    assert [(e["event"], e["state"]) for e in events] == [
+        ("escalated", "notifying"),
+        ("acknowledged", "acknowledged"),
+        ("recurred", "open"),
+        ("escalated", "notifying"),
+    ]
+    assert events[2]["note"] == "sos sos-2 after acknowledgement by family:R001-0"
+    assert events[3]["note"] == (
+        "step 1/3 pass 1: family:R001-0 voice+sms; duty_nurse:nurse-li voice+sms"
+    )
+    engine.at(660)  # nobody acknowledged the new press in 60 s: the chain goes on
+    assert len(twilio.sent("call", BACKUP)) == 1
+    engine.lifecycle.acknowledge("sos-1", "duty_nurse", "nurse-li", "console")
+    calls = len(twilio.sent("call"))
+    engine.at(1200)
+    assert len(twilio.sent("call")) == calls
+
+
+def test_an_acknowledgement_between_claim_and_send_stops_that_send(
+    engine: Engine, twilio: TwilioRecorder
+) -> None:
+    """Issue 18.6: a row claimed before the acknowledgement was still sent after it."""
+    engine.ingest()
+    run_due(engine.db, engine.directory, T0)
+    claimed = engine.outbox.claim()
+    assert sorted(r["channel"] for r in claimed) == ["sms", "voice"]
+    engine.lifecycle.acknowledge("sos-1", "duty_nurse", "nurse-li", "console")
+    assert [engine.outbox.deliver(r) for r in claimed] == [None, None]
+    assert twilio.exchanges == []
+    rows = engine.rows(
+        "select channel, state, error from notifications where purpose = 'alert' order by id"
+    )
+    assert rows == [
+        {"channel": "voice", "state": "skipped", "error": "alert acknowledged before the send"},
+        {"channel": "sms", "state": "skipped", "error": "alert acknowledged before the send"},
+    ]
+
+
+def test_default_twilio_secrets_are_refused_against_real_twilio(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        check_credentials(TwilioSettings())
+    assert err.value.problems == [
+        "twilio.auth_token: the default test token is refused with real Twilio"
+        " (twilio.base_url unset); set ANXIN_TWILIO__AUTH_TOKEN",
+        "twilio.account_sid: the placeholder account is refused with real Twilio"
+        " (twilio.base_url unset); set ANXIN_TWILIO__ACCOUNT_SID",
+    ]
+    with pytest.raises(ConfigError, match="auth_token"):
+        check_credentials(TwilioSettings(account_sid="AC" + "1" * 32))
+    check_credentials(TwilioSettings(base_url="http://127.0.0.1:9"))  # the local mock
+    check_credentials(TwilioSettings(account_sid="AC" + "1" * 32, auth_token=SecretStr(TOKEN)))
+    # The worker (and its webhook server) refuses to start, with the reason.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANXIN_")}
+    env["ANXIN_REGISTRY"] = str(Path(__file__).parent / "data" / "registry.yaml")
+    env["ANXIN_ALERTS__POLICIES"] = str(POLICIES)
+    done = subprocess.run(
+        [sys.executable, "-m", "anxin.cli", "alerts", "run", "--no-webhooks"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "twilio.auth_token: the default test token is refused" in done.stdout
