@@ -11,26 +11,28 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import orjson
+import psycopg
 import uvicorn
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from alerts import messages
+from alerts import messages, store
 from alerts.clock import Clock
-from alerts.db import Database, migrate
+from alerts.db import Conn, Database, migrate
 from alerts.escalation import run_due
 from alerts.lifecycle import apply_update, ingest_alert
-from alerts.notifiers import TwilioNotifier
+from alerts.notifiers import SendResult, TwilioNotifier, check_credentials
 from alerts.outbox import Outbox
 from alerts.policies import DirectorySource, policies_path
 from alerts.webhooks import Webhooks
 from anxin.core.logs import get_logger
-from anxin.core.records import AlertRecord
+from anxin.core.records import AlertRecord, FallSuspicion, dead_letter
 from anxin.core.settings import Settings
 from anxin.core.topics import ensure_topics
 
@@ -45,8 +47,52 @@ class _QuietServer(uvicorn.Server):
         yield
 
 
+@dataclass(frozen=True)
+class Applied:
+    """What applying one record did; ``reason`` set: it was not applied (dead-letter it)."""
+
+    outcome: str
+    reason: str | None = None
+
+
+def _first_error(exc: ValidationError) -> str:
+    """Where and what, never the input value (a record may carry anything)."""
+    err = exc.errors(include_input=False, include_url=False)[0]
+    where = ".".join(str(p) for p in err["loc"]) or "record"
+    more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"{where}: {err['msg']}{more}"
+
+
+class _Suspicion(BaseModel):
+    """Validation of a ``FallSuspicion`` record (``anxin.core.records``) at intake."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    suspicion_id: str = Field(min_length=1, max_length=200)
+    resident_id: str = Field(min_length=1, max_length=200)
+    device_id: str = Field(min_length=1, max_length=200)
+    ts: float
+    detected_at: float
+    outcome: Literal["open", "confirmed", "cancelled"]
+    reason: str = ""
+    details: dict[str, Any] = Field(default_factory=dict)
+
+    def record(self) -> FallSuspicion:
+        return FallSuspicion(
+            suspicion_id=self.suspicion_id,
+            resident_id=self.resident_id,
+            device_id=self.device_id,
+            ts=self.ts,
+            detected_at=self.detected_at,
+            outcome=self.outcome,
+            reason=self.reason,
+            details=self.details,
+        )
+
+
 class Worker:
     def __init__(self, settings: Settings, clock: Clock, worker_id: str | None = None):
+        check_credentials(settings.twilio)  # before anything can send or answer a webhook
         self.settings = settings
         self.clock = clock
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
@@ -76,30 +122,45 @@ class Worker:
 
     # -- intake --------------------------------------------------------------------------------
 
-    def apply(self, topic: str, raw: bytes) -> str:
-        """Apply one record in its own transaction (idempotent: a redelivery changes nothing)."""
+    def apply(self, topic: str, raw: bytes) -> Applied:
+        """Apply one record in its own transaction (idempotent: a redelivery changes nothing).
+        A record that cannot be applied comes back with the reason to dead-letter it."""
         k = self.settings.kafka
         try:
             value = orjson.loads(raw)
         except orjson.JSONDecodeError:
-            log.error("invalid JSON on %s skipped", topic)
-            return "invalid"
-        with self.db.transaction() as conn:
-            now = self.clock.now()
-            if topic == k.alerts_topic:
-                try:
-                    record = AlertRecord.model_validate(value)
-                except ValidationError as exc:
-                    log.error("invalid alert record skipped: %d errors", exc.error_count())
-                    return "invalid"
-                return ingest_alert(conn, record, self.directory(), now)
-            if isinstance(value, dict):
-                return apply_update(conn, value, now)
-            return "invalid"
+            return Applied("invalid", "invalid JSON")
+        if topic == k.alerts_topic:
+            try:
+                record = AlertRecord.model_validate(value)
+            except ValidationError as exc:
+                return Applied("invalid", "invalid alert record: " + _first_error(exc))
+            directory = self.directory()
+            return self._in_transaction(lambda c, now: ingest_alert(c, record, directory, now))
+        if topic == k.suspicions_topic:
+            try:
+                suspicion = _Suspicion.model_validate(value).record()
+            except ValidationError as exc:
+                return Applied("invalid", "invalid fall suspicion: " + _first_error(exc))
+            return self._in_transaction(
+                lambda conn, now: "suspicion " + store.upsert_suspicion(conn, dict(suspicion), now)
+            )
+        if not isinstance(value, dict):
+            return Applied("invalid", "invalid alert update: not a JSON object")
+        return self._in_transaction(lambda conn, now: apply_update(conn, value, now))
 
-    def _apply_with_retry(self, topic: str, raw: bytes) -> str:
-        import psycopg
+    def _in_transaction(self, step: Callable[[Conn, float], str]) -> Applied:
+        try:
+            with self.db.transaction() as conn:
+                return Applied(step(conn, self.clock.now()))
+        except psycopg.errors.UniqueViolation:
+            raise  # another worker opened the same episode at once: the caller applies again
+        except (psycopg.DataError, psycopg.IntegrityError) as exc:
+            # e.g. a NUL character or a number PostgreSQL cannot hold: this record, not the
+            # database, is at fault; it is dead-lettered and the next record goes on.
+            return Applied("invalid", f"alerts could not store it: {type(exc).__name__}")
 
+    def _apply_with_retry(self, topic: str, raw: bytes) -> Applied:
         for attempt in range(3):
             try:
                 return self.apply(topic, raw)
@@ -107,9 +168,9 @@ class Worker:
                 # Another worker opened the same episode at the same moment: apply again (merge).
                 if attempt == 2:
                     raise
-        return "unreachable"
+        raise AssertionError("the loop returns or raises")
 
-    async def intake(self, consumer: AIOKafkaConsumer) -> None:
+    async def intake(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer) -> None:
         # Starting joins the group, which can take the session timeout after an unclean exit:
         # done here, so the engine and the webhooks do not wait for it.
         await consumer.start()
@@ -121,10 +182,39 @@ class Worker:
             batches = await consumer.getmany(timeout_ms=300, max_records=200)
             for tp, msgs in batches.items():
                 for msg in msgs:
-                    if msg.value is not None:
-                        await asyncio.to_thread(self._apply_with_retry, tp.topic, msg.value)
+                    if msg.value is None:
+                        continue
+                    applied = await asyncio.to_thread(self._apply_with_retry, tp.topic, msg.value)
+                    if applied.reason is not None:
+                        await self._dead_letter(producer, tp.topic, msg.offset, msg.value, applied)
                 # Offsets only after the database committed: a crash replays, never loses.
                 await consumer.commit({tp: msgs[-1].offset + 1})
+
+    async def _dead_letter(
+        self, producer: AIOKafkaProducer, topic: str, offset: int, raw: bytes, applied: Applied
+    ) -> None:
+        """A record the alerts room cannot apply goes to the one dead-letter topic with its
+        reason (before its offset is committed), and the next record is handled as usual."""
+        assert applied.reason is not None
+        try:
+            value = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            value = None
+        device = value.get("device_id") if isinstance(value, dict) else None
+        letter = dead_letter(
+            applied.reason,
+            "alerts",
+            time.time(),
+            payload=raw,
+            topic=topic,
+            device_id=device if isinstance(device, str) else None,
+        )
+        await producer.send_and_wait(
+            self.settings.kafka.rejected_topic,
+            orjson.dumps(letter),
+            key=device.encode() if isinstance(device, str) else None,
+        )
+        log.warning("record at %s offset %d dead-lettered: %s", topic, offset, applied.reason)
 
     # -- engine and senders --------------------------------------------------------------------
 
@@ -209,8 +299,6 @@ class Worker:
                 await producer.send_and_wait(
                     k.commands_topic, orjson.dumps(command), key=row["device_id"].encode()
                 )
-                from alerts.notifiers import SendResult
-
                 await asyncio.to_thread(self.outbox.finish, row, SendResult("sent"))
             await self._pause()
 
@@ -228,6 +316,7 @@ class Worker:
         consumer = AIOKafkaConsumer(
             s.kafka.alerts_topic,
             s.kafka.alert_updates_topic,
+            s.kafka.suspicions_topic,
             bootstrap_servers=s.kafka.bootstrap,
             group_id=s.alerts.group_id,
             enable_auto_commit=False,
@@ -239,7 +328,7 @@ class Worker:
         await producer.start()
         server: uvicorn.Server | None = None
         tasks = [
-            asyncio.create_task(self.intake(consumer), name="intake"),
+            asyncio.create_task(self.intake(consumer, producer), name="intake"),
             asyncio.create_task(self.engine(), name="engine"),
             asyncio.create_task(self.publisher(producer), name="publisher"),
         ]

@@ -28,6 +28,7 @@ from alerts.clock import FileClock
 from alerts.testing import TwilioRecorder, fresh_database, sign
 from anxin.processes import Child, ProcessGroup
 from anxin.services import Endpoints, free_port
+from tests.kafka_helpers import collect
 from tests.mqtt_helpers import mosquitto_pub
 
 POLICIES = Path(__file__).parent / "data" / "alerts" / "alerts.yaml"
@@ -83,7 +84,7 @@ class AlertsWorker:
         self.group.children.remove(self.child)
 
     def rows(self, sql: str, *args: Any) -> list[dict[str, Any]]:
-        with psycopg.connect(self.dsn, row_factory=dict_row) as conn:  # type: ignore[arg-type]
+        with psycopg.connect(self.dsn, row_factory=dict_row) as conn:
             return conn.execute(sql.encode(), args).fetchall()
 
     def wait_for(self, what: str, check: Callable[[], bool], timeout: float = 30) -> None:
@@ -164,7 +165,11 @@ def assert_nothing_twice(worker: AlertsWorker, twilio: TwilioRecorder) -> None:
     voice_ids = {r["id"] for r in sent if r["channel"] == "voice"}
     by_row = calls_by_notification(twilio)
     assert set(by_row) == voice_ids and set(by_row.values()) == {1}, by_row
-    assert len(twilio.sent("sms")) == sum(1 for r in sent if r["channel"] == "sms")
+    sms_rows = worker.rows(
+        "select id, alert_id, contact_id, purpose, state, attempts, error from notifications"
+        " where channel = 'sms' order by id"
+    )
+    assert len(twilio.sent("sms")) == sum(1 for r in sent if r["channel"] == "sms"), sms_rows
 
 
 def test_sigkill_mid_chain_then_restart_continues_without_doubles_or_gaps(
@@ -383,14 +388,252 @@ def test_two_workers_at_once_send_every_notification_exactly_once(
             )
     for now, step in ((T0, 0), (T0 + 60, 1), (T0 + 180, 2)):
         a.clock.set(now)
-        a.wait_for(
-            f"step {step + 1} of every alert",
-            lambda step=step: all((0, step) in steps_sent(a, i) for i in ids),
-            timeout=60,
-        )
+
+        def every_alert_at(step: int = step) -> bool:
+            return all((0, step) in steps_sent(a, i) for i in ids)
+
+        a.wait_for(f"step {step + 1} of every alert", every_alert_at, timeout=60)
     assert b.alive() and a.child is not None and a.child.alive()
     assert_nothing_twice(a, twilio)
     per_alert = {i: steps_sent(a, i) for i in ids}
     assert all(set(s) == {(0, 0), (0, 1), (0, 2)} for s in per_alert.values()), per_alert
     senders = a.rows("select distinct claimed_by from notifications where state = 'sent'")
     print(f"two alerts workers: {len(senders)} of them sent rows")
+
+
+def produce_raw(bootstrap: str, topic: str, key: str, values: list[bytes]) -> None:
+    async def go() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+        await producer.start()
+        try:
+            for value in values:
+                await producer.send_and_wait(topic, value, key=key.encode())
+        finally:
+            await producer.stop()
+
+    asyncio.run(go())
+
+
+def alert_record(alert_id: str, kind: str, resident: str, device: str, at: float) -> bytes:
+    severity = "critical" if kind == "sos" else "warning"
+    return orjson.dumps(
+        {
+            "alert_id": alert_id,
+            "kind": kind,
+            "severity": severity,
+            "resident_id": resident,
+            "device_id": device,
+            "ts": at,
+            "detected_at": at,
+            "details": {},
+        }
+    )
+
+
+def test_a_second_sos_ten_minutes_after_the_acknowledgement_rings_the_nurse_again(
+    services: Endpoints, alerts_worker: AlertsWorker, twilio: TwilioRecorder
+) -> None:
+    """Issue 18.5: the second press merged silently into the acknowledged alert."""
+    w = alerts_worker
+    w.start()
+    tag = uuid.uuid4().hex[:8]
+    first, second = f"sos-again-{tag}-1", f"sos-again-{tag}-2"
+    # R052: no other test raises an SOS for her (a fresh group reads the whole topic).
+    produce_raw(
+        services.kafka_bootstrap, "alerts", "R052", [alert_record(first, "sos", "R052", "V052", T0)]
+    )
+    step1 = ["nurse-li sms", "nurse-li voice"]
+
+    def nurse_calls() -> int:
+        """Calls to the nurse about this alert (a fresh group also reads earlier tests' alerts)."""
+        mine = w.rows(
+            "select id from notifications where alert_id = %s and contact_id = 'nurse-li'"
+            " and channel = 'voice'",
+            first,
+        )
+        by_row = calls_by_notification(twilio)
+        return sum(by_row.get(r["id"], 0) for r in mine)
+
+    w.wait_for("step 1", lambda: steps_sent(w, first).get((0, 0)) == step1)
+    call = w.rows("select id from notifications where alert_id = %s and channel = 'voice'", first)
+    resp = w.webhook(
+        f"/twilio/voice/gather?n={call[0]['id']}", {"Digits": "1", "CallSid": f"CA{tag}1"}
+    )
+    assert resp.status_code == 200
+    assert w.rows("select state from alerts where alert_id = %s", first) == [
+        {"state": "acknowledged"}
+    ]
+    assert nurse_calls() == 1
+    w.clock.set(T0 + 600)
+    produce_raw(
+        services.kafka_bootstrap,
+        "alerts",
+        "R052",
+        [alert_record(second, "sos", "R052", "V052", T0 + 600)],
+    )
+
+    def round_1() -> list[str]:
+        return sorted(
+            f"{r['contact_id']} {r['channel']}"
+            for r in w.rows(
+                "select contact_id, channel from notifications where alert_id = %s"
+                " and round = 1 and purpose = 'alert' and state = 'sent'",
+                first,
+            )
+        )
+
+    w.wait_for("the nurse called again", lambda: round_1() == step1)
+    assert nurse_calls() == 2  # her phone rings again
+    events = w.rows(
+        "select event, state, by, note from alert_events where alert_id = %s"
+        " and event in ('acknowledged', 'recurred', 'escalated') order by event_id",
+        first,
+    )
+    assert [(e["event"], e["state"]) for e in events] == [
+        ("escalated", "notifying"),
+        ("acknowledged", "acknowledged"),
+        ("recurred", "open"),
+        ("escalated", "notifying"),
+    ]
+    assert events[1]["by"] == "duty_nurse:nurse-li"
+    assert events[2]["note"] == f"sos {second} after acknowledgement by duty_nurse:nurse-li"
+    assert_nothing_twice(w, twilio)
+
+
+def test_a_poison_record_on_alerts_is_dead_lettered_and_the_next_alert_is_notified(
+    services: Endpoints, alerts_worker: AlertsWorker, twilio: TwilioRecorder
+) -> None:
+    """Issue 17: invalid records were only logged; an unknown kind must pass through."""
+    w = alerts_worker
+    w.start()
+    tag = uuid.uuid4().hex[:8]
+    good, checkin = f"sos-after-poison-{tag}", f"checkin-{tag}"
+    poison = [
+        b'{"alert_id": "poison-' + tag.encode() + b'", "kind": "sos"',  # cut short
+        alert_record(f"poison-{tag}-severity", "sos", "R053", "V053", T0).replace(
+            b'"critical"', b'"urgent"'
+        ),
+        alert_record(f"poison-{tag}-nul\u0000", "sos", "R053", "V053", T0),  # PostgreSQL: no NUL
+    ]
+    produce_raw(
+        services.kafka_bootstrap,
+        "alerts",
+        "R053",
+        [
+            *poison,
+            alert_record(good, "sos", "R053", "V053", T0),
+            alert_record(checkin, "checkin", "R053", "V053", T0),
+        ],
+    )
+    w.wait_for(
+        "the SOS notified",
+        lambda: steps_sent(w, good).get((0, 0)) == ["nurse-li sms", "nurse-li voice"],
+    )
+    w.wait_for(
+        "the check-in notified", lambda: steps_sent(w, checkin).get((0, 0)) == ["nurse-li sms"]
+    )
+    assert w.rows("select kind, severity from alerts where alert_id = %s", checkin) == [
+        {"kind": "checkin", "severity": "warning"}
+    ]
+    letters = collect(
+        services.kafka_bootstrap,
+        "readings-rejected",
+        match=lambda r: r.get("stage") == "alerts" and tag in (r.get("payload") or ""),
+        until=lambda found: len(found) >= 3,
+    )
+    # (the one dead-letter topic has several partitions: compare in payload order)
+    letters.sort(key=lambda r: poison.index(r["payload"].encode()))
+    assert [(r["reason"], r["stage"], r["topic"], r["device_id"]) for r in letters] == [
+        ("invalid JSON", "alerts", "alerts", None),
+        (
+            "invalid alert record: severity: Input should be 'warning' or 'critical'",
+            "alerts",
+            "alerts",
+            "V053",
+        ),
+        ("alerts could not store it: DataError", "alerts", "alerts", "V053"),
+    ]
+    assert w.child is not None and w.child.alive()
+    assert_nothing_twice(w, twilio)
+
+
+def test_a_fall_suspicion_is_kept_for_the_console_and_notifies_nobody(
+    services: Endpoints, alerts_worker: AlertsWorker, twilio: TwilioRecorder, registry_file: Path
+) -> None:
+    """Issue 15: a suspicion prompts the wearer only; the console lists it apart from alerts."""
+    from alerts.db import Database
+    from anxin.core.registry import load_registry
+    from console.data import ConsoleData
+
+    w = alerts_worker
+    w.start()
+    tag = uuid.uuid4().hex[:8]
+
+    def suspicion(sid: str, outcome: str, reason: str = "") -> bytes:
+        return orjson.dumps(
+            {
+                "suspicion_id": sid,
+                "resident_id": "R004",
+                "device_id": "Q004",
+                "ts": T0 - 5,
+                "detected_at": T0 - 3,
+                "outcome": outcome,
+                "reason": reason,
+                "details": {"peak_g": 3.1},
+            }
+        )
+
+    a, b, bad = f"fall-sus-{tag}-a", f"fall-sus-{tag}-b", f"fall-sus-{tag}-bad"
+    produce_raw(
+        services.kafka_bootstrap,
+        "fall-suspicions",
+        "R004",
+        [
+            suspicion(a, "open"),
+            suspicion(b, "open"),
+            suspicion(b, "cancelled", "wearer pressed I'm OK"),
+            suspicion(b, "open"),  # a late redelivery never reopens it
+            suspicion(bad, "maybe"),
+        ],
+    )
+    letters = collect(
+        services.kafka_bootstrap,
+        "readings-rejected",
+        match=lambda r: r.get("stage") == "alerts" and tag in (r.get("payload") or ""),
+        until=lambda found: len(found) >= 1,
+    )
+    assert [(r["reason"], r["topic"]) for r in letters] == [
+        (
+            "invalid fall suspicion: outcome: Input should be 'open', 'confirmed' or 'cancelled'",
+            "fall-suspicions",
+        )
+    ]
+    rows = w.rows(
+        "select suspicion_id, resident_id, outcome, reason from fall_suspicions"
+        " where suspicion_id like %s order by suspicion_id",
+        f"fall-sus-{tag}%",
+    )
+    assert rows == [
+        {"suspicion_id": a, "resident_id": "R004", "outcome": "open", "reason": ""},
+        {
+            "suspicion_id": b,
+            "resident_id": "R004",
+            "outcome": "cancelled",
+            "reason": "wearer pressed I'm OK",
+        },
+    ]
+    # Nobody notified: no alert record came of it, so no outbox row and no request to Twilio.
+    assert w.rows(
+        "select count(*) as c from alert_sources where source_alert_id like 'fall-sus-%%'"
+    ) == [{"c": 0}]
+    assert w.rows(
+        "select count(*) as c from alerts where resident_id = 'R004' and kind = 'fall' and detected_at = %s",
+        T0 - 3,
+    ) == [{"c": 0}]
+    data = ConsoleData(Database(w.dsn), lambda: load_registry(registry_file), None, None, w.clock)
+    shown = [
+        (s.suspicion_id, s.resident_name, s.outcome)
+        for s in data.suspected_falls()
+        if tag in s.suspicion_id
+    ]
+    assert shown == [(a, "赵凤英", "open"), (b, "赵凤英", "cancelled")]

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from typing import Any, Literal, NotRequired, TypedDict
+from typing import Annotated, Any, Literal, NotRequired, TypedDict
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 # DESIGN.md's kinds; consumers pass unknown kinds through (the 2026-12 extension).
 AlertKind = Literal["fall", "wander", "vitals", "sos", "device"]
+# A kind added since (``checkin``, ``inactivity``): any short lower-case name is a valid kind.
+OtherKind = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 Severity = Literal["warning", "critical"]
 
 
@@ -28,7 +30,7 @@ class AlertRecord(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     alert_id: str
-    kind: AlertKind
+    kind: AlertKind | OtherKind
     severity: Severity
     resident_id: str
     device_id: str
