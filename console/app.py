@@ -262,7 +262,10 @@ class Console:
 
     async def board(self, request: Request) -> Response:
         alerts = await run_in_threadpool(self.data.open_alerts)
-        return self.render(request, "board.html", alerts=alerts, page="board")
+        suspicions = await run_in_threadpool(self.data.suspected_falls)
+        return self.render(
+            request, "board.html", alerts=alerts, suspicions=suspicions, page="board"
+        )
 
     async def board_rows(self, request: Request) -> Response:
         alerts = await run_in_threadpool(self.data.open_alerts)

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg.rows import dict_row
 
+from alerts import store
 from alerts.db import Database
 from alerts.lifecycle import OPEN_STATES
 from anxin.core.logs import get_logger
@@ -54,6 +55,22 @@ class Call:
     channel: str
     label: str  # i18n key of the state/outcome
     tone: str  # ok | bad | wait
+
+
+@dataclass
+class SuspectedFall:
+    """A fall suspicion (the wearer is being asked "are you OK?"): shown apart from alerts,
+    since nobody was notified."""
+
+    suspicion_id: str
+    resident_id: str
+    resident_name: str
+    device_id: str
+    tz: str
+    detected_at: float
+    age_s: float
+    outcome: str  # open | confirmed | cancelled
+    reason: str
 
 
 @dataclass
@@ -203,6 +220,30 @@ class ConsoleData:
         for n in rows:
             calls.setdefault(n["alert_id"], []).append(self._call(n))
         return [self._board(a, calls.get(a["alert_id"], []), now, with_positions) for a in alerts]
+
+    def suspected_falls(self, closed_within_s: float = 900.0) -> list[SuspectedFall]:
+        """Open fall suspicions, and those confirmed or cancelled in the last ``closed_within_s``,
+        newest first (the board's "suspected falls (wearer prompted)" list)."""
+        now = self.clock.now()
+        with self._read() as conn:
+            rows = store.recent_suspicions(conn, now - closed_within_s)
+        out = []
+        for r in rows:
+            resident = self.resident(r["resident_id"])
+            out.append(
+                SuspectedFall(
+                    suspicion_id=r["suspicion_id"],
+                    resident_id=r["resident_id"],
+                    resident_name=resident.name if resident else r["resident_id"],
+                    device_id=r["device_id"],
+                    tz=resident.timezone if resident else "UTC",
+                    detected_at=r["detected_at"],
+                    age_s=max(0.0, now - r["detected_at"]),
+                    outcome=r["outcome"],
+                    reason=r["reason"],
+                )
+            )
+        return out
 
     def _call(self, n: dict[str, Any], acked: bool = False) -> Call:
         outcome, state = n["outcome"], n["state"]

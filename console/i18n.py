@@ -20,6 +20,13 @@ _TEXT: dict[str, tuple[str, str]] = {
     "residents": ("Residents & devices", "老人与设备"),
     "open_alerts": ("Open alerts", "未结警报"),
     "no_alerts": ("No open alerts.", "当前没有未处理的警报。"),
+    "suspected_falls": (
+        "Suspected falls (wearer prompted, nobody notified)",
+        "疑似跌倒（已询问老人，未通知他人）",
+    ),
+    "sus.open": ("asking the wearer", "正在询问老人"),
+    "sus.confirmed": ("confirmed: alert raised", "已确认：已发出警报"),
+    "sus.cancelled": ("wearer is OK", "老人表示无事"),
     "kind": ("Kind", "类型"),
     "resident": ("Resident", "老人"),
     "age": ("Age", "已持续"),
