@@ -25,6 +25,10 @@ def devices_credentials(
     rotate: Annotated[
         bool, typer.Option(help="New passwords for every device and the bridge.")
     ] = False,
+    bridges: Annotated[
+        int,
+        typer.Option(min=1, help="Bridge accounts, one per bridge sharing the load (share group)."),
+    ] = 1,
 ) -> None:
     """Generate MQTT credentials and the ACL for every device of the registry.
 
@@ -37,7 +41,9 @@ def devices_credentials(
     from ingest.credentials import CredentialsError, write_credentials
 
     try:
-        files = write_credentials(load_registry(registry), out, prefix=prefix, rotate=rotate)
+        files = write_credentials(
+            load_registry(registry), out, prefix=prefix, rotate=rotate, bridges=bridges
+        )
     except ConfigError as exc:
         exit_invalid(console, str(registry), exc)
     except CredentialsError as exc:
@@ -48,7 +54,8 @@ def devices_credentials(
         f"  provisioning (device_id,password): {files.provisioning}\n"
         f"  mosquitto password_file: {files.passwd}\n"
         f"  mosquitto acl_file: {files.acl}\n"
-        f"  bridge account (ANXIN_SETTINGS_FILE): {files.bridge_settings}",
+        f"  bridge account (ANXIN_SETTINGS_FILE): {files.bridge_settings}"
+        + "".join(f"\n  bridge account: {p}" for p in files.more_bridge_settings),
         markup=True,
         highlight=False,
     )

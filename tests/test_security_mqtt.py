@@ -507,3 +507,79 @@ def test_services_status_sees_a_broker_that_refuses_anonymous_logins(secure: Sec
     )
     row = next(line for line in result.output.splitlines() if "mosquitto" in line)
     assert "yes" in row, result.output
+
+
+def test_bridges_sharing_the_load_each_log_in_with_their_own_account(
+    services: Endpoints, anxin_env: dict[str, str]
+) -> None:
+    """`--bridges 2`: two accounts, two settings files with the share group; both bridges stay
+    connected side by side (neither takes the other's session) and every reading arrives once."""
+    folder = Path(tempfile.mkdtemp(prefix="anxin-bridges-"))
+    os.chmod(folder, 0o755)
+    (folder / "registry.yaml").write_text(REGISTRY)
+    creds = folder / "creds"
+    app = typer.Typer()
+    register(app, typer.Typer())
+    app.command()(lambda: None)  # a second command keeps "devices" a sub-command
+    argv = ["devices", "credentials", str(folder / "registry.yaml"), "--out", str(creds)]
+    result = CliRunner().invoke(app, [*argv, "--bridges", "2"])
+    assert result.exit_code == 0, result.output
+    acl = (creds / "acl").read_text()
+    assert "user anxin-ingest\n" in acl and "user anxin-ingest-2\n" in acl
+    sup = Supervisor(
+        folder / "services",
+        only=("mosquitto",),
+        mqtt_auth=MqttAuth(creds / "passwd", creds / "acl"),
+    )
+    ep = sup.start()
+    uid = uuid.uuid4().hex[:8]
+    readings = f"bridges-{uid}-readings"
+    group = ProcessGroup(folder / "logs", env=anxin_env)
+    try:
+        bridges = []
+        for i, settings_file in enumerate(["ingest-settings.yaml", "ingest-settings-2.yaml"]):
+            ready = folder / f"bridge-{i}.ready"
+            child = group.spawn(
+                f"bridge-{i}",
+                "ingest",
+                "--ready-file",
+                str(ready),
+                env={
+                    "ANXIN_SETTINGS_FILE": str(creds / settings_file),
+                    "ANXIN_MQTT__HOST": ep.host,
+                    "ANXIN_MQTT__PORT": str(ep.mqtt_port),
+                    "ANXIN_REGISTRY": str(folder / "registry.yaml"),
+                    "ANXIN_KAFKA__READINGS_TOPIC": readings,
+                    "ANXIN_KAFKA__REJECTED_TOPIC": f"bridges-{uid}-rejected",
+                    "ANXIN_KAFKA__STATUS_TOPIC": f"bridges-{uid}-status",
+                    "ANXIN_KAFKA__COMMANDS_TOPIC": f"bridges-{uid}-commands",
+                },
+            )
+            group.wait_until(child, ready.exists)
+            bridges.append(child)
+        device = Device(ep, "S901", read_passwords(creds / "devices.csv")["S901"])
+        try:
+            assert device.connected()
+            t0 = round(time.time(), 3)
+            for i in range(20):
+                device.publish(
+                    f"{PREFIX}/devices/S901/telemetry", {"ts": t0 + i, "seq": 8_900_400 + i}
+                )
+        finally:
+            device.close()
+        found = collect(
+            anxin_env["ANXIN_KAFKA__BOOTSTRAP"],
+            readings,
+            lambda r: True,
+            lambda f: len({r["seq"] for r in f}) == 20,
+        )
+        assert sorted(r["seq"] for r in found) == list(range(8_900_400, 8_900_420))
+        for child in bridges:
+            assert "MQTT disconnected" not in child.log_path.read_text(errors="replace")
+        broker_log = (folder / "services" / "mosquitto.log").read_text(errors="replace")
+        assert "as anxin-ingest (" in broker_log and "as anxin-ingest-2 (" in broker_log
+        assert "already connected" not in broker_log
+    finally:
+        group.stop()
+        sup.stop()
+        shutil.rmtree(folder, ignore_errors=True)
