@@ -58,7 +58,7 @@ def due_of(state: dict[str, Any]) -> float:
 FALL_EPISODE_S = 30.0  # a device event and an accelerometer finding this close are one fall
 SATURATION_NOTE_EVERY_S = 600.0
 FALL_SAVE_EVERY_S = 10.0  # the fall detector's window is saved to the table at most this often
-SEEN_KEEP = 64  # identities of a device's latest messages kept to drop redelivered copies
+SEEN_KEEP = 32  # identities of a device's latest messages kept to drop redelivered copies (0.7 KB)
 _NOT_CONTENT = ("received_at", "resident_id")  # added on the way, not sent by the device
 
 
