@@ -40,8 +40,8 @@ class LoginThrottle:
     backoff_s: float
     backoff_max_s: float
     clock: Callable[[], float] = time.monotonic
-    _addresses: dict[str, deque[float]] = field(default_factory=dict)
-    _accounts: dict[str, _Account] = field(default_factory=dict)
+    _addresses: dict[str, deque[float]] = field(default_factory=dict, init=False, repr=False)
+    _accounts: dict[str, _Account] = field(default_factory=dict, init=False, repr=False)
 
     def wait(self, address: str, account: str) -> float:
         """0 when this attempt may be checked; else the seconds until it may be."""
