@@ -46,7 +46,7 @@ class LoginThrottle:
     def wait(self, address: str, account: str) -> float:
         """0 when this attempt may be checked; else the seconds until it may be."""
         now = self.clock()
-        recent = self._recent(address, now)
+        recent = self._recent(address, now) if address in self._addresses else deque()
         if len(recent) >= self.failures:
             return recent[0] + self.window_s - now
         state = self._accounts.get(account)
