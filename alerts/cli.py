@@ -126,17 +126,13 @@ def register(root: typer.Typer, alerts: typer.Typer) -> None:
         """Alerts in the database with their state and escalation progress."""
         from rich.table import Table
 
+        from alerts import store
         from alerts.db import Database
 
         settings = _settings()
         db = Database(settings.postgres.dsn.get_secret_value())
-        where = "" if all_ else "where state in ('open', 'notifying', 'acknowledged')"
         with db.connect() as conn:
-            rows = conn.execute(
-                "select a.*, (select count(*) from notifications n where n.alert_id = a.alert_id"
-                f" and n.state = 'sent') as sent from alerts a {where}"
-                " order by opened_at desc limit 100"
-            ).fetchall()
+            rows = store.list_alerts(conn, include_closed=all_)
         table = Table("alert", "kind", "severity", "resident", "state", "step", "sent", "by")
         for r in rows:
             table.add_row(

@@ -10,16 +10,17 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
-from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
 
+from alerts import store
+from alerts.store import Conn
 from anxin.core.logs import get_logger
 
 log = get_logger(__name__)
 
-Conn = psycopg.Connection[dict[str, Any]]
+__all__ = ["Conn", "Database", "migrate", "migrations"]
 _MIGRATION = re.compile(r"^(\d+)_[A-Za-z0-9_]+\.sql$")
 _LOCK_KEY = 0x616E78696E  # advisory lock: one migrator at a time across workers
 
@@ -53,26 +54,12 @@ def migrations() -> list[tuple[int, str, str]]:
 
 
 def migrate(db: Database) -> int:
-    """Apply the migrations not yet applied, each in its own transaction; returns the version."""
+    """Apply the migrations not yet applied (one migrator at a time); returns the version."""
     with db.connect() as conn:
         with conn.transaction():
-            conn.execute("select pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
-            conn.execute(
-                "create table if not exists schema_version ("
-                " version int primary key, name text not null,"
-                " applied_at timestamptz not null default now())"
-            )
-            done = {
-                int(r["version"])
-                for r in conn.execute("select version from schema_version").fetchall()
-            }
+            done = store.applied_versions(conn, _LOCK_KEY)
             for version, name, sql in migrations():
-                if version in done:
-                    continue
-                conn.execute(sql.encode())
-                conn.execute(
-                    "insert into schema_version (version, name) values (%s, %s)", (version, name)
-                )
-                log.info("applied migration %s", name)
-        row = conn.execute("select coalesce(max(version), 0) as v from schema_version").fetchone()
-    return int(row["v"]) if row else 0
+                if version not in done:
+                    store.apply_migration(conn, version, name, sql)
+                    log.info("applied migration %s", name)
+        return store.schema_version(conn)

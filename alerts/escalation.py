@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from alerts import store
 from alerts.db import Conn, Database
-from alerts.lifecycle import UNACKED_STATES, add_notification, record_event
 from alerts.policies import Directory, Recipient
+from alerts.store import UNACKED_STATES, add_notification, record_event
 from anxin.core.logs import get_logger
 
 log = get_logger(__name__)
@@ -25,12 +26,7 @@ def run_due(db: Database, directory: Directory, now: float, limit: int = 20) -> 
     """Run every step due at ``now``; returns how many steps ran."""
     ran = 0
     with db.transaction() as conn:
-        due = conn.execute(
-            "select * from alerts where state = any(%s) and next_due_at <= %s"
-            " order by next_due_at limit %s for update skip locked",
-            (list(UNACKED_STATES), now, limit),
-        ).fetchall()
-        for alert in due:
+        for alert in store.lock_due_alerts(conn, now, limit):
             ran += run_step(conn, alert, directory, now)
     return ran
 
@@ -64,10 +60,7 @@ def run_step(conn: Conn, alert: dict[str, Any], directory: Directory, now: float
         step, repeat = 0, repeat + 1
     passes = chain.passes()
     if passes is not None and repeat >= passes:
-        conn.execute(
-            "update alerts set next_due_at = null, updated_at = %s where alert_id = %s",
-            (now, alert["alert_id"]),
-        )
+        store.set_nothing_due(conn, alert["alert_id"], now)
         record_event(
             conn,
             alert["alert_id"],
@@ -109,11 +102,7 @@ def run_step(conn: Conn, alert: dict[str, Any], directory: Directory, now: float
             step + 1,
             alert["policy"],
         )
-    conn.execute(
-        "update alerts set state = 'notifying', step = %s, repeat = %s, next_due_at = %s,"
-        " updated_at = %s where alert_id = %s",
-        (step + 1, repeat, now + st.wait_s, now, alert["alert_id"]),
-    )
+    store.set_step_done(conn, alert["alert_id"], step + 1, repeat, now + st.wait_s, now)
     note = f"step {step + 1}/{len(chain.steps)} pass {repeat + 1}: " + "; ".join(told)
     record_event(conn, alert["alert_id"], "escalated", "notifying", now, note=note)
     log.info("alert %s %s", alert["alert_id"], note)
@@ -124,19 +113,11 @@ def attempt_ended(conn: Conn, notification_id: int, outcome: str, now: float) ->
     """A call ended without an acknowledgement (no-answer, busy, failed, hang-up) or a send
     failed for good: when no call of the current step is still ringing, the next step is due now.
     Returns True when that moved the chain on."""
-    n = conn.execute(
-        "select * from notifications where id = %s for update", (notification_id,)
-    ).fetchone()
+    n = store.lock_notification(conn, notification_id)
     if n is None:
         return False
-    if n["outcome"] is None:
-        conn.execute(
-            "update notifications set outcome = %s, outcome_at = %s where id = %s",
-            (outcome, now, notification_id),
-        )
-    alert = conn.execute(
-        "select * from alerts where alert_id = %s for update", (n["alert_id"],)
-    ).fetchone()
+    store.set_outcome(conn, notification_id, outcome, now)
+    alert = store.lock_alert(conn, n["alert_id"])
     if alert is None or n["purpose"] != "alert":
         return False
     if n["outcome"] is None:
@@ -158,17 +139,11 @@ def attempt_ended(conn: Conn, notification_id: int, outcome: str, now: float) ->
     )
     if not current or n["channel"] != "voice":
         return False
-    ringing = conn.execute(
-        "select count(*) as c from notifications where alert_id = %s and round = %s"
-        " and step = %s and repeat = %s and purpose = 'alert' and channel = 'voice'"
-        " and outcome is null and state in ('pending', 'sending', 'sent')",
-        (alert["alert_id"], alert["round"], n["step"], n["repeat"]),
-    ).fetchone()
-    if ringing and ringing["c"] == 0 and (alert["next_due_at"] or 0) > now:
-        conn.execute(
-            "update alerts set next_due_at = %s, updated_at = %s where alert_id = %s",
-            (now, now, alert["alert_id"]),
-        )
+    ringing = store.calls_still_ringing(
+        conn, alert["alert_id"], alert["round"], n["step"], n["repeat"]
+    )
+    if ringing == 0 and (alert["next_due_at"] or 0) > now:
+        store.set_due_now(conn, alert["alert_id"], now)
         record_event(
             conn,
             alert["alert_id"],

@@ -18,14 +18,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from alerts import messages
+from alerts import messages, store
 from alerts.clock import Clock
 from alerts.db import Database
 from alerts.escalation import attempt_ended
-from alerts.lifecycle import UNACKED_STATES, record_event
 from alerts.notifiers import SendResult, TwilioNotifier
 from alerts.policies import Directory
-from alerts.store import sms_code
+from alerts.store import UNACKED_STATES, record_event
 from anxin.core.logs import get_logger
 from anxin.core.settings import AlertsSettings
 
@@ -63,14 +62,9 @@ class Outbox:
         """Due rows of these channels, marked ``sending`` for this worker (committed)."""
         now, wall = self.clock.now(), time.time()
         with self.db.transaction() as conn:
-            lost = conn.execute(
-                "update notifications set state = case when attempts < %s then 'pending'"
-                " else 'unknown' end, next_attempt_at = %s, lease_until = null,"
-                " error = 'worker lost during send' where state = 'sending'"
-                " and lease_until < %s and channel = any(%s)"
-                " returning id, contact_id, channel, state",
-                (self.settings.max_attempts, now, wall, list(channels)),
-            ).fetchall()
+            lost = store.give_up_lost_sends(
+                conn, self.settings.max_attempts, now, wall, list(channels)
+            )
             for row in lost:
                 log.warning(
                     "notification %d to %s via %s: worker lost mid-send, %s",
@@ -79,30 +73,17 @@ class Outbox:
                     row["channel"],
                     "sending again" if row["state"] == "pending" else "attempts used up",
                 )
-            rows = conn.execute(
-                "select n.*, a.state as alert_state, a.round as alert_round, a.resident_id,"
-                " a.device_id, a.kind, a.severity, a.details from notifications n"
-                " join alerts a using (alert_id)"
-                " where n.state = 'pending' and n.next_attempt_at <= %s and n.channel = any(%s)"
-                " order by n.next_attempt_at, n.id limit %s for update of n skip locked",
-                (now, list(channels), self.settings.claim_batch),
-            ).fetchall()
+            rows = store.lock_due_notifications(
+                conn, now, list(channels), self.settings.claim_batch
+            )
             claimed = []
             for row in rows:
                 if row["purpose"] == "alert" and (
                     row["alert_state"] not in UNACKED_STATES or row["round"] != row["alert_round"]
                 ):
-                    conn.execute(
-                        "update notifications set state = 'skipped', error = 'alert closed'"
-                        " where id = %s",
-                        (row["id"],),
-                    )
+                    store.skip_notification(conn, row["id"], "alert closed")
                     continue
-                conn.execute(
-                    "update notifications set state = 'sending', attempts = attempts + 1,"
-                    " lease_until = %s, claimed_by = %s where id = %s",
-                    (wall + self.settings.lease_s, self.worker_id, row["id"]),
-                )
+                store.mark_sending(conn, row["id"], wall + self.settings.lease_s, self.worker_id)
                 row["attempts"] += 1
                 claimed.append(row)
         return claimed
@@ -112,10 +93,7 @@ class Outbox:
         now = self.clock.now()
         who = f"{row['role']}:{row['contact_id']}"
         with self.db.transaction() as conn:
-            current = conn.execute(
-                "select state, claimed_by from notifications where id = %s for update",
-                (row["id"],),
-            ).fetchone()
+            current = store.lock_notification(conn, row["id"])
             if (
                 not current
                 or current["state"] != "sending"
@@ -123,11 +101,7 @@ class Outbox:
             ):
                 return  # our lease ran out and the row was given up meanwhile
             if result.kind == "sent":
-                conn.execute(
-                    "update notifications set state = 'sent', sent_at = %s, provider_sid = %s,"
-                    " http_status = %s, error = null, lease_until = null where id = %s",
-                    (now, result.sid, result.http_status, row["id"]),
-                )
+                store.mark_sent(conn, row["id"], now, result.sid, result.http_status)
                 record_event(
                     conn,
                     row["alert_id"],
@@ -143,11 +117,7 @@ class Outbox:
                 delay = backoff(
                     row["attempts"], self.settings.retry_base_s, self.settings.retry_max_s
                 )
-                conn.execute(
-                    "update notifications set state = 'pending', next_attempt_at = %s,"
-                    " http_status = %s, error = %s, lease_until = null where id = %s",
-                    (now + delay, result.http_status, result.error, row["id"]),
-                )
+                store.mark_retry(conn, row["id"], now + delay, result.http_status, result.error)
                 log.warning(
                     "notification %d to %s via %s: %s; retry %d in %.1f s",
                     row["id"],
@@ -158,11 +128,7 @@ class Outbox:
                     delay,
                 )
                 return
-            conn.execute(
-                "update notifications set state = 'failed', http_status = %s, error = %s,"
-                " lease_until = null where id = %s",
-                (result.http_status, result.error, row["id"]),
-            )
+            store.mark_failed(conn, row["id"], result.http_status, result.error)
             log.warning(
                 "notification %d to %s via %s failed for good: %s",
                 row["id"],
@@ -187,12 +153,8 @@ class Outbox:
         lang = messages.language(contact.language, resident.language if resident else None)
         if row["purpose"] == "closed_notice":
             with self.db.connect() as conn:
-                state = conn.execute(
-                    "select state from alerts where alert_id = %s", (row["alert_id"],)
-                ).fetchone()
-            return contact.phone, messages.closed_text(
-                state["state"] if state else "resolved", name, lang
-            )
+                state = store.alert_state(conn, row["alert_id"])
+            return contact.phone, messages.closed_text(state or "resolved", name, lang)
         if row["channel"] == "voice":
             base = self.public_base_url
             twiml = messages.voice_twiml(
@@ -200,7 +162,7 @@ class Outbox:
             )
             return contact.phone, twiml
         with self.db.transaction() as conn:
-            code = sms_code(conn, row["contact_id"], row["alert_id"], self.clock.now())
+            code = store.sms_code(conn, row["contact_id"], row["alert_id"], self.clock.now())
         return contact.phone, messages.sms_text(row, name, address, lang, code)
 
     def renew(self, row: dict[str, Any]) -> bool:
@@ -208,22 +170,15 @@ class Outbox:
         or if the alert was acknowledged or closed since the claim (the row is then skipped:
         an acknowledgement stops a send that was already claimed)."""
         with self.db.transaction() as conn:
-            kept = conn.execute(
-                "update notifications n set lease_until = %s from alerts a"
-                " where n.id = %s and n.state = 'sending' and n.claimed_by = %s"
-                " and a.alert_id = n.alert_id returning a.state, a.round",
-                (time.time() + self.settings.lease_s, row["id"], self.worker_id),
-            ).fetchone()
+            kept = store.renew_lease(
+                conn, row["id"], time.time() + self.settings.lease_s, self.worker_id
+            )
             if kept is None:
                 return False
             if row["purpose"] == "alert" and (
                 kept["state"] not in UNACKED_STATES or kept["round"] != row["round"]
             ):
-                conn.execute(
-                    "update notifications set state = 'skipped', error = %s, lease_until = null"
-                    " where id = %s",
-                    (f"alert {kept['state']} before the send", row["id"]),
-                )
+                store.skip_notification(conn, row["id"], f"alert {kept['state']} before the send")
                 log.info(
                     "notification %d to %s:%s via %s skipped: alert %s before the send",
                     row["id"],

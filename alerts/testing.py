@@ -19,7 +19,10 @@ from typing import Any
 
 import orjson
 import psycopg
+from psycopg.rows import dict_row
 from twilio.request_validator import RequestValidator
+
+from alerts.store import create_database
 
 
 @dataclass
@@ -134,6 +137,6 @@ def fresh_database(admin_dsn: str) -> str:
     """Create an empty database next to ``admin_dsn``'s and return its DSN."""
     name = f"alerts_{uuid.uuid4().hex[:12]}"
     base = admin_dsn.rsplit("/", 1)[0]
-    with psycopg.connect(base + "/postgres", autocommit=True) as conn:
-        conn.execute(f'create database "{name}"'.encode())
+    with psycopg.connect(base + "/postgres", autocommit=True, row_factory=dict_row) as conn:
+        create_database(conn, name)
     return f"{base}/{name}"

@@ -66,12 +66,7 @@ class Webhooks:
         except ValueError:
             return None
         with self.db.connect() as conn:
-            row: dict[str, Any] | None = conn.execute(
-                "select n.*, a.resident_id from notifications n join alerts a using (alert_id)"
-                " where n.id = %s",
-                (notification_id,),
-            ).fetchone()
-        return row
+            return store.notification_with_resident(conn, notification_id)
 
     def _language(self, contact_id: str, resident_id: str | None) -> str:
         directory = self.directory()
@@ -117,11 +112,7 @@ class Webhooks:
             outcome = acknowledge_in(
                 conn, row["alert_id"], row["role"], row["contact_id"], "voice", "keypress 1", now
             )
-            conn.execute(
-                "update notifications set outcome = 'acknowledged', outcome_at = %s"
-                " where id = %s and outcome is null",
-                (now, row["id"]),
-            )
+            store.set_outcome(conn, row["id"], "acknowledged", now)
         return False, outcome
 
     async def voice_status(self, request: Request) -> Response:

@@ -161,14 +161,15 @@ class Worker:
             return Applied("invalid", f"alerts could not store it: {type(exc).__name__}")
 
     def _apply_with_retry(self, topic: str, raw: bytes) -> Applied:
-        for attempt in range(3):
+        attempts = 0
+        while True:
             try:
                 return self.apply(topic, raw)
             except psycopg.errors.UniqueViolation:
                 # Another worker opened the same episode at the same moment: apply again (merge).
-                if attempt == 2:
+                attempts += 1
+                if attempts == 3:
                     raise
-        raise AssertionError("the loop returns or raises")
 
     async def intake(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer) -> None:
         # Starting joins the group, which can take the session timeout after an unclean exit:
@@ -241,23 +242,11 @@ class Worker:
     def _claim_events(self) -> list[dict[str, Any]]:
         wall = time.time()
         with self.db.transaction() as conn:
-            rows: list[dict[str, Any]] = conn.execute(
-                "with c as (select event_id from alert_events where published_at is null"
-                " and (lease_until is null or lease_until < %s) order by event_id limit 500"
-                " for update skip locked)"
-                " update alert_events e set lease_until = %s from c, alerts a"
-                " where e.event_id = c.event_id and a.alert_id = e.alert_id"
-                " returning e.*, a.resident_id, a.kind, a.severity",
-                (wall, wall + self.settings.alerts.lease_s),
-            ).fetchall()
-        return sorted(rows, key=lambda r: r["event_id"])
+            return store.claim_events(conn, wall, wall + self.settings.alerts.lease_s)
 
     def _mark_published(self, ids: list[int]) -> None:
         with self.db.transaction() as conn:
-            conn.execute(
-                "update alert_events set published_at = %s where event_id = any(%s)",
-                (self.clock.now(), ids),
-            )
+            store.mark_published(conn, ids, self.clock.now())
 
     def _device_command(self, row: dict[str, Any]) -> dict[str, Any]:
         directory = self.directory()

@@ -22,14 +22,12 @@ from psycopg.rows import dict_row
 
 from alerts import store
 from alerts.db import Database
-from alerts.lifecycle import OPEN_STATES
 from anxin.core.logs import get_logger
 from anxin.core.registry import Registry, Resident
 from console.geo import nearest_fence
 
 log = get_logger(__name__)
 
-SEVERITY_ORDER = "case a.severity when 'critical' then 0 else 1 end"
 OK_OUTCOMES = ("acknowledged",)
 BAD_OUTCOMES = ("no-answer", "busy", "failed", "canceled", "hung-up-without-keypress")
 
@@ -200,22 +198,8 @@ class ConsoleData:
     def open_alerts(self, with_positions: bool = True) -> list[BoardAlert]:
         now = self.clock.now()
         with self._read() as conn:
-            alerts = conn.execute(
-                "select a.* from alerts a where a.state = any(%s)"
-                f" order by {SEVERITY_ORDER}, a.opened_at, a.alert_id limit 500",
-                (list(OPEN_STATES),),
-            ).fetchall()
-            ids = [a["alert_id"] for a in alerts]
-            rows = (
-                conn.execute(
-                    "select n.* from notifications n join alerts a using (alert_id)"
-                    " where n.alert_id = any(%s) and n.purpose = 'alert' and n.round = a.round"
-                    " order by n.id",
-                    (ids,),
-                ).fetchall()
-                if ids
-                else []
-            )
+            alerts = store.board_alerts(conn)
+            rows = store.current_chain(conn, [a["alert_id"] for a in alerts])
         calls: dict[str, list[Call]] = {}
         for n in rows:
             calls.setdefault(n["alert_id"], []).append(self._call(n))
@@ -363,17 +347,11 @@ class ConsoleData:
 
     def alert(self, alert_id: str) -> dict[str, Any] | None:
         with self._read() as conn:
-            a = conn.execute("select * from alerts where alert_id = %s", (alert_id,)).fetchone()
+            a = store.alert_row(conn, alert_id)
             if a is None:
                 return None
-            events = conn.execute(
-                "select * from alert_events where alert_id = %s order by event_id", (alert_id,)
-            ).fetchall()
-            notes = conn.execute(
-                "select * from notifications where alert_id = %s and purpose = 'alert'"
-                " order by round, repeat, step, id",
-                (alert_id,),
-            ).fetchall()
+            events = store.alert_timeline(conn, alert_id)
+            notes = store.alert_chain(conn, alert_id)
         resident = self.resident(a["resident_id"])
         tz = resident.timezone if resident else "UTC"
         board = self._board(

@@ -17,6 +17,7 @@ import orjson
 import psycopg
 from psycopg.rows import dict_row
 
+from alerts import store
 from anxin.core.logs import get_logger
 
 log = get_logger(__name__)
@@ -36,25 +37,11 @@ class EventHub:
         return self._conn
 
     def start_at_end(self) -> None:
-        row = (
-            self._connection()
-            .execute("select coalesce(max(event_id), 0) as m from alert_events")
-            .fetchone()
-        )
-        self.last_id = int(row["m"]) if row else 0
+        self.last_id = store.last_event_id(self._connection())
 
     def poll(self) -> list[dict[str, Any]]:
         try:
-            rows = (
-                self._connection()
-                .execute(
-                    "select e.event_id, e.alert_id, e.event, e.state, e.at, a.kind, a.severity"
-                    " from alert_events e join alerts a using (alert_id)"
-                    " where e.event_id > %s order by e.event_id limit 1000",
-                    (self.last_id,),
-                )
-                .fetchall()
-            )
+            rows = store.events_after(self._connection(), self.last_id)
         except psycopg.Error as exc:
             log.warning("polling alert events failed: %s", type(exc).__name__)
             if self._conn is not None:
