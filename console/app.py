@@ -324,7 +324,8 @@ class Console:
                         "worn": rd.get("worn"),
                         "last_seen": rd.get("last_seen"),
                         "stale": rd.get("last_seen") is not None
-                        and time.time() - rd["last_seen"] > 2 * d.expected_interval_s,
+                        and d.nominal_interval_s is not None
+                        and time.time() - rd["last_seen"] > 2 * d.nominal_interval_s,
                     }
                 )
             rows.append({"id": rid, "name": r.name, "tz": r.timezone, "devices": devices})
