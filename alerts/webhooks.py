@@ -162,11 +162,13 @@ class Webhooks:
         was told to this number, and otherwise asks which one, listing the codes."""
         now = self.clock.now()
         directory = self.directory()
-        lang = self._language(contact_ids[0], None)
         with self.db.transaction() as conn:
             if not store.first_request(conn, "sms", sid, now):
                 log.warning("replayed SMS webhook ignored (contact %s)", contact_ids[0])
                 return None
+            told = store.open_alerts_told(conn, contact_ids)
+            # The contact's language, else that of the newest open alert the sender was told of.
+            lang = self._language(contact_ids[0], told[-1]["resident_id"] if told else None)
             parsed = messages.parse_reply(body)
             if parsed is None:
                 return messages.reply_text("help", lang)
@@ -177,7 +179,6 @@ class Webhooks:
                 if not targets:
                     return messages.reply_text("unknown_code", lang)
             else:
-                told = store.open_alerts_told(conn, contact_ids)
                 if not told:
                     return messages.reply_text("none", lang)
                 if len(told) > 1:
