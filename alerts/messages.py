@@ -122,6 +122,16 @@ def device_text(purpose: str, lang: str) -> str:
     return "正在联系您的护理人员。" if lang == "zh-CN" else "Contacting your carers now."
 
 
+def device_command(row: dict[str, Any], resident_language: str | None) -> dict[str, Any]:
+    """The ``device-commands`` record of a device outbox row: ``notify`` with the text in the
+    resident's language, or ``cancel`` when the alert was closed."""
+    base = {"device_id": row["device_id"], "alert_id": row["alert_id"]}
+    if row["purpose"] == "closed_notice":
+        return {**base, "cmd": "cancel"}
+    text = device_text(row["purpose"], language(resident_language))
+    return {**base, "cmd": "notify", "text": text}
+
+
 def sms_reply(text: str | None) -> str:
     """TwiML answering an inbound SMS with ``text`` (None: no reply message)."""
     resp = MessagingResponse()

@@ -1,6 +1,7 @@
-"""The alerts worker: Kafka intake, the escalation engine, the outbox senders, the event
-publisher and the Twilio webhook server, in one asyncio process. Run several for scale: they
-share the Kafka partitions (one consumer group) and the database work (SKIP LOCKED claims).
+"""The alerts worker: wires the room's steps into one asyncio process: Kafka intake
+(``intake.Intake``, dead letters to ``readings-rejected``), the escalation engine, the outbox
+senders, the event publisher and the Twilio webhook server. Run several for scale: they share the
+Kafka partitions (one consumer group) and the database work (SKIP LOCKED claims).
 """
 
 from __future__ import annotations
@@ -11,28 +12,24 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import orjson
-import psycopg
 import uvicorn
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from alerts import messages, store
 from alerts.clock import Clock
-from alerts.db import Conn, Database, migrate
+from alerts.db import Database, migrate
 from alerts.escalation import run_due
-from alerts.lifecycle import apply_update, ingest_alert
+from alerts.intake import Intake, dead_letter_for
 from alerts.notifiers import SendResult, TwilioNotifier, check_credentials
 from alerts.outbox import Outbox
 from alerts.policies import DirectorySource, policies_path
 from alerts.webhooks import Webhooks
 from anxin.core.logs import get_logger
-from anxin.core.records import AlertRecord, FallSuspicion, dead_letter
 from anxin.core.settings import Settings
 from anxin.core.topics import ensure_topics
 
@@ -45,49 +42,6 @@ class _QuietServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
-
-
-@dataclass(frozen=True)
-class Applied:
-    """What applying one record did; ``reason`` set: it was not applied (dead-letter it)."""
-
-    outcome: str
-    reason: str | None = None
-
-
-def _first_error(exc: ValidationError) -> str:
-    """Where and what, never the input value (a record may carry anything)."""
-    err = exc.errors(include_input=False, include_url=False)[0]
-    where = ".".join(str(p) for p in err["loc"]) or "record"
-    more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return f"{where}: {err['msg']}{more}"
-
-
-class _Suspicion(BaseModel):
-    """Validation of a ``FallSuspicion`` record (``anxin.core.records``) at intake."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    suspicion_id: str = Field(min_length=1, max_length=200)
-    resident_id: str = Field(min_length=1, max_length=200)
-    device_id: str = Field(min_length=1, max_length=200)
-    ts: float
-    detected_at: float
-    outcome: Literal["open", "confirmed", "cancelled"]
-    reason: str = ""
-    details: dict[str, Any] = Field(default_factory=dict)
-
-    def record(self) -> FallSuspicion:
-        return FallSuspicion(
-            suspicion_id=self.suspicion_id,
-            resident_id=self.resident_id,
-            device_id=self.device_id,
-            ts=self.ts,
-            detected_at=self.detected_at,
-            outcome=self.outcome,
-            reason=self.reason,
-            details=self.details,
-        )
 
 
 class Worker:
@@ -118,58 +72,10 @@ class Worker:
             settings.twilio.auth_token.get_secret_value(),
             settings.twilio.public_base_url,
         )
+        self.records = Intake(self.db, self.directory, clock, settings.kafka)
         self.stop = asyncio.Event()
 
     # -- intake --------------------------------------------------------------------------------
-
-    def apply(self, topic: str, raw: bytes) -> Applied:
-        """Apply one record in its own transaction (idempotent: a redelivery changes nothing).
-        A record that cannot be applied comes back with the reason to dead-letter it."""
-        k = self.settings.kafka
-        try:
-            value = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            return Applied("invalid", "invalid JSON")
-        if topic == k.alerts_topic:
-            try:
-                record = AlertRecord.model_validate(value)
-            except ValidationError as exc:
-                return Applied("invalid", "invalid alert record: " + _first_error(exc))
-            directory = self.directory()
-            return self._in_transaction(lambda c, now: ingest_alert(c, record, directory, now))
-        if topic == k.suspicions_topic:
-            try:
-                suspicion = _Suspicion.model_validate(value).record()
-            except ValidationError as exc:
-                return Applied("invalid", "invalid fall suspicion: " + _first_error(exc))
-            return self._in_transaction(
-                lambda conn, now: "suspicion " + store.upsert_suspicion(conn, dict(suspicion), now)
-            )
-        if not isinstance(value, dict):
-            return Applied("invalid", "invalid alert update: not a JSON object")
-        return self._in_transaction(lambda conn, now: apply_update(conn, value, now))
-
-    def _in_transaction(self, step: Callable[[Conn, float], str]) -> Applied:
-        try:
-            with self.db.transaction() as conn:
-                return Applied(step(conn, self.clock.now()))
-        except psycopg.errors.UniqueViolation:
-            raise  # another worker opened the same episode at once: the caller applies again
-        except (psycopg.DataError, psycopg.IntegrityError) as exc:
-            # e.g. a NUL character or a number PostgreSQL cannot hold: this record, not the
-            # database, is at fault; it is dead-lettered and the next record goes on.
-            return Applied("invalid", f"alerts could not store it: {type(exc).__name__}")
-
-    def _apply_with_retry(self, topic: str, raw: bytes) -> Applied:
-        attempts = 0
-        while True:
-            try:
-                return self.apply(topic, raw)
-            except psycopg.errors.UniqueViolation:
-                # Another worker opened the same episode at the same moment: apply again (merge).
-                attempts += 1
-                if attempts == 3:
-                    raise
 
     async def intake(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer) -> None:
         # Starting joins the group, which can take the session timeout after an unclean exit:
@@ -185,37 +91,26 @@ class Worker:
                 for msg in msgs:
                     if msg.value is None:
                         continue
-                    applied = await asyncio.to_thread(self._apply_with_retry, tp.topic, msg.value)
+                    applied = await asyncio.to_thread(self.records.apply, tp.topic, msg.value)
                     if applied.reason is not None:
-                        await self._dead_letter(producer, tp.topic, msg.offset, msg.value, applied)
+                        await self._dead_letter(
+                            producer, tp.topic, msg.offset, msg.value, applied.reason
+                        )
                 # Offsets only after the database committed: a crash replays, never loses.
                 await consumer.commit({tp: msgs[-1].offset + 1})
 
     async def _dead_letter(
-        self, producer: AIOKafkaProducer, topic: str, offset: int, raw: bytes, applied: Applied
+        self, producer: AIOKafkaProducer, topic: str, offset: int, raw: bytes, reason: str
     ) -> None:
         """A record the alerts room cannot apply goes to the one dead-letter topic with its
         reason (before its offset is committed), and the next record is handled as usual."""
-        assert applied.reason is not None
-        try:
-            value = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            value = None
-        device = value.get("device_id") if isinstance(value, dict) else None
-        letter = dead_letter(
-            applied.reason,
-            "alerts",
-            time.time(),
-            payload=raw,
-            topic=topic,
-            device_id=device if isinstance(device, str) else None,
-        )
+        letter, key = dead_letter_for(topic, raw, reason)
         await producer.send_and_wait(
             self.settings.kafka.rejected_topic,
             orjson.dumps(letter),
-            key=device.encode() if isinstance(device, str) else None,
+            key=key.encode() if key else None,
         )
-        log.warning("record at %s offset %d dead-lettered: %s", topic, offset, applied.reason)
+        log.warning("record at %s offset %d dead-lettered: %s", topic, offset, reason)
 
     # -- engine and senders --------------------------------------------------------------------
 
@@ -248,15 +143,6 @@ class Worker:
         with self.db.transaction() as conn:
             store.mark_published(conn, ids, self.clock.now())
 
-    def _device_command(self, row: dict[str, Any]) -> dict[str, Any]:
-        directory = self.directory()
-        resident = directory.registry.residents.get(row["resident_id"])
-        lang = messages.language(resident.language if resident else None)
-        base = {"device_id": row["device_id"], "alert_id": row["alert_id"]}
-        if row["purpose"] == "closed_notice":
-            return {**base, "cmd": "cancel"}
-        return {**base, "cmd": "notify", "text": messages.device_text(row["purpose"], lang)}
-
     async def publisher(self, producer: AIOKafkaProducer) -> None:
         """Alert events to ``alert-events`` and device prompts to ``device-commands``."""
         k = self.settings.kafka
@@ -284,7 +170,9 @@ class Worker:
                 await asyncio.to_thread(self._mark_published, [e["event_id"] for e in events])
             rows = await asyncio.to_thread(self.outbox.claim, ("device",))
             for row in rows:
-                command = self._device_command(row)
+                directory = self.directory()
+                resident = directory.registry.residents.get(row["resident_id"])
+                command = messages.device_command(row, resident.language if resident else None)
                 await producer.send_and_wait(
                     k.commands_topic, orjson.dumps(command), key=row["device_id"].encode()
                 )
