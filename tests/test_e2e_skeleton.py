@@ -245,7 +245,7 @@ def test_two_bridges_split_the_load_with_a_shared_subscription(
     found = collect(
         services.kafka_bootstrap,
         "readings",
-        lambda r: base <= r.get("seq", -1) < base + 400,
+        lambda r: r.get("device_id") == "W001" and base <= r.get("seq", -1) < base + 400,
         lambda f: len(f) >= 400,
     )
     assert sorted(r["seq"] for r in found) == list(range(base, base + 400))  # each exactly once
