@@ -159,6 +159,18 @@ def calls_by_notification(twilio: TwilioRecorder) -> dict[int, int]:
 
 def assert_nothing_twice(worker: AlertsWorker, twilio: TwilioRecorder) -> None:
     """Every request the mock got is a sent outbox row, each row sent once, all answered 201."""
+
+    def settled() -> bool:
+        """No phone send in flight or due now (a request the mock recorded may belong to a row
+        whose worker has not yet written ``sent``)."""
+        busy = worker.rows(
+            "select count(*) as c from notifications where channel in ('voice', 'sms')"
+            " and (state = 'sending' or (state = 'pending' and next_attempt_at <= %s))",
+            worker.clock.now(),
+        )
+        return busy[0]["c"] == 0
+
+    worker.wait_for("no send in flight", settled)
     assert all(e.status == 201 for e in twilio.exchanges), [e.status for e in twilio.exchanges]
     sent = worker.rows("select id, channel, attempts from notifications where state = 'sent'")
     assert all(r["attempts"] == 1 for r in sent)
