@@ -17,6 +17,7 @@ import pytest
 from pydantic import SecretStr
 from starlette.testclient import TestClient
 
+from alerts import store
 from alerts.clock import ManualClock
 from alerts.db import Database, migrate
 from alerts.escalation import run_due
@@ -257,6 +258,10 @@ def test_wearer_ok_cancels_and_those_told_hear_false_alarm(
     assert (alert["state"], alert["closed_by"]) == ("cancelled", "wearer:W001")
     device = engine.rows("select purpose from notifications where channel = 'device'")
     assert [d["purpose"] for d in device] == ["closed_notice"]  # a `cancel` downlink
+    with engine.db.connect() as conn:  # `anxin alerts list` [--all]
+        assert store.list_alerts(conn, include_closed=False) == []
+        listed = store.list_alerts(conn, include_closed=True)
+    assert [(r["alert_id"], r["state"], r["sent"]) for r in listed] == [("sos-1", "cancelled", 9)]
 
     # A detector's cancel of an acknowledged alert resolves it; of an unacknowledged, cancels it.
     engine.ingest(alert_id="sos-2", ts=T0 + 500)
