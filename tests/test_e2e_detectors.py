@@ -9,15 +9,17 @@ import orjson
 from anxin.core.records import AlertRecord
 from anxin.processes import ProcessGroup
 from anxin.services import Endpoints
+from tests.fall_signals import physical_fall
 from tests.kafka_helpers import collect
 from tests.mqtt_helpers import Listener, mosquitto_pub
-from tests.signals import chunks, clear_fall
+from tests.signals import chunks
 
 PREFIX = "anxin/v1"
 
 
-def publish_fall(ep: Endpoints, device: str, t0: float) -> float:
-    g, impact = clear_fall()
+def publish_fall(ep: Endpoints, device: str, t0: float, placement: str) -> float:
+    """A simulated backward fall (strong enough to page when unanswered), sent all at once."""
+    g, impact = physical_fall(placement)
     lines = [
         orjson.dumps({"ts": ts, "worn": True, "accel": accel}) for ts, accel in chunks(g, 50.0, t0)
     ]
@@ -40,19 +42,20 @@ def test_fall_is_a_prompt_ok_cancels_quietly_and_no_answer_pages(
     commands = Listener(services, f"{PREFIX}/devices/+/commands")
     try:
         # 1. A suspected fall: "are you OK?" on the device, a suspicion record, no alert.
-        impact = publish_fall(services, "B003", round(time.time() - 20, 3))
+        #    R004's pendant: a 30 s window, time enough to answer on a busy machine.
+        impact = publish_fall(services, "Q004", round(time.time() - 20, 3), "pendant")
         check = commands.wait_for(lambda c: c.get("cmd") == "check")
-        assert check["timeout_s"] == 5  # R003's window
+        assert check["timeout_s"] == 30
         sid = check["alert_id"]
         (opened,) = suspicions_where(services, lambda s: s["suspicion_id"] == sid, 1)
-        assert opened["outcome"] == "open" and opened["resident_id"] == "R003"
-        assert opened["device_id"] == "B003" and abs(opened["ts"] - impact) < 0.2
+        assert opened["outcome"] == "open" and opened["resident_id"] == "R004"
+        assert opened["device_id"] == "Q004" and abs(opened["ts"] - impact) < 0.2
         assert opened["details"]["detected_by"] == "accelerometer"
 
         # 2. The wearer answers "I'm OK": cancelled, the device told so, nobody else.
         mosquitto_pub(
             services,
-            f"{PREFIX}/devices/B003/telemetry",
+            f"{PREFIX}/devices/Q004/telemetry",
             [orjson.dumps({"ts": time.time(), "event": "ok"})],
         )
         cancel = commands.wait_for(lambda c: c.get("cmd") == "cancel" and c["alert_id"] == sid)
@@ -63,8 +66,9 @@ def test_fall_is_a_prompt_ok_cancels_quietly_and_no_answer_pages(
             ("cancelled", "wearer pressed I'm OK"),
         ]
 
-        # 3. Another fall on another device, unanswered: after the window, a critical alert.
-        publish_fall(services, "G003", round(time.time() - 20, 3))
+        # 3. Another fall on another device, unanswered: after the window (R003: 5 s), a
+        #    critical alert.
+        publish_fall(services, "G003", round(time.time() - 20, 3), "waist")
         check2 = commands.wait_for(lambda c: c.get("cmd") == "check" and c["alert_id"] != sid)
         (alert,) = alerts_where(services, lambda a: a["alert_id"] == check2["alert_id"])
         assert (alert.kind, alert.severity, alert.device_id) == ("fall", "critical", "G003")

@@ -4,8 +4,8 @@ worker → ``fall-suspicions`` / ``alerts`` → the alerts worker (PostgreSQL, T
 A suspected fall whose wearer walks away reaches nobody: no alert record, no notification row.
 One whose wearer lies still reaches the duty nurse's phone within 60 s of the impact (measured
 on the record, ``detected_at - ts``, not on the test's clock). Both on R002's pendant (a 30 s
-window). Constructed signals: tests/signals.py's clear fall (6 g impact, free fall, 90 degrees
-onto the back), then 20 s of walking or of lying still.
+window). Signals: a simulated backward fall (tests/fall_signals.py), then 12 s of walking or
+20 s of lying still.
 """
 
 from __future__ import annotations
@@ -27,9 +27,10 @@ from alerts.lifecycle import Lifecycle
 from alerts.testing import TwilioRecorder
 from anxin.processes import ProcessGroup
 from anxin.services import Endpoints
+from tests.fall_signals import physical_fall, walking
 from tests.kafka_helpers import collect
 from tests.mqtt_helpers import mosquitto_pub
-from tests.signals import chunks, clear_fall
+from tests.signals import chunks
 from tests.test_alerts_worker import T0, AlertsWorker
 
 DEVICE, RESIDENT = "P002", "R002"
@@ -108,22 +109,12 @@ def isolate(w: AlertsWorker, bootstrap: str) -> None:
         lc.cancel(r["alert_id"], "detector:test", "detector", "test isolation")
 
 
-def walking(seconds: float) -> np.ndarray:
-    """Upright, |a| swinging at a 1.8 Hz step rhythm."""
-    t = np.arange(int(seconds * RATE)) / RATE
-    mag = 1.0 + 0.35 * np.sin(2 * np.pi * 1.8 * t)
-    return np.column_stack([0.05 * np.sin(2 * np.pi * 0.9 * t), -mag, np.zeros_like(t)])
-
-
-def publish(ep: Endpoints, after_s: float, tail: np.ndarray, ago_s: float = 0.0) -> float:
-    """A clear fall, ``after_s`` lying, then ``tail``, sent as 1 s chunks ending ``ago_s``
-    before now; returns the impact time."""
-    g, impact = clear_fall(rate=RATE, after_s=after_s)
-    g = np.vstack([g, tail])
+def publish(ep: Endpoints, g: np.ndarray, impact_s: float, ago_s: float = 0.0) -> float:
+    """``g`` sent as 1 s chunks ending ``ago_s`` before now; returns the impact time."""
     t0 = round(time.time() - ago_s - len(g) / RATE, 3)
     lines = [orjson.dumps({"ts": ts, "worn": True, "accel": a}) for ts, a in chunks(g, RATE, t0)]
     mosquitto_pub(ep, f"anxin/v1/devices/{DEVICE}/telemetry", lines)
-    return t0 + impact
+    return t0 + impact_s
 
 
 def suspicions_of(ep: Endpoints, impact: float, count: int) -> list[dict[str, Any]]:
@@ -141,7 +132,8 @@ def test_walking_away_reaches_nobody_lying_still_reaches_the_nurse(
     w = worker
     # 1. Falls, then walks away: prompted, then cancelled quietly. A minute ago, so that the
     #    second fall below is another episode (falls within 30 s of each other are one).
-    walked = publish(services, 6.0, walking(12.0), ago_s=60.0)
+    g, impact_s = physical_fall("pendant")
+    walked = publish(services, np.vstack([g, walking(12.0)]), impact_s, ago_s=60.0)
     first = suspicions_of(services, walked, 2)
     assert [(s["outcome"], s["reason"]) for s in first] == [
         ("open", "suspected by the accelerometer"),
@@ -151,7 +143,7 @@ def test_walking_away_reaches_nobody_lying_still_reaches_the_nurse(
     assert first[0]["resident_id"] == RESIDENT and first[0]["details"]["probability"] > 0
 
     # 2. Falls again, and lies still.
-    lay = publish(services, 6.0, np.tile([0.0, 0.0, 1.0], (int(20 * RATE), 1)))
+    lay = publish(services, *physical_fall("pendant", lying_s=20.0))
     second = suspicions_of(services, lay, 2)
     assert [(s["outcome"], s["reason"]) for s in second] == [
         ("open", "suspected by the accelerometer"),
