@@ -203,7 +203,7 @@ def anxin_env(services: Endpoints, run_root: Path, registry_file: Path) -> dict[
 
 @pytest.fixture(scope="session")
 def settings(services: Endpoints, registry_file: Path) -> Settings:
-    return Settings(registry=registry_file, **services.settings())  # type: ignore[arg-type]
+    return Settings(registry=registry_file, **services.settings())
 
 
 @pytest.fixture(scope="session")

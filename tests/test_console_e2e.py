@@ -116,12 +116,12 @@ class ConsoleServer:
             offset = log_size(self.log_path)
             self._start(group, worker, users)
             child = self.child
+
+            def listening(pid: int = child.proc.pid) -> bool:
+                return self.ready.exists() and listens_on(pid, self.port)
+
             try:
-                group.wait_until(
-                    child,
-                    lambda c=child: self.ready.exists() and listens_on(c.proc.pid, self.port),
-                    timeout=60,
-                )
+                group.wait_until(child, listening, timeout=60)
                 return
             except ServiceError:
                 if child.alive() or not bind_failed(self.log_path, offset):
@@ -239,10 +239,11 @@ def isolate(worker: AlertsWorker, bootstrap: str) -> None:
     for key in ("R002", "R003", "R004"):  # the other residents' partitions too
         m = f"marker-{uuid.uuid4().hex[:8]}"
         produce(bootstrap, [(key, {**record, "alert_id": m, "resident_id": key})])
-        wait_for(
-            "a marker",
-            lambda m=m: worker.rows("select 1 from alert_sources where source_alert_id = %s", m),
-        )
+
+        def arrived(m: str = m) -> list[dict[str, Any]]:
+            return worker.rows("select 1 from alert_sources where source_alert_id = %s", m)
+
+        wait_for("a marker", arrived)
     lc = Lifecycle(Database(worker.dsn), worker.clock)
     for r in worker.rows(
         "select alert_id from alerts where state in ('open', 'notifying', 'acknowledged')"

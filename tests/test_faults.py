@@ -116,9 +116,9 @@ def test_bridge_killed_mid_stream_loses_nothing(
     counts = Counter(len(c) for c in copies.values())
     assert set(counts) <= {1, 2}, counts
     for pair in (c for c in copies.values() if len(c) == 2):
-        first, again = sorted(pair, key=lambda r: r["received_at"])
-        assert {**first, "received_at": 0} == {**again, "received_at": 0}
-        assert first["received_at"] < killed_at <= again["received_at"], (first, again)
+        first, copy = sorted(pair, key=lambda r: r["received_at"])
+        assert {**first, "received_at": 0} == {**copy, "received_at": 0}
+        assert first["received_at"] < killed_at <= copy["received_at"], (first, copy)
     print(f"bridge SIGKILL: {total} published, {len(unique)} on readings, {counts[2]} redelivered")
 
 

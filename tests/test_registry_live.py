@@ -180,7 +180,7 @@ def test_registry_changes_reach_the_running_bridge_detectors_and_alerts_worker(
             "the alerts worker's refusal", lambda: REFUSED in log_since(alerts_log, alerts_mark)
         )
         # The bridge looks at the file when a message comes: press until it has looked.
-        pressed = []
+        pressed: list[dict[str, Any]] = []
         while REFUSED not in log_since(bridge_log, bridge_mark) and len(pressed) < 10:
             seq += 1
             pressed.append(press_sos(services, seq))

@@ -80,7 +80,8 @@ def _folder(tmp: Path, tag: str, prefix: str) -> tuple[Path, dict[str, list[floa
         }
     }
     (folder / "registry.yaml").write_text(yaml.safe_dump(registry))
-    msgs, times = [], defaultdict(list)
+    msgs: list[dict[str, Any]] = []
+    times: dict[str, list[float]] = defaultdict(list)
     for i, d in enumerate(devices):
         t = T + 0.05 * i
         msgs.append({"t": t - 0.01, "topic": f"{prefix}/devices/{d}/status", "payload": "online"})
