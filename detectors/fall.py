@@ -13,21 +13,20 @@ Why this shape:
   have gathered, so the per-call Python overhead is paid once per few chunks. Any chunk with
   a candidate peak, and every chunk while a candidate or a "lying still" watch is open, is
   processed at once, so latency is not affected. The queue is part of the state (int16 mg).
-- A candidate impact is a local maximum of |a|. It is decided once ``POST_S`` seconds of data
-  after it exist, from physical evidence: impact size (a clipped peak is a lower bound), a
-  free-fall dip before it, the change of orientation from before to after and how quickly it
-  happened (a controlled sit or lie-down turns slowly), how still the wearer is afterwards,
-  and whether similar impacts repeat (clapping, jogging).
-- Wrist: the peak alone says little (a hand slap, a clap or the jolt of dropping onto a chair
-  reach 3 g at the wrist), so the wrist also scores the impact's impulse, the velocity (m/s)
-  the impact took out: the sum of |50 ms mean vector| above 1 g from 0.15 s before to 0.35 s
-  after the peak. A body hitting the floor after a fall loses 2-4 m/s; a seat catching a
-  controlled descent or a brief knock, about 1 m/s or less (WEDA-FALL: falls median 3-5 m/s,
-  collapsing into a chair 1.4, hitting a table 0.5).
+- A candidate impact is a local maximum of |a| above a low gate (``GATE_G``). It is decided
+  once ``POST_S`` seconds of data after it exist, by a learned model (``detectors/models/
+  fall_model.json``, trained and cross-validated subject-wise by ``scripts/train-fall-model``;
+  see ``detectors/FALL_MODEL.md``) from physical features (``detectors.fall_features``):
+  impact size and impulse, a free-fall dip before it, the change of orientation and how
+  quickly it happened, movement afterwards, and whether similar impacts repeat. Hand-set
+  ramps tuned on the lab trials did not transfer to other subjects or to everyday wrist wear.
+- A finding is a suspicion, not an alert: ``probability >= SUSPECT_P`` prompts the wearer;
+  a confirmation step outside this module may raise an alert from an unanswered suspicion at
+  ``ALERT_P`` and cancels one when ``fall_features.up_and_about`` sees the wearer walking.
 - Slow path: a fall with little impact (sliding off a chair) does not score enough at
   ``POST_S``. If it ended far from the orientation held seconds before (``REF_S``) and the
   wearer lies still, it is watched; if they are still lying still ``SLOW_S`` seconds after the
-  impact it becomes a finding (``evidence["slow"]``).
+  impact it becomes a finding (``evidence["slow"]``) with probability ``SUSPECT_P``: a prompt.
 """
 
 from __future__ import annotations
@@ -40,26 +39,24 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from detectors import fall_features as FF
+
 FloatArray = npt.NDArray[np.float64]
 I16 = npt.NDArray[np.int16]
 
-BIN_HZ = 20  # 50 ms bins
-POST_S = 2.5  # data needed after the impact before deciding
-POST_START_S = 1.0  # post window starts this long after the impact (settling)
-PRE_S = (3.0, 1.0)  # window (seconds before the impact) for the "before" orientation
-REF_S = (3.5, 2.5)  # older reference orientation for the slow path (slides rotate slowly)
-IMPULSE_S = (150, 350)  # ms before / after the peak over which the impact impulse is summed
-FF_S = 1.0  # free-fall dip is searched this long before the impact
+BIN_HZ = FF.BIN_HZ  # 50 ms bins
+POST_S = FF.POST_S  # data needed after the impact before deciding
+POST_START_S = FF.POST_START_S  # post window starts this long after the impact (settling)
+REF_S = FF.REF_S  # older reference orientation for the slow path (slides rotate slowly)
 PEAK_HALF_S = 0.5  # a candidate must be the largest |a| within +-this
 RING_BINS = int((REF_S[0] + POST_S) * BIN_HZ) + 4  # 6.2 s: every undecided candidate's context
 REFRACTORY_S = 5.0  # one finding per fall (bounces and rolling are not new falls)
 MAX_GAP_S = 2.0  # a longer gap in the samples restarts the history
 MIN_HISTORY_S = 1.2  # an impact with less history before it has no "before" orientation
-STILL_RANGE_G = 0.15  # a bin whose |a| varies less than this counts as still
+STILL_RANGE_G = FF.STILL_RANGE_G  # a bin whose |a| varies less than this counts as still
 MAX_ABS_G = 32.0  # beyond any wearable sensor range: the chunk is corrupt
 RATE_RANGE = (20.0, 200.0)
-WEIGHTLESS_G = 0.3  # |a| below this in a whole bin: nearly weightless
-WEIGHTLESS_MAX_S = 0.3  # real falls stay under 0.25 s of it; a device dropped from 0.5 m+ not
+WEIGHTLESS_MAX_S = FF.WEIGHTLESS_MAX_S  # a device dropped from 0.5 m+ is weightless longer
 CLIP_LEVELS_G = np.array([2.0, 4.0, 8.0, 16.0])  # common accelerometer full-scale ranges
 SATURATION_FROM_G = 1.5  # below this no axis can be clipped (the smallest range less 3 % is 1.94)
 MAX_PENDING = 200  # quiet samples queued before binning (bounded: they are part of the state)
@@ -67,88 +64,67 @@ SLOW_S = 6.0  # slow path: still lying this long after the impact confirms the f
 SLOW_MOVING_MAX = 0.1  # fraction of moving bins tolerated while "lying still"
 SLOW_DRIFT_DEG = 25.0  # orientation may drift this much while lying
 SLOW_SWAY_G = 0.1  # slow movement (rms of the 50 ms mean vector) tolerated while lying
-TURN_SLOW_S = (1.8, 2.2)  # a turn to the after-orientation this slow is a controlled movement
-TURN_PENALTY = 0.5  # score taken off (in full at the second TURN_SLOW_S) for such a slow turn
-TURN_MIN_DEG = 10.0  # below this orientation change there is no turn to time
+LYING_ANGLE_DEG = 50.0  # orientation change that, with stillness, means "lying still"
+LYING_MOTION_G = 0.25
+
+# Candidate gate: low, so that nearly every real impact becomes a candidate (the ±2 g phone of
+# MobiFall peaks at 2.0-3.4 g); the model decides. Every local max of |a| above it is scored.
+GATE_G = 1.6
 
 PLACEMENTS = ("wrist", "waist", "pendant")
 
 
-def _ramp(x: float, zero: float, one: float) -> float:
-    """0 at ``zero``, 1 at ``one``, linear between (either direction)."""
-    return min(1.0, max(0.0, (x - zero) / (one - zero)))
-
-
 @dataclass(frozen=True)
-class Params:
-    """Per-placement evidence ramps (g, degrees); each term scores 0..1 times its weight.
+class SlowPath:
+    """Slow path (a fall with little impact, e.g. sliding off a chair) in hand-set physics.
 
-    Ramps rather than hard thresholds so that strong evidence of one kind can make up for
-    weak evidence of another (a clipped ±2 g impact, a fall onto a soft mattress, a wearer who
-    moves after the fall).
+    The model decides at ``POST_S``; a slide's impact is too small for it. If the candidate
+    ended far from the orientation held seconds before, after a dip, and the wearer then lies
+    still for ``SLOW_S`` seconds, it becomes a finding with probability ``SUSPECT_P``: a prompt
+    to the wearer, never by itself an alert.
     """
 
-    impact_g: tuple[float, float]  # peak |a|: candidate from the first, full marks at the second
-    freefall_g: tuple[float, float]  # min |a| in the second before the impact
-    angle_deg: tuple[float, float]  # orientation change, before vs after
-    motion_g: tuple[float, float]  # movement after the impact (g rms + half the bin range)
-    weights: tuple[float, float, float, float]  # impact, free fall, orientation, stillness
-    impulse_ms: tuple[float, float]  # velocity (m/s) the impact took out (integral of |a| - 1 g)
-    impulse_w: float  # weight of the impulse term
-    repeat_penalty: float  # per other impact of similar size within +-2 s (clapping, jogging)
-    min_score: float  # evidence needed for a finding
-    slow_peak_g: float  # slow path: smallest bump at the end of the descent
-    slow_angle_deg: float  # slow path: rotation from the older reference to lying
-    slow_dip_g: float  # slow path: |a| must have dipped below this before (the body dropped)
+    peak_g: float  # smallest bump at the end of the descent
+    angle_deg: float  # rotation from the older reference to lying
+    dip_g: float  # |a| must have dipped below this before (the body dropped)
 
 
-# A belt device and a chest pendant both move with the trunk: one set of ramps for the two
-# (the real recordings have no pendant; a pendant swings a little more on its cord).
-TRUNK = Params(
-    impact_g=(1.9, 3.0),
-    freefall_g=(0.9, 0.3),
-    angle_deg=(20.0, 60.0),
-    motion_g=(1.2, 0.2),
-    weights=(1.0, 0.5, 2.0, 1.0),
-    impulse_ms=(1.2, 3.0),
-    impulse_w=0.0,
-    repeat_penalty=0.0,
-    min_score=3.5,
-    slow_peak_g=1.8,
-    slow_angle_deg=45.0,
-    slow_dip_g=0.8,
-)
-PARAMS: dict[str, Params] = {
-    "waist": TRUNK,
-    "pendant": TRUNK,
-    "wrist": Params(
-        impact_g=(2.2, 5.0),
-        freefall_g=(0.9, 0.3),
-        angle_deg=(25.0, 70.0),
-        motion_g=(1.2, 0.2),
-        weights=(1.0, 0.5, 2.0, 1.5),
-        impulse_ms=(1.0, 2.5),
-        impulse_w=1.5,
-        repeat_penalty=0.5,
-        min_score=4.0,
-        slow_peak_g=2.0,
-        slow_angle_deg=60.0,
-        slow_dip_g=0.8,
-    ),
+TRUNK_SLOW = SlowPath(peak_g=1.8, angle_deg=45.0, dip_g=0.8)
+SLOW: dict[str, SlowPath] = {
+    "waist": TRUNK_SLOW,
+    "pendant": TRUNK_SLOW,  # a pendant moves with the trunk; no pendant data to train on
+    "wrist": SlowPath(peak_g=2.0, angle_deg=60.0, dip_g=0.8),
 }
-LYING_ANGLE_DEG = 50.0  # orientation change that, with stillness, means "lying still"
-LYING_MOTION_G = 0.25
+
+# The thresholds on FallFinding.probability. Fixed points of a common scale: the model maps
+# each placement group's operating points, chosen inside the subject-wise cross-validation
+# (detectors/fall_train.py), onto them (FallModel.probability), so they hold for every placement.
+SUSPECT_P = 0.5  # prompt the wearer ("are you OK?"): a finding is emitted from here
+ALERT_P = 0.9  # an unanswered suspicion may become an alert from here
+
+
+def fall_model() -> FF.FallModel:
+    """The shipped model (read once per process; checked against the thresholds above)."""
+    m = FF.load_model()
+    if (m.suspect_p, m.alert_p) != (SUSPECT_P, ALERT_P):
+        raise ValueError("fall model was trained for other SUSPECT_P / ALERT_P")
+    return m
 
 
 @dataclass(frozen=True)
 class FallFinding:
-    """A detected fall. ``lying_still`` lets the caller upgrade the alert to critical."""
+    """A suspected fall: prompt the wearer; an alert only after confirmation (``ALERT_P``).
+
+    ``probability`` is the model's; ``evidence`` holds the features it was computed from.
+    ``lying_still`` lets the caller upgrade the alert to critical.
+    """
 
     impact_ts: float
     peak_g: float
     placement: str
     evidence: dict[str, float | bool]
     lying_still: bool
+    probability: float = 1.0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -157,6 +133,7 @@ class FallFinding:
             "placement": self.placement,
             "evidence": dict(self.evidence),
             "lying_still": self.lying_still,
+            "probability": self.probability,
         }
 
     @classmethod
@@ -167,6 +144,7 @@ class FallFinding:
             str(d["placement"]),
             dict(d["evidence"]),
             bool(d["lying_still"]),
+            float(d.get("probability", 1.0)),
         )
 
 
@@ -267,13 +245,16 @@ class FallDetector:
     pend_rate: float = 0.0
     pend_n: int = 0
     held: list[FallFinding] = field(default_factory=list)  # findings not yet returned
+    # training only (not state): when a list, every candidate's (impact_ts, features) is
+    # appended to it and nothing is decided, so thresholds can be chosen offline
+    collect: list[tuple[float, FloatArray]] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        if self.placement not in PARAMS:
+        if self.placement not in SLOW:
             raise ValueError(f"unknown placement {self.placement!r}")
-        p = PARAMS[self.placement]
-        self._p = p
-        self._cand_mg = min(p.impact_g[0], p.slow_peak_g) * 1000.0
+        self._slow = SLOW[self.placement]
+        self._wrist = self.placement == "wrist"
+        self._cand_mg = min(GATE_G, self._slow.peak_g) * 1000.0
         self._hot2 = (self._cand_mg / 1000.0) ** 2
 
     # ---- state -------------------------------------------------------------------------
@@ -551,26 +532,29 @@ class FallDetector:
         self._confirm(work, ws, end)
 
     def _candidate(self, work: I16, c: int, absbin: int) -> None:
-        p = self._p
-        ev, post_vec = self._features(work, c)
-        score = _score(ev, p)
-        ev["score"] = round(score, 3)
-        if score >= p.min_score and float(ev["peak_g"]) >= p.impact_g[0]:
-            self._emit(absbin, ev)
+        x, ev, post_vec = self._features(work, c)
+        if self.collect is not None:
+            self.collect.append(((absbin + 0.5) / BIN_HZ, x))
             return
+        p = float(fall_model().probability(x)[0])
+        ev["probability"] = round(p, 4)
+        if p >= SUSPECT_P:
+            self._emit(absbin, ev, p)
+            return
+        s = self._slow
         slow = (
-            float(ev["peak_g"]) >= p.slow_peak_g
-            and float(ev["ref_angle_deg"]) >= p.slow_angle_deg
-            and float(ev["freefall_g"]) <= p.slow_dip_g
+            float(ev["peak_g"]) >= s.peak_g
+            and float(ev["ref_angle_deg"]) >= s.angle_deg
+            and float(ev["freefall_g"]) <= s.dip_g
             and float(ev["post_motion_g"]) <= LYING_MOTION_G
             and float(ev["weightless_s"]) < WEIGHTLESS_MAX_S
             and float(ev["repeats"]) == 0.0
         )
         if slow:
             self.watch = [float(absbin), float(ev["peak_g"]), *map(float, post_vec)]
-            self.watch += [float(ev["score"]), float(ev["ref_angle_deg"])]
+            self.watch += [p, float(ev["ref_angle_deg"])]
 
-    def _emit(self, absbin: int, ev: dict[str, float | bool]) -> None:
+    def _emit(self, absbin: int, ev: dict[str, float | bool], p: float) -> None:
         self.last_finding_bin = absbin
         self.watch = None
         self.held.append(
@@ -580,6 +564,7 @@ class FallDetector:
                 placement=self.placement,
                 evidence=ev,
                 lying_still=bool(ev["lying_still"]),
+                probability=p,
             )
         )
 
@@ -605,7 +590,7 @@ class FallDetector:
             ev: dict[str, float | bool] = {
                 "peak_g": w[1],
                 "ref_angle_deg": w[6],
-                "score": w[5],
+                "probability": round(w[5], 4),
                 "still_s": SLOW_S - POST_S,
                 "moving_frac": moving,
                 "drift_deg": drift,
@@ -613,103 +598,23 @@ class FallDetector:
                 "slow": True,
                 "lying_still": True,
             }
-            self._emit(wb, ev)
+            self._emit(wb, ev, SUSPECT_P)
 
-    def _features(self, work: I16, i: int) -> tuple[dict[str, float | bool], FloatArray]:
-        """Evidence around the candidate impact at row ``i`` of ``work`` (post window present)."""
+    def _features(
+        self, work: I16, i: int
+    ) -> tuple[FloatArray, dict[str, float | bool], FloatArray]:
+        """Features around the candidate at row ``i`` of ``work`` (its post window present)."""
         b = BIN_HZ
         w0 = max(0, i - int(REF_S[0] * b))
         r = work[w0 : i + int(POST_S * b) + 1].astype(np.float64) / 1000.0
-        i -= w0
-        amax, amin, vec = r[:, 0], r[:, 1], r[:, 2:]
-        freefall = float(amin[max(0, i - int(FF_S * b)) : i + 1].min())
-        # true weightlessness (a dropped device) lasts; a toppling body keeps some support
-        weightless = float(np.count_nonzero(amax[max(0, i - int(FF_S * b)) : i] < WEIGHTLESS_G))
-        pre0 = max(0, i - int(PRE_S[0] * b))
-        pre = vec[pre0 : max(pre0 + 1, i - int(PRE_S[1] * b))]
-        ref = vec[0 : max(1, i - int(REF_S[1] * b))]
-        lo, hi = i + int(POST_START_S * b), i + int(POST_S * b) + 1
-        post, post_rng = vec[lo:hi], amax[lo:hi] - amin[lo:hi]
-        pre_m, post_m = pre.mean(axis=0), post.mean(axis=0)
-        angle = _angle(pre_m, post_m)
-        ref_angle = _angle(ref.mean(axis=0), post_m)
-        # movement after: slow (spread of the mean vector) plus fast (typical range within a bin)
-        post_motion = math.sqrt(float(((post - post_m) ** 2).sum(axis=1).mean()))
-        post_motion += float(np.median(post_rng)) / 2
-        pre_motion = math.sqrt(float(((pre - pre_m) ** 2).sum(axis=1).mean()))
-        # other impacts of similar size nearby: clapping, jogging, hammering repeat; a fall does not
-        n0, n1 = max(0, i - 2 * b), min(len(amax), i + 2 * b + 1)
-        near = amax[n0:n1]
-        level = max(self._p.impact_g[0], 0.6 * float(amax[i]))
-        tops = (near[1:-1] >= level) & (near[1:-1] >= near[:-2]) & (near[1:-1] > near[2:])
-        pos = np.flatnonzero(tops) + 1 + n0
-        repeats = int(np.count_nonzero(np.abs(pos - i) > int(0.3 * b)))
-        # magnitude of the 50 ms mean vector around the impact: a body impact lasts, a knock not
-        impact_mean = float(np.linalg.norm(vec[max(0, i - 2) : i + 3], axis=1).max())
-        # impulse of the impact: velocity (m/s) the jolt took out, integral of |a| above 1 g
-        j0, j1 = max(0, i - IMPULSE_S[0] * b // 1000), i + IMPULSE_S[1] * b // 1000 + 1
-        vmag = np.sqrt(np.einsum("ij,ij->i", vec[j0:j1], vec[j0:j1]))
-        impulse = float(np.maximum(vmag - 1.0, 0.0).sum()) * 9.81 / b
-        turn = _turn_seconds(vec, i, pre_m, post_m, angle) if angle >= TURN_MIN_DEG else 0.0
+        x = FF.candidate_features(r, i - w0, self._wrist, GATE_G)
         ev: dict[str, float | bool] = {
-            "peak_g": float(amax[i]),
-            "freefall_g": freefall,
-            "angle_deg": angle,
-            "ref_angle_deg": ref_angle,
-            "post_motion_g": post_motion,
-            "pre_motion_g": pre_motion,
-            "post_g": float(np.linalg.norm(post_m)),
-            "repeats": float(repeats),
-            "weightless_s": weightless / b,
-            "impact_mean_g": impact_mean,
-            "impulse_ms": impulse,
-            "turn_s": turn,
-            "lying_still": angle >= LYING_ANGLE_DEG and post_motion <= LYING_MOTION_G,
+            k: round(float(v), 4) for k, v in zip(FF.FEATURES, x.tolist(), strict=True)
         }
-        return ev, post_m
-
-
-def _turn_seconds(
-    vec: FloatArray, i: int, pre: FloatArray, post: FloatArray, total: float
-) -> float:
-    """Seconds the middle of the turn from the before- to the after-orientation took.
-
-    A fall is a loss of control: the body turns over quickly (in the falls of the real
-    recordings this measure is under 1.6 s for 95 % of them); collapsing into a chair is
-    slower. Timed from the last 150 ms average still within a quarter of the total change of
-    the "before" orientation to the first one within a quarter of it of the "after" one, so a
-    steady turn measures half its duration and a still start or end does not count.
-    """
-    b = BIN_HZ
-    lo, hi = max(0, i - 3 * b), min(len(vec), i + b)
-    v = vec[lo:hi]
-    if len(v) < 3:
-        return 0.0
-    v = (v[:-2] + v[1:-1] + v[2:]) / 3.0
-    norms = np.linalg.norm(v, axis=1) + 1e-6
-    cos_pre = v @ pre / (norms * max(1e-6, float(np.linalg.norm(pre))))
-    cos_post = v @ post / (norms * max(1e-6, float(np.linalg.norm(post))))
-    near = math.cos(math.radians(0.25 * total))
-    k = i - lo - 1  # the impact's row in the smoothed series
-    left = np.flatnonzero(cos_pre[: k + 1] >= near)
-    start = int(left[-1]) if left.size else 0
-    right = np.flatnonzero(cos_post[start:] >= near)
-    end = start + int(right[0]) if right.size else len(v) - 1
-    return (end - start) / b
-
-
-def _score(ev: dict[str, float | bool], p: Params) -> float:
-    """Weighted sum of the evidence ramps, minus a penalty for repeated impacts."""
-    terms = (
-        _ramp(float(ev["peak_g"]), *p.impact_g),
-        _ramp(float(ev["freefall_g"]), *p.freefall_g),
-        _ramp(float(ev["angle_deg"]), *p.angle_deg),
-        _ramp(float(ev["post_motion_g"]), *p.motion_g),
-    )
-    if float(ev["weightless_s"]) >= WEIGHTLESS_MAX_S:
-        return 0.0  # a dropped device (or a jump), not a body toppling over
-    s = sum(w * t for w, t in zip(p.weights, terms, strict=True))
-    if p.impulse_w:
-        s += p.impulse_w * _ramp(float(ev["impulse_ms"]), *p.impulse_ms)
-    s -= TURN_PENALTY * _ramp(float(ev["turn_s"]), *TURN_SLOW_S)
-    return s - p.repeat_penalty * float(ev["repeats"])
+        i -= w0
+        post_m = r[i + int(POST_START_S * b) : i + int(POST_S * b) + 1, 2:].mean(axis=0)
+        ev["lying_still"] = (
+            float(ev["angle_deg"]) >= LYING_ANGLE_DEG
+            and float(ev["post_motion_g"]) <= LYING_MOTION_G
+        )
+        return x, ev, post_m

@@ -1,0 +1,661 @@
+"""Train and cross-validate the fall model: ``scripts/train-fall-model`` (one command).
+
+Reads the scenario folders ``../shared/data/falls/{mobifall,sisfall,wedafall}`` and the fall-free
+everyday wrist wear ``../shared/data/realwear`` (never committed), replays every recording
+through the streaming :class:`detectors.fall.FallDetector` in collect mode (so the features are
+exactly those the detector computes at run time), and
+
+1. cross-validates subject-wise: each folder's subjects are dealt into 5 folds (a subject's
+   trials never straddle train and test), each realwear wearer is its own group
+   (leave-one-wearer-out for it); thresholds are chosen on the training folds only, from
+   inner out-of-fold predictions (nested CV);
+2. prints per-folder sensitivity / specificity counting alert records, realwear alerts and
+   suspicions per wear-day, beside the old hand-set detector (``fall.py`` at ``BASELINE_REV``)
+   replayed through the same records;
+3. fits the final model on all data, with thresholds chosen by the same rule on the
+   cross-validated predictions, and writes ``detectors/models/fall_model.json``.
+
+scikit-learn is needed here only (the ``train`` extra); the runtime reads the JSON with numpy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from detectors import fall_features as FF
+from detectors.fall import ALERT_P, REFRACTORY_S, SUSPECT_P, FallDetector
+
+FloatArray = npt.NDArray[np.float64]
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # a shared 2-core machine: one thread (sklearn)
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+FOLDERS = ("mobifall", "sisfall", "wedafall")
+N_FOLDS = 5
+SEED = 15
+BASELINE_REV = "99d4b91"  # fall.py with the hand-set evidence ramps, for the comparison
+WEAR_DAY_S = 24 * 3600.0
+POS_WINDOW_S = 1.0  # a candidate this close to a fall's labelled impact is that fall
+# Threshold rules, applied to out-of-fold predictions of the training data only:
+ALERT_SPEC = 0.995  # alert: every folder's specificity at least this (margin over 0.99) ...
+ALERT_REAL_PER_DAY = 0.2  # ... and realwear alerts per wear-day at most this
+SUSPECT_SPEC = 0.90  # prompt: every folder's specificity (counting prompts) at least this ...
+SUSPECT_REAL_PER_DAY = 24.0  # ... and at most about one prompt per hour of everyday wear
+NOMINAL = (SUSPECT_P, ALERT_P)  # each group's operating points are mapped onto these
+MIN_GAP_LOGIT = 0.25  # the prompt threshold stays at least this far (log-odds) below the alert's
+GROUPS = ("trunk", "wrist")
+MONOTONE = {  # physics: more of these never makes a fall less likely (and repeats more likely)
+    "peak_g": 1,
+    "impulse_ms": 1,
+    "impact_mean_g": 1,
+    "angle_deg": 1,
+    "drop_ms": 1,
+    "repeats": -1,
+    "weightless_s": -1,
+}
+GRID: list[float] = [
+    round(float(v), 4) for v in np.r_[np.arange(0.02, 0.9, 0.01), np.arange(0.9, 0.999, 0.0025)]
+]
+
+
+@dataclass
+class Record:
+    """One trial (or one realwear wearer's whole recording) and what the detectors made of it."""
+
+    folder: str
+    device: str
+    placement: str
+    group: str  # subject (folder-qualified) or realwear wearer
+    fall: bool
+    start: float | None  # labelled impact
+    deadline: float | None
+    seconds: float
+    t0: float = 0.0
+    rate: float = 50.0
+    samples: FloatArray = field(default_factory=lambda: np.zeros((0, 3)))
+    cand_ts: list[float] = field(default_factory=list)  # candidate impact times
+    cand_at: list[float] = field(default_factory=list)  # arrival of the deciding message
+    cand_x: list[FloatArray] = field(default_factory=list)
+    old: list[tuple[float, float]] = field(default_factory=list)  # (impact_ts, detected_at)
+
+
+def _messages(path: Path) -> dict[str, list[tuple[float, float, float, list[list[float]]]]]:
+    by_dev: dict[str, list[tuple[float, float, float, list[list[float]]]]] = {}
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            m = json.loads(line)
+            acc = m["payload"].get("accel")
+            if not acc:
+                continue
+            dev = m["topic"].split("/")[-2]
+            by_dev.setdefault(dev, []).append(
+                (float(m["t"]), float(m["payload"]["ts"]), float(acc["rate"]), acc["g"])
+            )
+    return by_dev
+
+
+def load_records(data: Path) -> list[Record]:
+    """Every trial of the three folders and each realwear wearer, with their samples."""
+    out: list[Record] = []
+    for folder in FOLDERS:
+        d = data / "falls" / folder
+        labels = {}
+        for line in (d / "labels.jsonl").read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                lab = json.loads(line)
+                labels[lab["resident"]] = (float(lab["start"]), float(lab["deadline"]))
+        msgs = _messages(d / "messages.jsonl")
+        with (d / "trials.csv").open(encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                fall = row["fall"] == "1"
+                st, dl = labels.get(row["resident"], (None, None))
+                if fall and st is None:
+                    raise ValueError(f"fall trial {row['resident']} without a label")
+                out.append(
+                    _with_samples(
+                        Record(
+                            folder,
+                            row["device"],
+                            row["placement"],
+                            f"{folder}:{row['subject']}",
+                            fall,
+                            st,
+                            dl,
+                            float(row["duration_s"]),
+                        ),
+                        msgs[row["device"]],
+                    )
+                )
+    msgs = _messages(data / "realwear" / "messages.jsonl")
+    for dev in sorted(msgs):
+        wearer = dev[:-1] if dev.endswith("W") else dev
+        rec = Record("realwear", dev, "wrist", f"realwear:{wearer}", False, None, None, 0.0)
+        rec = _with_samples(rec, msgs[dev])
+        rec.seconds = rec.samples.shape[0] / rec.rate
+        out.append(rec)
+    return out
+
+
+def _with_samples(rec: Record, msgs: list[tuple[float, float, float, list[list[float]]]]) -> Record:
+    msgs.sort()
+    rec.t0, rec.rate = msgs[0][1], msgs[0][2]
+    rec.samples = np.concatenate([np.asarray(g, dtype=np.float64).reshape(-1, 3) for *_, g in msgs])
+    rec.msgs = msgs  # type: ignore[attr-defined]
+    return rec
+
+
+def load_baseline() -> ModuleType | None:
+    """The hand-set detector as it was at ``BASELINE_REV`` (from git), or None without git."""
+    try:
+        src = subprocess.run(
+            ["git", "-C", str(ROOT), "show", f"{BASELINE_REV}:detectors/fall.py"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    spec = importlib.util.spec_from_loader("anxin_fall_baseline", loader=None)
+    assert spec is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    exec(compile(src, f"fall.py@{BASELINE_REV}", "exec"), mod.__dict__)
+    return mod
+
+
+def replay(rec: Record, baseline: ModuleType | None) -> None:
+    """Feed the record message by message: candidates (collect mode) and the old findings."""
+    msgs = rec.msgs  # type: ignore[attr-defined]
+    det = FallDetector(rec.placement, collect=[])
+    old = baseline.FallDetector(rec.placement) if baseline is not None else None
+    assert det.collect is not None
+    for t, ts, rate, g in msgs:
+        a = np.asarray(g, dtype=np.float64).reshape(-1, 3)
+        n0 = len(det.collect)
+        det.feed(ts, rate, a)
+        for imp, x in det.collect[n0:]:
+            rec.cand_ts.append(imp)
+            rec.cand_at.append(t)
+            rec.cand_x.append(x)
+        if old is not None:
+            rec.old += [(f.impact_ts, t) for f in old.feed(ts, rate, a)]
+
+
+# ---- evaluation ----------------------------------------------------------------------------
+def emitted(rec: Record, p: FloatArray, suspect: float) -> list[int]:
+    """Candidates the detector would emit (p >= suspect, 5 s refractory after each)."""
+    out: list[int] = []
+    last = -1e18
+    for j in np.argsort(rec.cand_ts, kind="stable").tolist():
+        if p[j] >= suspect and rec.cand_ts[j] >= last + REFRACTORY_S:
+            out.append(j)
+            last = rec.cand_ts[j]
+    return out
+
+
+@dataclass
+class Tally:
+    tp: int = 0
+    fn: int = 0
+    fp: int = 0
+    tn: int = 0
+    real_alerts: int = 0
+    real_seconds: float = 0.0
+
+    @property
+    def sens(self) -> float:
+        return self.tp / max(1, self.tp + self.fn)
+
+    @property
+    def spec(self) -> float:
+        return self.tn / max(1, self.tn + self.fp)
+
+    @property
+    def per_day(self) -> float:
+        return self.real_alerts / max(1e-9, self.real_seconds) * WEAR_DAY_S
+
+
+def group_of(rec: Record) -> str:
+    """Placement group with its own operating points (a pendant would be trunk)."""
+    return "wrist" if rec.placement == "wrist" else "trunk"
+
+
+def _in_window(rec: Record, at: float) -> bool:
+    assert rec.start is not None and rec.deadline is not None
+    return rec.start - 2.0 <= at <= rec.deadline
+
+
+def tally(recs: list[Record], alert_at: list[list[float]]) -> dict[str, Tally]:
+    """Score per folder, as score.py does: ``alert_at`` = each record's alert arrival times."""
+    out: dict[str, Tally] = {}
+    for rec, ats in zip(recs, alert_at, strict=True):
+        t = out.setdefault(rec.folder, Tally())
+        if rec.folder == "realwear":
+            t.real_alerts += len(ats)
+            t.real_seconds += rec.seconds
+        elif rec.fall:
+            if any(_in_window(rec, a) for a in ats):
+                t.tp += 1
+            else:
+                t.fn += 1
+        elif ats:
+            t.fp += 1
+        else:
+            t.tn += 1
+    return out
+
+
+Thresholds = dict[str, tuple[float, float]]  # group -> (suspect, alert), raw probabilities
+
+
+def record_alerts(
+    recs: list[Record], probs: list[FloatArray], thr: Thresholds
+) -> tuple[list[list[float]], list[list[float]]]:
+    """Per record: arrival times of suspicions and of those at or above the alert threshold."""
+    sus, ale = [], []
+    for rec, p in zip(recs, probs, strict=True):
+        suspect, alert = thr[group_of(rec)]
+        em = emitted(rec, p, suspect)
+        sus.append([rec.cand_at[j] for j in em])
+        ale.append([rec.cand_at[j] for j in em if p[j] >= alert])
+    return sus, ale
+
+
+def _fast_maxima(recs: list[Record], probs: list[FloatArray]) -> tuple[FloatArray, ...]:
+    """For threshold search: per record the largest p that would count (no refractory)."""
+    hit, adl_max, real_p, real_s = [], [], [], 0.0
+    folders = []
+    for rec, p in zip(recs, probs, strict=True):
+        if rec.folder == "realwear":
+            real_p.append(p)
+            real_s += rec.seconds
+            continue
+        folders.append(FOLDERS.index(rec.folder))
+        if rec.fall:
+            ok = [p[j] for j in range(len(p)) if _in_window(rec, rec.cand_at[j])]
+            hit.append(max(ok, default=0.0))
+            adl_max.append(np.nan)
+        else:
+            hit.append(np.nan)
+            adl_max.append(float(p.max()) if len(p) else 0.0)
+    rp = np.concatenate(real_p) if real_p else np.zeros(0)
+    return np.array(hit), np.array(adl_max), np.array(folders), rp, np.array([real_s])
+
+
+def choose_thresholds(recs: list[Record], probs: list[FloatArray]) -> Thresholds:
+    """Each placement group's (suspect, alert) thresholds, from out-of-fold predictions."""
+    out = {}
+    for g in GROUPS:
+        sel = [i for i, r in enumerate(recs) if group_of(r) == g]
+        s, a = _thresholds([recs[i] for i in sel], [probs[i] for i in sel])
+        s = min(s, 1.0 / (1.0 + np.exp(-(FF.logit(a) - MIN_GAP_LOGIT))))
+        out[g] = (float(s), float(a))
+    return out
+
+
+def _thresholds(recs: list[Record], probs: list[FloatArray]) -> tuple[float, float]:
+    """Smallest thresholds meeting the rules above (largest sensitivity)."""
+    _, adl, fol, rp, rs = _fast_maxima(recs, probs)
+    days = max(1e-9, float(rs[0])) / WEAR_DAY_S
+
+    def ok(t: float, spec: float, per_day: float) -> bool:
+        for k in range(len(FOLDERS)):
+            a = adl[(fol == k) & ~np.isnan(adl)]
+            if a.size and float(np.mean(a < t)) < spec:
+                return False
+        return not (rs[0] > 0 and float(np.count_nonzero(rp >= t)) / days > per_day)
+
+    alert = next((float(t) for t in GRID if ok(t, ALERT_SPEC, ALERT_REAL_PER_DAY)), 0.999)
+    suspect = next((float(t) for t in GRID if ok(t, SUSPECT_SPEC, SUSPECT_REAL_PER_DAY)), alert)
+    return min(suspect, alert), alert
+
+
+# ---- models --------------------------------------------------------------------------------
+def _fit(kind: str, x: FloatArray, y: npt.NDArray[np.int64], w: FloatArray) -> Any:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if kind == "logistic":
+        m = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
+        m.fit(x, y, logisticregression__sample_weight=w)
+        return m
+    m = HistGradientBoostingClassifier(
+        max_iter=300,
+        learning_rate=0.08,
+        max_depth=2,
+        min_samples_leaf=20,
+        l2_regularization=1.0,
+        monotonic_cst=[MONOTONE.get(f, 0) for f in FF.FEATURES],
+        random_state=SEED,
+    )
+    m.fit(x, y, sample_weight=w)
+    return m
+
+
+def _xyw(recs: list[Record]) -> tuple[FloatArray, npt.NDArray[np.int64], FloatArray]:
+    """Training rows: positives = candidates at a fall's impact; fall trials' other candidates
+    (stumbles before, bounces and rolling after) are left out; everything else negative.
+    Weights balance the classes and give realwear (one long record per wearer) the weight of
+    about as many records as its candidates would otherwise swamp."""
+    xs, ys, ws = [], [], []
+    for rec in recs:
+        for imp, x in zip(rec.cand_ts, rec.cand_x, strict=True):
+            if rec.fall:
+                assert rec.start is not None
+                if abs(imp - rec.start) > POS_WINDOW_S:
+                    continue
+                ys.append(1)
+            else:
+                ys.append(0)
+            xs.append(x)
+            ws.append(1.0)
+    y = np.array(ys, dtype=np.int64)
+    w = np.array(ws)
+    if y.any() and (~y.astype(bool)).any():
+        w[y == 1] *= (y == 0).sum() / (y == 1).sum() * 0.5
+    return np.array(xs), y, w
+
+
+def _predict(model: Any, recs: list[Record]) -> list[FloatArray]:
+    """Probabilities as the detector will use them (the physics veto applied)."""
+    out = []
+    for r in recs:
+        if not r.cand_x:
+            out.append(np.zeros(0))
+            continue
+        x = np.array(r.cand_x)
+        out.append(np.where(FF.vetoed(x), 0.0, model.predict_proba(x)[:, 1]))
+    return out
+
+
+def folds_of(recs: list[Record]) -> dict[str, int]:
+    """Group -> fold: each folder's subjects dealt into N_FOLDS; realwear wearers one each."""
+    rng = np.random.default_rng(SEED)
+    out: dict[str, int] = {}
+    for folder in FOLDERS:
+        groups = sorted({r.group for r in recs if r.folder == folder})
+        for k, g in enumerate(rng.permutation(groups).tolist()):
+            out[g] = k % N_FOLDS
+    wearers = sorted({r.group for r in recs if r.folder == "realwear"})
+    for k, g in enumerate(wearers):
+        out[g] = k % N_FOLDS
+    return out
+
+
+def cross_validate(
+    kind: str, recs: list[Record], fold: dict[str, int]
+) -> tuple[list[FloatArray], list[Thresholds], list[int]]:
+    """Nested subject-wise CV: out-of-fold probabilities, per-fold thresholds, record folds."""
+    rf = [fold[r.group] for r in recs]
+    probs: list[FloatArray] = [np.zeros(0)] * len(recs)
+    thr: list[Thresholds] = []
+    for k in range(N_FOLDS):
+        train = [i for i in range(len(recs)) if rf[i] != k]
+        inner: list[FloatArray] = [np.zeros(0)] * len(recs)
+        for j in range(N_FOLDS):
+            if j == k:
+                continue
+            fit_i = [i for i in train if rf[i] != j]
+            m = _fit(kind, *_xyw([recs[i] for i in fit_i]))
+            for i, p in zip(
+                [i for i in train if rf[i] == j],
+                _predict(m, [recs[i] for i in train if rf[i] == j]),
+                strict=True,
+            ):
+                inner[i] = p
+        thr.append(choose_thresholds([recs[i] for i in train], [inner[i] for i in train]))
+        m = _fit(kind, *_xyw([recs[i] for i in train]))
+        test = [i for i in range(len(recs)) if rf[i] == k]
+        for i, p in zip(test, _predict(m, [recs[i] for i in test]), strict=True):
+            probs[i] = p
+    return probs, thr, rf
+
+
+def cv_alerts(
+    recs: list[Record], probs: list[FloatArray], thr: list[Thresholds], rf: list[int]
+) -> tuple[list[list[float]], list[list[float]]]:
+    """Each record's suspicions and alerts under its own test fold's thresholds."""
+    sus: list[list[float]] = []
+    ale: list[list[float]] = []
+    for rec, p, k in zip(recs, probs, rf, strict=True):
+        s, a = record_alerts([rec], [p], thr[k])
+        sus += s
+        ale += a
+    return sus, ale
+
+
+# Plausible ranges (hand-set, not from the data) for synthetic feature rows whose sklearn
+# probabilities are stored with the model, so a test can check the numpy inference on them.
+SYNTH_RANGES = {
+    "wrist": (0.0, 1.0),
+    "peak_g": (1.6, 8.0),
+    "impulse_ms": (0.0, 8.0),
+    "impact_mean_g": (1.0, 6.0),
+    "rise_g": (0.0, 6.0),
+    "width_s": (0.0, 1.0),
+    "freefall_g": (0.0, 1.2),
+    "dip_g": (0.1, 1.2),
+    "drop_ms": (0.0, 3.0),
+    "weightless_s": (0.0, 0.5),
+    "angle_deg": (0.0, 180.0),
+    "ref_angle_deg": (0.0, 180.0),
+    "turn_s": (0.0, 3.0),
+    "post_motion_g": (0.0, 1.5),
+    "post_still_frac": (0.0, 1.0),
+    "post_g": (0.7, 1.3),
+    "post_peak_ratio": (0.1, 1.5),
+    "settle_g": (0.0, 1.0),
+    "pre_motion_g": (0.0, 1.5),
+    "pre_range_g": (0.0, 0.8),
+    "pre_peak_ratio": (0.0, 1.5),
+    "repeats": (0.0, 8.0),
+}
+
+
+def synthetic_rows(n: int = 64) -> FloatArray:
+    rng = np.random.default_rng(SEED)
+    lo, hi = np.array([SYNTH_RANGES[f] for f in FF.FEATURES]).T
+    x: FloatArray = rng.uniform(lo, hi, size=(n, len(FF.FEATURES)))
+    x[:, 0] = np.round(x[:, 0])
+    x[:, -1] = np.round(x[:, -1])
+    return x
+
+
+# ---- export --------------------------------------------------------------------------------
+def export(kind: str, model: Any, thr: Thresholds, meta: dict[str, Any]) -> dict[str, Any]:
+    """The fitted model as JSON for :class:`detectors.fall_features.FallModel`."""
+    d: dict[str, Any] = {"kind": kind, "features": list(FF.FEATURES)}
+    if kind == "logistic":
+        sc, lr = model.steps[0][1], model.steps[-1][1]
+        d.update(
+            mean=sc.mean_.tolist(),
+            scale=sc.scale_.tolist(),
+            coef=lr.coef_[0].tolist(),
+            intercept=float(lr.intercept_[0]),
+        )
+    else:
+        d["kind"] = "trees"
+        d["baseline"] = float(np.ravel(model._baseline_prediction)[0])
+        trees = []
+        for (pred,) in model._predictors:
+            n = pred.nodes
+            trees.append(
+                {
+                    "feature": n["feature_idx"].tolist(),
+                    "threshold": [float(v) for v in n["num_threshold"]],
+                    "left": n["left"].tolist(),
+                    "right": n["right"].tolist(),
+                    "missing_left": [bool(v) for v in n["missing_go_to_left"]],
+                    "leaf": [bool(v) for v in n["is_leaf"]],
+                    "value": [float(v) for v in n["value"]],
+                }
+            )
+        d["trees"] = trees
+    xs = synthetic_rows()
+    d["check"] = {"x": xs.round(6).tolist(), "p": model.predict_proba(xs.round(6))[:, 1].tolist()}
+    d.update(
+        suspect_p=NOMINAL[0],
+        alert_p=NOMINAL[1],
+        calibration={g: [FF.logit(s), FF.logit(a)] for g, (s, a) in thr.items()},
+        meta=meta,
+    )
+    return d
+
+
+# ---- report --------------------------------------------------------------------------------
+def _row(name: str, t: dict[str, Tally]) -> str:
+    cells = [f"{name:<28}"]
+    for f in FOLDERS:
+        x = t.get(f, Tally())
+        cells.append(f"{x.sens:6.3f} {x.spec:6.3f} ({x.fn:2d} FN {x.fp:2d} FP)")
+    r = t.get("realwear", Tally())
+    cells.append(f"{r.real_alerts:4d} = {r.per_day:7.1f}/day")
+    return " | ".join(cells)
+
+
+def _header() -> str:
+    cells = [f"{'detector':<28}"] + [f"{f:<27}" for f in FOLDERS] + ["realwear (1.73 h)"]
+    sub = [" " * 28] + [f"{'sens':>6} {'spec':>6}{'':15}" for _ in FOLDERS] + ["alerts"]
+    return " | ".join(cells) + "\n" + " | ".join(sub)
+
+
+def up_and_about_report(
+    recs: list[Record], probs: list[FloatArray], thr: list[Thresholds], rf: list[int]
+) -> str:
+    """How often ``up_and_about`` says "up" after falls, and after ADL / realwear suspicions."""
+    lines = []
+    falls = [r for r in recs if r.fall]
+    up_f = []
+    for r in falls:
+        assert r.start is not None
+        i0 = round((r.start - r.t0) * r.rate)
+        up_f.append(FF.up_and_about(r.placement, r.rate, r.samples[i0:]))
+    post = [(r.seconds - ((r.start or 0) - r.t0)) for r in falls]
+    lines.append(
+        f"falls: up_and_about True in {sum(up_f)}/{len(up_f)} "
+        f"(post-impact data median {np.median(post):.1f} s, min {min(post):.1f} s)"
+    )
+    for label, sel in (
+        ("ADL trials", lambda r: not r.fall and r.folder != "realwear"),
+        ("realwear", lambda r: r.folder == "realwear"),
+    ):
+        n = up = 0
+        n60 = up60 = 0
+        for r, p, k in zip(recs, probs, rf, strict=True):
+            if not sel(r):
+                continue
+            for j in emitted(r, p, thr[k][group_of(r)][0]):
+                i0 = round((r.cand_ts[j] - r.t0) * r.rate)
+                seg = r.samples[i0 : i0 + int(60 * r.rate)]
+                n += 1
+                up += FF.up_and_about(r.placement, r.rate, seg)
+                if seg.shape[0] >= 60 * r.rate - 1:
+                    n60 += 1
+                    up60 += FF.up_and_about(r.placement, r.rate, seg)
+        lines.append(
+            f"{label}: suspicions (cross-validated p >= SUSPECT_P) {n}, up_and_about True "
+            f"within 60 s after {up}"
+            + (f" ({up60}/{n60} of those with a full 60 s)" if n60 else "")
+        )
+    # every ADL trial's most fall-like candidate, whatever its probability: more cases
+    n = up = 0
+    for r, p in zip(recs, probs, strict=True):
+        if r.fall or r.folder == "realwear" or not len(p):
+            continue
+        i0 = round((r.cand_ts[int(np.argmax(p))] - r.t0) * r.rate)
+        n += 1
+        up += FF.up_and_about(r.placement, r.rate, r.samples[i0:])
+    lines.append(f"ADL trials, most fall-like candidate of each: up_and_about True after {up}/{n}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument("--out", type=Path, default=FF.MODEL_PATH)
+    ap.add_argument("--kinds", default="logistic,trees", help="model kinds to compare")
+    args = ap.parse_args(argv)
+    t0 = time.monotonic()
+    recs = load_records(args.data)
+    baseline = load_baseline()
+    for r in recs:
+        replay(r, baseline)
+    ncand = sum(len(r.cand_ts) for r in recs)
+    print(f"{len(recs)} records, {ncand} candidates ({time.monotonic() - t0:.0f} s)")
+    cand_recall = [
+        any(abs(c - (r.start or 0)) <= POS_WINDOW_S for c in r.cand_ts) for r in recs if r.fall
+    ]
+    print(f"candidate-stage recall: {sum(cand_recall)}/{len(cand_recall)} falls")
+    fold = folds_of(recs)
+    print(_header())
+    if baseline is not None:
+        old = [[at for _, at in r.old] for r in recs]
+        print(_row(f"old hand-set ({BASELINE_REV})", tally(recs, old)))
+    results = {}
+    for kind in args.kinds.split(","):
+        probs, thr, rf = cross_validate(kind, recs, fold)
+        sus, ale = cv_alerts(recs, probs, thr, rf)
+        ta, ts = tally(recs, ale), tally(recs, sus)
+        print(_row(f"{kind}: alerts (p>=ALERT_P)", ta))
+        print(_row(f"{kind}: suspicions", ts))
+        for g in GROUPS:
+            print(
+                f"  {g} fold thresholds (suspect, alert): "
+                + ", ".join(f"({t[g][0]:.3f}, {t[g][1]:.3f})" for t in thr)
+            )
+        ok = all(ta[f].sens >= 0.95 and ta[f].spec >= 0.99 for f in FOLDERS)
+        score = (ok, ta["realwear"].per_day <= 0.2, sum(ta[f].sens + ta[f].spec for f in FOLDERS))
+        results[kind] = (score, probs, ta, thr, rf)
+    best = max(results, key=lambda k: results[k][0])
+    _, probs, _, thr, rf = results[best]
+    final = choose_thresholds(recs, probs)
+    print(
+        f"chosen: {best}; operating points from its cross-validated predictions (raw p): "
+        + ", ".join(f"{g} suspect {s:.4f} alert {a:.4f}" for g, (s, a) in final.items())
+        + f"; mapped onto SUSPECT_P={NOMINAL[0]} ALERT_P={NOMINAL[1]}"
+    )
+    print(up_and_about_report(recs, probs, thr, rf))
+    model = _fit(best, *_xyw(recs))
+    meta = {
+        "trained_on": [*FOLDERS, "realwear"],
+        "records": len(recs),
+        "candidates": ncand,
+        "cv": {
+            f: {"sens": round(t.sens, 4), "spec": round(t.spec, 4)}
+            for f, t in results[best][2].items()
+            if f != "realwear"
+        }
+        | {"realwear_alerts_per_day": round(results[best][2]["realwear"].per_day, 3)},
+    }
+    d = export(best, model, final, meta)
+    # the exported model must reproduce sklearn's probabilities
+    fm = FF.FallModel.from_dict(d)
+    x = np.array([x for r in recs for x in r.cand_x])
+    err = float(np.abs(fm.raw_probability(x) - model.predict_proba(x)[:, 1]).max())
+    print(f"exported model max |p - sklearn p| = {err:.2e}")
+    if err > 1e-6:
+        raise SystemExit("export mismatch")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(d, separators=(",", ":")) + "\n", encoding="utf-8")
+    print(f"wrote {args.out} ({time.monotonic() - t0:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
