@@ -383,6 +383,11 @@ class Fleet:
         want = set(self.devices)
         deadline = time.monotonic() + timeout
         pool = self.pool
+        try:  # the pool's own wait (bench/_fleetproc hooks it to learn the fleet is connected)
+            pool.wait_connected(want, timeout=timeout)
+            return
+        except FleetLoginError:
+            pass  # the first refusal: wait for everyone's answer, then name them all
         while not want <= (pool.connected | set(pool.refused)):
             if time.monotonic() > deadline:
                 break
