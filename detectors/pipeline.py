@@ -97,6 +97,25 @@ def seen_before(state: dict[str, Any], key: str) -> bool:
     return False
 
 
+QUIET_GAP_MEMORY_S = 600.0  # the longest gap between a device's messages is remembered this long
+
+
+def _note_gap(state: State, arrived: float) -> None:
+    """Keep the device's longest gap between messages of about the last ten minutes.
+
+    It tells a device that stops reporting from one that goes back to its usual cadence after
+    streaming (a wake-on-motion watch, a tracker): ``fall_confirm`` reads silence against it.
+    """
+    previous = state.get("arrived_at")
+    if previous is not None and arrived > previous:
+        gap = arrived - float(previous)
+        held = state.get("quiet_gap")
+        if held is None or gap >= held[0] or arrived - held[1] > QUIET_GAP_MEMORY_S:
+            state["quiet_gap"] = [round(gap, 3), arrived]
+    if previous is None or arrived > previous:
+        state["arrived_at"] = arrived
+
+
 @dataclass
 class Outputs:
     alerts: list[AlertRecord] = field(default_factory=list)
@@ -354,6 +373,7 @@ class DetectorPipeline:
         accel = reading.get("accel")
         event = reading.get("event")
         chunk: tuple[float, Any, FallDetector] | None = None
+        _note_gap(state, float(reading.get("received_at", now)))
         if accel:
             samples: Any = accel.get("g")
             try:  # one conversion for the check and the detector (most of a chunk's cost)
@@ -431,6 +451,7 @@ class DetectorPipeline:
             window_s=float(resident.check_timeout_s),
             still_s=resident.fall_confirm.still_s,
             silence_s=resident.fall_confirm.silence_s,
+            silence_hold_s=resident.fall_confirm.silence_hold_s,
             alert_p=self._alert_p,
         )
 
@@ -452,8 +473,9 @@ class DetectorPipeline:
         config = self._confirm_config(resident)
         probability = float(getattr(finding, "probability", 1.0))
         sid = alert_id("fall", reading["device_id"], round(finding.impact_ts, 1))
+        quiet_gap = float((state.get("quiet_gap") or (0.0, 0.0))[0])
         suspicion = Suspicion.open(
-            sid, finding.impact_ts, probability, finding.lying_still, now, config
+            sid, finding.impact_ts, probability, finding.lying_still, now, config, quiet_gap
         )
         state["fall"] = {"impact": finding.impact_ts, "alert_id": sid, "severity": None}
         state["suspicion_details"] = {

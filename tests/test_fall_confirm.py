@@ -95,6 +95,72 @@ def test_a_silent_device_confirms_at_silence_s() -> None:
     assert weak.check(T0 + 25.0) is None and weak.due == T0 + 33.0  # weak: the window only
 
 
+MIDDLE = ConfirmConfig(window_s=30.0, still_s=15.0, silence_s=20.0, alert_p=0.9, silent_p=0.7)
+
+
+def test_a_device_that_stops_reporting_confirms_a_middle_suspicion() -> None:
+    """From silent_p (below alert_p): a streaming device that falls silent is evidence enough."""
+    s = Suspicion.open("fall-x", T0, 0.8, False, T0 + 3.0, MIDDLE, quiet_gap=1.0)
+    s.seen(T0 + 9.0)  # the last message, then nothing
+    assert s.due == T0 + 29.0 and s.check(T0 + 28.9) is None
+    assert verdict(s.check(T0 + 29.0)) == ("confirmed", "device silent since the suspicion")
+    # Below silent_p the same silence only lets the window run out.
+    weak = Suspicion.open("fall-x", T0, 0.6, False, T0 + 3.0, MIDDLE, quiet_gap=1.0)
+    weak.seen(T0 + 9.0)
+    assert weak.check(T0 + 29.0) is None and weak.due == T0 + 33.0
+    assert verdict(weak.check(T0 + 33.0)) == (
+        "cancelled",
+        "no answer; too uncertain to page without a call for help",
+    )
+
+
+def test_a_device_back_to_its_usual_cadence_is_not_silent() -> None:
+    """A wake-on-motion watch reporting every 30 s after a burst has not stopped reporting."""
+    s = Suspicion.open("fall-x", T0, 0.8, False, T0 + 3.0, MIDDLE, quiet_gap=30.0)
+    s.seen(T0 + 9.0)
+    assert s.check(T0 + 38.0) is None  # 29 s quiet: 45 s (1.5 x 30) is its silence, not 20
+    s.seen(T0 + 39.0)  # its usual 30 s cadence after the burst
+    # Unanswered, never silent: cancelled when the silence hold ends (45 s after the suspicion).
+    assert s.due == T0 + 48.0
+    assert verdict(s.check(T0 + 48.0)) == (
+        "cancelled",
+        "no answer; too uncertain to page without a call for help",
+    )
+
+
+def test_a_middle_suspicion_still_streaming_is_held_then_cancelled() -> None:
+    """Streaming on past the window: it may still stop (held to 45 s), then it is let go."""
+    s = Suspicion.open("fall-x", T0, 0.8, True, T0 + 3.0, MIDDLE, quiet_gap=1.0)
+    for t in range(4, 49):
+        s.seen(T0 + t)
+        assert s.check(T0 + t) is None or t >= 48
+    assert verdict(s.check(T0 + 48.0)) == (
+        "cancelled",
+        "no answer; too uncertain to page without a call for help",
+    )
+    # Silence that would only be reached after the hold does not page.
+    late = Suspicion.open("fall-x", T0, 0.8, True, T0 + 3.0, MIDDLE, quiet_gap=1.0)
+    late.seen(T0 + 40.0)
+    assert late.due == T0 + 48.0
+    assert verdict(late.check(T0 + 60.0)) == (
+        "cancelled",
+        "no answer; too uncertain to page without a call for help",
+    )
+    state = orjson.loads(orjson.dumps(late.to_state()))
+    assert Suspicion.from_state(state) == late
+
+
+def test_pipeline_remembers_the_longest_recent_gap() -> None:
+    p = DetectorPipeline(lambda: REGISTRY)
+    for t in (0.0, 30.0, 31.0, 32.0):
+        p.process(reading("W001", T0 + t), T0 + t)
+    assert p.device_state["W001"]["quiet_gap"] == [30.0, T0 + 30.0]
+    p.process(reading("W001", T0 + 700.0), T0 + 700.0)  # older than ten minutes: replaced
+    assert p.device_state["W001"]["quiet_gap"] == [668.0, T0 + 700.0]
+    p.process(reading("W001", T0 + 701.0), T0 + 701.0)
+    assert p.device_state["W001"]["quiet_gap"] == [668.0, T0 + 700.0]
+
+
 def test_the_wearer_decides() -> None:
     assert verdict(opened().event(T0 + 8, "ok")) == ("cancelled", "wearer pressed I'm OK")
     assert verdict(opened(p=0.6).event(T0 + 8, "sos")) == ("confirmed", "wearer pressed SOS")
@@ -271,7 +337,7 @@ def test_windows_must_keep_impact_to_alert_within_60_s(tmp_path: Path) -> None:
     assert (r.check_timeout_s, r.fall_confirm.still_s, r.fall_confirm.silence_s) == (45, 10, 12)
     assert load_registry(Path(__file__).parent / "data" / "registry.yaml").residents[
         "R001"
-    ].fall_confirm.model_dump() == {"still_s": 15, "silence_s": 20}
+    ].fall_confirm.model_dump() == {"still_s": 15, "silence_s": 20, "silence_hold_s": 45}
     for field, text in (
         ("check_timeout_s", "    check_timeout_s: 60\n"),
         ("fall_confirm.silence_s", "    fall_confirm: {silence_s: 50}\n"),

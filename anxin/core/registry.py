@@ -148,8 +148,11 @@ class FallConfirm(_Strict):
 
     still_s: float = Field(default=15, gt=0)  # lying still this long after the impact: page
     silence_s: float = Field(default=20, gt=0)  # device silent this long after it: page
+    # A suspicion too weak to page unanswered, but strong enough to page when the device stops
+    # reporting, waits this long after it was raised for that silence.
+    silence_hold_s: float = Field(default=45, gt=0)
 
-    @field_validator("still_s", "silence_s")
+    @field_validator("still_s", "silence_s", "silence_hold_s")
     @classmethod
     def _within(cls, v: float) -> float:
         return _fall_wait(v)
