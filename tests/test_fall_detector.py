@@ -263,22 +263,6 @@ def test_queued_chunks_flush_and_still_for() -> None:
     assert FallDetector.from_state(s).pend_n == 100
 
 
-def test_throughput_small_chunks() -> None:
-    import time
-
-    rng = np.random.default_rng(0)
-    g = np.tile([0.0, -1.0, 0.0], (50 * 600, 1)) + rng.normal(0, 0.01, (50 * 600, 3))
-    chunks = [(T0 + i / RATE, g[i : i + 50]) for i in range(0, len(g), 50)]
-    best = 0.0
-    for _ in range(3):
-        det = FallDetector("waist")
-        t = time.perf_counter()
-        for ts, c in chunks:
-            det.feed(ts, RATE, c)
-        best = max(best, len(g) / (time.perf_counter() - t))
-    assert best > 300_000  # about 1.2-1.7 M/s on a quiet dev machine; loose for CI
-
-
 def _turn_signal(peak: float, width_s: float, turn_deg: float = 55.0) -> np.ndarray:
     """Wrist: 6 s still, a 0.6 s turn with |a| dipping to 0.5 g, a jolt, then 7 s still."""
     n_pre, n_turn, n_post = int(6 * RATE), int(0.6 * RATE), int(7 * RATE)
