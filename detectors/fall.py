@@ -102,14 +102,16 @@ SLOW: dict[str, SlowPath] = {
 # each placement group's operating points, chosen inside the subject-wise cross-validation
 # (detectors/fall_train.py), onto them (FallModel.probability), so they hold for every placement.
 SUSPECT_P = 0.5  # prompt the wearer ("are you OK?"): a finding is emitted from here
+SILENT_P = 0.7  # an unanswered suspicion on a device that stops reporting right after it may
+#                 become an alert from here
 ALERT_P = 0.9  # an unanswered suspicion may become an alert from here
 
 
 def fall_model() -> FF.FallModel:
     """The shipped model (read once per process; checked against the thresholds above)."""
     m = FF.load_model()
-    if (m.suspect_p, m.alert_p) != (SUSPECT_P, ALERT_P):
-        raise ValueError("fall model was trained for other SUSPECT_P / ALERT_P")
+    if (m.suspect_p, m.silent_p, m.alert_p) != (SUSPECT_P, SILENT_P, ALERT_P):
+        raise ValueError("fall model was trained for other SUSPECT_P / SILENT_P / ALERT_P")
     return m
 
 

@@ -195,16 +195,19 @@ class FallModel:
     Inference is numpy only, so the runtime needs no scikit-learn. ``probability`` puts the
     model's log-odds on a common scale per placement group (wrist, trunk): the operating
     points chosen in cross-validation for each group (``calibration``: raw log-odds at which
-    to prompt and to alert) map linearly in log-odds onto ``suspect_p`` and ``alert_p``, so one
-    pair of thresholds serves every placement. The groups need their own operating points:
-    everyday wrist wear is full of fall-like hand movements that a belt device never sees.
+    to prompt, to confirm on the device going silent, and to alert) map piecewise linearly in
+    log-odds onto ``suspect_p``, ``silent_p`` and ``alert_p`` (beyond the ends linearly, with
+    the slope from the first anchor to the last), so one set of thresholds serves every
+    placement. The groups need their own operating points: everyday wrist wear is full of
+    fall-like hand movements that a belt device never sees.
     """
 
     kind: str
     spec: dict[str, Any]
     suspect_p: float
+    silent_p: float
     alert_p: float
-    calibration: dict[str, tuple[float, float]]
+    calibration: dict[str, tuple[float, float, float]]
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FallModel:
@@ -245,12 +248,28 @@ class FallModel:
             ]
         else:
             raise ValueError(f"unknown model kind {d['kind']!r}")
-        cal = {g: (float(v[0]), float(v[1])) for g, v in d["calibration"].items()}
+        nominal = (float(d["suspect_p"]), float(d.get("silent_p", math.nan)), float(d["alert_p"]))
+        if not 0.0 < nominal[0] < nominal[1] < nominal[2] < 1.0:
+            raise ValueError(
+                f"model thresholds (suspect_p, silent_p, alert_p) = {nominal} must be strictly "
+                "increasing within (0, 1)"
+            )
+        cal: dict[str, tuple[float, float, float]] = {}
         for g in ("wrist", "trunk"):
-            lo, hi = cal[g]
-            if not hi > lo:
-                raise ValueError(f"calibration of {g}: alert log-odds must exceed suspect's")
-        return cls(d["kind"], spec, float(d["suspect_p"]), float(d["alert_p"]), cal)
+            v = d["calibration"].get(g)
+            if v is None or len(v) != 3:
+                raise ValueError(
+                    f"calibration of {g}: three raw log-odds anchors (suspect, silent, alert) "
+                    f"needed, got {v!r}"
+                )
+            lo, mid, hi = (float(a) for a in v)
+            if not lo < mid < hi:
+                raise ValueError(
+                    f"calibration of {g}: anchors (suspect, silent, alert) = {(lo, mid, hi)} "
+                    "must be strictly increasing"
+                )
+            cal[g] = (lo, mid, hi)
+        return cls(d["kind"], spec, *nominal, cal)
 
     def decision(self, x: FloatArray) -> FloatArray:
         """Raw score (log-odds) for feature rows ``x`` (N x features)."""
@@ -294,15 +313,26 @@ class FallModel:
         return p
 
     def probability(self, x: FloatArray) -> FloatArray:
-        """Probability on the common scale of ``suspect_p`` / ``alert_p`` (see the class);
-        0 where :func:`vetoed`."""
+        """Probability on the common scale of ``suspect_p`` / ``silent_p`` / ``alert_p`` (see
+        the class): monotone and continuous in the raw log-odds; 0 where :func:`vetoed`."""
         x = np.atleast_2d(np.asarray(x, dtype=np.float64))
         z = self.decision(x)
-        ls, la = logit(self.suspect_p), logit(self.alert_p)
+        ls, lm, la = logit(self.suspect_p), logit(self.silent_p), logit(self.alert_p)
         out = np.empty_like(z)
         for g, sel in (("wrist", x[:, 0] >= 0.5), ("trunk", x[:, 0] < 0.5)):
-            lo, hi = self.calibration[g]
-            out[sel] = ls + (z[sel] - lo) * (la - ls) / (hi - lo)
+            lo, mid, hi = self.calibration[g]
+            zg = z[sel]
+            # beyond the ends: the slope from the first anchor to the last (as with two anchors),
+            # not a segment's, which may be steep where two operating points nearly coincide
+            out[sel] = np.select(
+                [zg < lo, zg < mid, zg < hi],
+                [
+                    ls + (zg - lo) * (la - ls) / (hi - lo),
+                    ls + (zg - lo) * (lm - ls) / (mid - lo),
+                    lm + (zg - mid) * (la - lm) / (hi - mid),
+                ],
+                la + (zg - hi) * (la - ls) / (hi - lo),
+            )
         p: FloatArray = 1.0 / (1.0 + np.exp(-np.clip(out, -500.0, 500.0)))
         return np.where(vetoed(x), 0.0, p)
 

@@ -11,7 +11,9 @@ exactly those the detector computes at run time), and
    inner out-of-fold predictions (nested CV);
 2. prints per-folder sensitivity / specificity counting alert records, realwear alerts and
    suspicions per wear-day, beside the old hand-set detector (``fall.py`` at ``BASELINE_REV``)
-   replayed through the same records;
+   replayed through the same records: alerts by the combined rule (an unanswered suspicion
+   from ``SILENT_P`` on a device that stops reporting right after it, else from ``ALERT_P``),
+   alerts from ``ALERT_P`` only (a device that keeps streaming), and prompts;
 3. fits the final model on all data, with thresholds chosen by the same rule on the
    cross-validated predictions, and writes ``detectors/models/fall_model.json``.
 
@@ -37,7 +39,7 @@ import numpy as np
 import numpy.typing as npt
 
 from detectors import fall_features as FF
-from detectors.fall import ALERT_P, REFRACTORY_S, SUSPECT_P, FallDetector
+from detectors.fall import ALERT_P, REFRACTORY_S, SILENT_P, SUSPECT_P, FallDetector
 
 FloatArray = npt.NDArray[np.float64]
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # a shared 2-core machine: one thread (sklearn)
@@ -55,7 +57,14 @@ ALERT_SPEC = 0.995  # alert: every folder's specificity at least this (margin ov
 ALERT_REAL_PER_DAY = 0.2  # ... and realwear alerts per wear-day at most this
 SUSPECT_SPEC = 0.90  # prompt: every folder's specificity (counting prompts) at least this ...
 SUSPECT_REAL_PER_DAY = 24.0  # ... and at most about one prompt per hour of everyday wear
-NOMINAL = (SUSPECT_P, ALERT_P)  # each group's operating points are mapped onto these
+# silent: every trial folder's specificity, counting alerts by the combined rule, at least this.
+# Realwear does not constrain it: a device streaming everyday wear does not stop mid-stream
+# (its recordings end only at their very end; alerts there are counted and reported).
+SILENT_SPEC = 0.99
+SILENCE_S = 20.0  # the confirmation step's silence_s: no message this long after a suspicion
+LABEL_S = 60.0  # a fall must be alerted by impact + this (the label deadline)
+MIN_SILENT_GAP_LOGIT = 0.01  # the silent anchor stays strictly between the other two
+NOMINAL = (SUSPECT_P, SILENT_P, ALERT_P)  # each group's operating points are mapped onto these
 MIN_GAP_LOGIT = 0.25  # the prompt threshold stays at least this far (log-odds) below the alert's
 GROUPS = ("trunk", "wrist")
 MONOTONE = {  # physics: more of these never makes a fall less likely (and repeats more likely)
@@ -259,20 +268,46 @@ def tally(recs: list[Record], alert_at: list[list[float]]) -> dict[str, Tally]:
     return out
 
 
-Thresholds = dict[str, tuple[float, float]]  # group -> (suspect, alert), raw probabilities
+Thresholds = dict[str, tuple[float, float, float]]  # group -> (suspect, silent, alert), raw p
+
+
+def silence_at(rec: Record, j: int) -> float | None:
+    """When the silence path would confirm suspicion ``j`` of ``rec``, or None if too late.
+
+    The recording's last message is where the device stops reporting; the confirmation step
+    confirms ``SILENCE_S`` after it, which counts only if that is within the label deadline
+    (impact + ``LABEL_S``: a fall's label, else the candidate's own impact). A suspicion long
+    before the end of a recording sees the device keep streaming: not this path."""
+    last = float(rec.msgs[-1][0])  # type: ignore[attr-defined]
+    limit = rec.deadline if rec.fall and rec.deadline is not None else rec.cand_ts[j] + LABEL_S
+    at = last + SILENCE_S
+    return at if at <= limit else None
 
 
 def record_alerts(
     recs: list[Record], probs: list[FloatArray], thr: Thresholds
-) -> tuple[list[list[float]], list[list[float]]]:
-    """Per record: arrival times of suspicions and of those at or above the alert threshold."""
-    sus, ale = [], []
+) -> tuple[list[list[float]], list[list[float]], list[list[float]], list[list[float]]]:
+    """Per record, arrival times of: suspicions; alerts from the alert threshold only (the
+    no-answer path, a device that keeps streaming); alerts by the combined rule (a suspicion at
+    or above ``silent`` confirmed by the device going silent right after it, else the no-answer
+    path at ``alert``); and the combined rule's alerts that came by the silence path."""
+    sus, ale, comb, sil = [], [], [], []
     for rec, p in zip(recs, probs, strict=True):
-        suspect, alert = thr[group_of(rec)]
+        suspect, silent, alert = thr[group_of(rec)]
         em = emitted(rec, p, suspect)
         sus.append([rec.cand_at[j] for j in em])
         ale.append([rec.cand_at[j] for j in em if p[j] >= alert])
-    return sus, ale
+        c, si = [], []
+        for j in em:
+            at = silence_at(rec, j) if p[j] >= silent else None
+            if at is not None:
+                c.append(at)
+                si.append(at)
+            elif p[j] >= alert:
+                c.append(rec.cand_at[j])
+        comb.append(c)
+        sil.append(si)
+    return sus, ale, comb, sil
 
 
 def _fast_maxima(recs: list[Record], probs: list[FloatArray]) -> tuple[FloatArray, ...]:
@@ -296,15 +331,50 @@ def _fast_maxima(recs: list[Record], probs: list[FloatArray]) -> tuple[FloatArra
     return np.array(hit), np.array(adl_max), np.array(folders), rp, np.array([real_s])
 
 
+def _sigmoid(z: float) -> float:
+    return float(1.0 / (1.0 + np.exp(-z)))
+
+
 def choose_thresholds(recs: list[Record], probs: list[FloatArray]) -> Thresholds:
-    """Each placement group's (suspect, alert) thresholds, from out-of-fold predictions."""
+    """Each placement group's (suspect, silent, alert) thresholds, from out-of-fold
+    predictions."""
     out = {}
     for g in GROUPS:
         sel = [i for i, r in enumerate(recs) if group_of(r) == g]
-        s, a = _thresholds([recs[i] for i in sel], [probs[i] for i in sel])
-        s = min(s, 1.0 / (1.0 + np.exp(-(FF.logit(a) - MIN_GAP_LOGIT))))
-        out[g] = (float(s), float(a))
+        rs, ps = [recs[i] for i in sel], [probs[i] for i in sel]
+        s, a = _thresholds(rs, ps)
+        s = min(s, _sigmoid(FF.logit(a) - MIN_GAP_LOGIT))
+        out[g] = (float(s), _silent_threshold(rs, ps, s, a), float(a))
     return out
+
+
+def _silent_threshold(recs: list[Record], probs: list[FloatArray], s: float, a: float) -> float:
+    """Smallest threshold strictly between ``s`` and ``a`` at which every trial folder's
+    specificity, counting alerts by the combined rule, is at least ``SILENT_SPEC``; kept at
+    least ``MIN_SILENT_GAP_LOGIT`` from either end (the calibration anchors must increase)."""
+    lo, hi = FF.logit(s) + MIN_SILENT_GAP_LOGIT, FF.logit(a) - MIN_SILENT_GAP_LOGIT
+    # per ADL trial: an alert from the alert threshold anyway, and the largest p of a
+    # suspicion the silence path could confirm (emission does not depend on ``silent``)
+    fol, always, sil_max = [], [], []
+    for rec, p in zip(recs, probs, strict=True):
+        if rec.fall or rec.folder == "realwear":
+            continue
+        em = emitted(rec, p, s)
+        fol.append(FOLDERS.index(rec.folder))
+        always.append(any(p[j] >= a for j in em))
+        sil_max.append(max((float(p[j]) for j in em if silence_at(rec, j) is not None), default=-1))
+    f, al, sm = np.array(fol, dtype=np.int64), np.array(always, dtype=bool), np.array(sil_max)
+
+    def ok(t: float) -> bool:
+        false = al | (sm >= t)
+        return all(
+            float(np.mean(~false[f == k])) >= SILENT_SPEC
+            for k in range(len(FOLDERS))
+            if (f == k).any()
+        )
+
+    grid = [t for t in GRID if _sigmoid(lo) <= t <= _sigmoid(hi)]
+    return next((float(t) for t in grid if ok(t)), _sigmoid(hi))
 
 
 def _thresholds(recs: list[Record], probs: list[FloatArray]) -> tuple[float, float]:
@@ -429,15 +499,13 @@ def cross_validate(
 
 def cv_alerts(
     recs: list[Record], probs: list[FloatArray], thr: list[Thresholds], rf: list[int]
-) -> tuple[list[list[float]], list[list[float]]]:
-    """Each record's suspicions and alerts under its own test fold's thresholds."""
-    sus: list[list[float]] = []
-    ale: list[list[float]] = []
+) -> tuple[list[list[float]], list[list[float]], list[list[float]], list[list[float]]]:
+    """``record_alerts`` of each record under its own test fold's thresholds."""
+    out: tuple[list[list[float]], ...] = ([], [], [], [])
     for rec, p, k in zip(recs, probs, rf, strict=True):
-        s, a = record_alerts([rec], [p], thr[k])
-        sus += s
-        ale += a
-    return sus, ale
+        for acc, got in zip(out, record_alerts([rec], [p], thr[k]), strict=True):
+            acc += got
+    return out[0], out[1], out[2], out[3]
 
 
 # Plausible ranges (hand-set, not from the data) for synthetic feature rows whose sklearn
@@ -511,8 +579,9 @@ def export(kind: str, model: Any, thr: Thresholds, meta: dict[str, Any]) -> dict
     d["check"] = {"x": xs.round(6).tolist(), "p": model.predict_proba(xs.round(6))[:, 1].tolist()}
     d.update(
         suspect_p=NOMINAL[0],
-        alert_p=NOMINAL[1],
-        calibration={g: [FF.logit(s), FF.logit(a)] for g, (s, a) in thr.items()},
+        silent_p=NOMINAL[1],
+        alert_p=NOMINAL[2],
+        calibration={g: [FF.logit(v) for v in t] for g, t in thr.items()},
         meta=meta,
     )
     return d
@@ -520,7 +589,7 @@ def export(kind: str, model: Any, thr: Thresholds, meta: dict[str, Any]) -> dict
 
 # ---- report --------------------------------------------------------------------------------
 def _row(name: str, t: dict[str, Tally]) -> str:
-    cells = [f"{name:<28}"]
+    cells = [f"{name:<34}"]
     for f in FOLDERS:
         x = t.get(f, Tally())
         cells.append(f"{x.sens:6.3f} {x.spec:6.3f} ({x.fn:2d} FN {x.fp:2d} FP)")
@@ -530,8 +599,8 @@ def _row(name: str, t: dict[str, Tally]) -> str:
 
 
 def _header() -> str:
-    cells = [f"{'detector':<28}"] + [f"{f:<27}" for f in FOLDERS] + ["realwear (1.73 h)"]
-    sub = [" " * 28] + [f"{'sens':>6} {'spec':>6}{'':15}" for _ in FOLDERS] + ["alerts"]
+    cells = [f"{'detector':<34}"] + [f"{f:<27}" for f in FOLDERS] + ["realwear (1.73 h)"]
+    sub = [" " * 34] + [f"{'sens':>6} {'spec':>6}{'':15}" for _ in FOLDERS] + ["alerts"]
     return " | ".join(cells) + "\n" + " | ".join(sub)
 
 
@@ -610,38 +679,50 @@ def main(argv: list[str] | None = None) -> int:
     results = {}
     for kind in args.kinds.split(","):
         probs, thr, rf = cross_validate(kind, recs, fold)
-        sus, ale = cv_alerts(recs, probs, thr, rf)
-        ta, ts = tally(recs, ale), tally(recs, sus)
-        print(_row(f"{kind}: alerts (p>=ALERT_P)", ta))
-        print(_row(f"{kind}: suspicions", ts))
+        sus, ale, comb, sil = cv_alerts(recs, probs, thr, rf)
+        ta, ts, tc = tally(recs, ale), tally(recs, sus), tally(recs, comb)
+        print(_row(f"{kind}: alerts, combined rule", tc))
+        print(_row(f"{kind}: alerts (p>=ALERT_P only)", ta))
+        print(_row(f"{kind}: suspicions (prompts)", ts))
+        n_sil = {
+            f: sum(len(x) for r, x in zip(recs, sil, strict=True) if r.folder == f)
+            for f in (*FOLDERS, "realwear")
+        }
+        print(f"  alerts by the silence path: {n_sil}")
         for g in GROUPS:
             print(
-                f"  {g} fold thresholds (suspect, alert): "
-                + ", ".join(f"({t[g][0]:.3f}, {t[g][1]:.3f})" for t in thr)
+                f"  {g} fold thresholds (suspect, silent, alert): "
+                + ", ".join(f"({t[g][0]:.3f}, {t[g][1]:.3f}, {t[g][2]:.4f})" for t in thr)
             )
-        ok = all(ta[f].sens >= 0.95 and ta[f].spec >= 0.99 for f in FOLDERS)
+        ok = all(tc[f].sens >= 0.95 and tc[f].spec >= 0.99 for f in FOLDERS)
         score = (ok, ta["realwear"].per_day <= 0.2, sum(ta[f].sens + ta[f].spec for f in FOLDERS))
-        results[kind] = (score, probs, ta, thr, rf)
+        results[kind] = (score, probs, ta, thr, rf, tc)
     best = max(results, key=lambda k: results[k][0])
-    _, probs, _, thr, rf = results[best]
+    _, probs, _, thr, rf, _ = results[best]
     final = choose_thresholds(recs, probs)
     print(
         f"chosen: {best}; operating points from its cross-validated predictions (raw p): "
-        + ", ".join(f"{g} suspect {s:.4f} alert {a:.4f}" for g, (s, a) in final.items())
-        + f"; mapped onto SUSPECT_P={NOMINAL[0]} ALERT_P={NOMINAL[1]}"
+        + ", ".join(
+            f"{g} suspect {s:.4f} silent {m:.4f} alert {a:.4f}" for g, (s, m, a) in final.items()
+        )
+        + f"; mapped onto SUSPECT_P={NOMINAL[0]} SILENT_P={NOMINAL[1]} ALERT_P={NOMINAL[2]}"
     )
     print(up_and_about_report(recs, probs, thr, rf))
     model = _fit(best, *_xyw(recs))
+
+    def cv_meta(t: dict[str, Tally]) -> dict[str, Any]:
+        return {
+            f: {"sens": round(x.sens, 4), "spec": round(x.spec, 4)}
+            for f, x in t.items()
+            if f != "realwear"
+        } | {"realwear_alerts_per_day": round(t["realwear"].per_day, 3)}
+
     meta = {
         "trained_on": [*FOLDERS, "realwear"],
         "records": len(recs),
         "candidates": ncand,
-        "cv": {
-            f: {"sens": round(t.sens, 4), "spec": round(t.spec, 4)}
-            for f, t in results[best][2].items()
-            if f != "realwear"
-        }
-        | {"realwear_alerts_per_day": round(results[best][2]["realwear"].per_day, 3)},
+        "cv": cv_meta(results[best][2]),
+        "cv_combined": cv_meta(results[best][5]),
     }
     d = export(best, model, final, meta)
     # the exported model must reproduce sklearn's probabilities

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import numpy as np
 import pytest
 
 from detectors import fall_features as FF
-from detectors.fall import ALERT_P, SUSPECT_P, FallDetector, FallFinding, fall_model
+from detectors.fall import ALERT_P, SILENT_P, SUSPECT_P, FallDetector, FallFinding, fall_model
 
 RATE = 50.0
 T0 = 1_767_225_600.0
@@ -73,9 +74,10 @@ def _jog(seed: int = 3) -> np.ndarray:
 def test_model_file_loads_and_matches_the_thresholds() -> None:
     m = fall_model()
     assert m is fall_model() and m is FF.load_model()  # read once per process
-    assert (m.suspect_p, m.alert_p) == (SUSPECT_P, ALERT_P)
-    assert 0.0 < SUSPECT_P < ALERT_P < 1.0
+    assert (m.suspect_p, m.silent_p, m.alert_p) == (SUSPECT_P, SILENT_P, ALERT_P)
+    assert 0.0 < SUSPECT_P < SILENT_P < ALERT_P < 1.0
     assert set(m.calibration) >= {"wrist", "trunk"}
+    assert all(len(v) == 3 and v[0] < v[1] < v[2] for v in m.calibration.values())
     raw = json.loads(FF.MODEL_PATH.read_text(encoding="utf-8"))
     assert tuple(raw["features"]) == FF.FEATURES
 
@@ -90,16 +92,53 @@ def test_numpy_inference_matches_training_time_prediction() -> None:
     np.testing.assert_allclose(one, p, rtol=0, atol=1e-9)
 
 
-def test_calibration_maps_operating_points_onto_the_thresholds() -> None:
+def _with_decision(m: FF.FallModel) -> FF.FallModel:
+    """The shipped model's calibration and thresholds, with a raw log-odds of our choosing:
+    a logistic model whose only weight is on ``peak_g`` (feature 1), so ``decision = peak_g``."""
+    coef = np.zeros(FF.N_FEATURES)
+    coef[1] = 1.0
+    spec: dict[str, Any] = {"kind": "logistic", "mean": np.zeros(FF.N_FEATURES)}
+    spec["scale"] = np.ones(FF.N_FEATURES)
+    spec |= {"coef": coef, "intercept": 0.0}
+    return FF.FallModel("logistic", spec, m.suspect_p, m.silent_p, m.alert_p, m.calibration)
+
+
+def _rows(wrist: float, z: np.ndarray) -> np.ndarray:
+    x = np.zeros((len(z), FF.N_FEATURES))
+    x[:, 0], x[:, 1] = wrist, z
+    return x
+
+
+@pytest.mark.parametrize(("wrist", "group"), [(1.0, "wrist"), (0.0, "trunk")])
+def test_calibration_maps_the_three_anchors_onto_the_thresholds(wrist: float, group: str) -> None:
     m = fall_model()
-    for wrist, group in ((1.0, "wrist"), (0.0, "trunk")):
-        lo, hi = m.calibration[group]
-        x = np.zeros((1, FF.N_FEATURES))
-        x[0, 0] = wrist
-        z = float(m.decision(x)[0])
-        p = float(m.probability(x)[0])
-        # monotone: above the group's alert log-odds exactly when above ALERT_P
-        assert (z >= hi) == (p >= ALERT_P - 1e-12) and (z >= lo) == (p >= SUSPECT_P - 1e-12)
+    lo, mid, hi = m.calibration[group]
+    t = _with_decision(m)
+    p = t.probability(_rows(wrist, np.array([lo, mid, hi])))
+    np.testing.assert_allclose(p, [SUSPECT_P, SILENT_P, ALERT_P], rtol=0, atol=1e-12)
+    # monotone and continuous across the anchors, extrapolated beyond both ends
+    z = np.sort(np.r_[np.linspace(lo - 5.0, hi + 5.0, 4001), lo, mid, hi])
+    p = t.probability(_rows(wrist, z))
+    assert np.all(np.diff(p) >= 0.0)
+    assert 0.0 < p[0] < SUSPECT_P and ALERT_P < p[-1] < 1.0
+    for a in (lo, mid, hi):  # no jump at an anchor
+        below, at, above = t.probability(_rows(wrist, np.array([a - 1e-9, a, a + 1e-9])))
+        assert below <= at <= above and above - below < 1e-6
+    # the same on the shipped model's own score
+    x = np.zeros((1, FF.N_FEATURES))
+    x[0, 0] = wrist
+    z0, p0 = float(m.decision(x)[0]), float(m.probability(x)[0])
+    for anchor, thr in ((lo, SUSPECT_P), (mid, SILENT_P), (hi, ALERT_P)):
+        assert (z0 >= anchor) == (p0 >= thr - 1e-12)
+
+
+def test_calibration_anchors_must_increase() -> None:
+    raw = json.loads(FF.MODEL_PATH.read_text(encoding="utf-8"))
+    lo, mid, hi = raw["calibration"]["wrist"]
+    for bad in ([lo, hi, mid], [lo, lo, hi], [lo, hi]):
+        raw["calibration"]["wrist"] = bad
+        with pytest.raises(ValueError, match="calibration of wrist"):
+            FF.FallModel.from_dict(raw)
 
 
 # At the wrist the same fall is a suspicion only: the wrist's alert operating point had to hold
@@ -171,6 +210,7 @@ def test_a_dropped_device_is_vetoed() -> None:
     g[i : i + int(0.45 * RATE)] = 0.02  # free fall of the device itself
     det = FallDetector("waist", collect=[])
     _feed(det, g, [50])
+    assert det.collect is not None
     x = np.array([x for _, x in det.collect])
     assert FF.vetoed(x).any()
     assert float(fall_model().probability(x[FF.vetoed(x)]).max()) == 0.0
