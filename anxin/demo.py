@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import shutil
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import yaml
@@ -24,14 +25,18 @@ from rich.console import Console
 
 from anxin.core.registry import load_registry
 from anxin.core.settings import Settings
-from anxin.processes import ProcessGroup
+from anxin.processes import Child, ProcessGroup
 from anxin.services import (
+    MAX_PORT_MOVES,
     PROJECT_ROOT,
     Endpoints,
     MqttAuth,
     ServiceError,
     Supervisor,
+    bind_failed,
     free_port,
+    listens_on,
+    log_size,
 )
 from console.users import add_user
 from ingest.credentials import CredentialsError, write_credentials
@@ -40,19 +45,65 @@ from simulators.fleet import demo_registry
 POLICIES_EXAMPLE = PROJECT_ROOT / "alerts" / "policies.example.yaml"
 
 
-def pipeline_env(ep: Endpoints, run_dir: Path, registry: Path, webhook_port: int) -> dict[str, str]:
+def pipeline_env(ep: Endpoints, run_dir: Path, registry: Path) -> dict[str, str]:
     """Environment of the bridge, workers and storage of one run folder (demo and bench alike):
-    the services' addresses, the registry, Faust's data, the policies beside the registry and
-    Twilio's webhooks on ``webhook_port``."""
+    the services' addresses, the registry, Faust's data and the policies beside the registry.
+    The alerts worker's webhook port comes from ``spawn_on_own_port`` (``webhook_env``)."""
     return {
         **ep.env(),
         "ANXIN_RUN_DIR": str(run_dir),
         "ANXIN_REGISTRY": str(registry),
         "ANXIN_FAUST__DATA_DIR": str(run_dir / "faust"),
         "ANXIN_ALERTS__POLICIES": str(run_dir / "alerts.yaml"),
-        "ANXIN_ALERTS__WEBHOOK_PORT": str(webhook_port),
-        "ANXIN_TWILIO__PUBLIC_BASE_URL": f"http://127.0.0.1:{webhook_port}",
     }
+
+
+def webhook_env(port: int) -> dict[str, str]:
+    """The alerts worker's Twilio webhooks on ``port`` (and the URL Twilio is told to call)."""
+    return {
+        "ANXIN_ALERTS__WEBHOOK_PORT": str(port),
+        "ANXIN_TWILIO__PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+    }
+
+
+def spawn_on_own_port(
+    group: ProcessGroup,
+    name: str,
+    args: Sequence[str],
+    ready: Path,
+    port_env: Callable[[int], dict[str, str]],
+    env: dict[str, str] | None = None,
+    timeout: float = 90.0,
+    first: int | None = None,
+) -> tuple[Child, int]:
+    """Start ``anxin ARGS --ready-file READY`` serving on a port it binds itself (the alerts
+    worker's webhooks, the console), the port given by ``port_env(port)``; returns the child and
+    its port.
+
+    A free port is only a candidate: ready means the ready file is there AND the child itself
+    holds the port's listening socket (``listens_on``), never someone else answering on it. When
+    another process took the candidate before the child bound it (the child exited and its log
+    says so, ``bind_failed``), it starts again on a new candidate. ``first``: the candidate to try
+    first (a restart keeps its port when it can)."""
+    for attempt in range(MAX_PORT_MOVES):
+        port = first if attempt == 0 and first is not None else free_port()
+        ready.unlink(missing_ok=True)
+        offset = log_size(group.run_dir / f"{name}.log")
+        child = group.spawn(
+            name, *args, "--ready-file", str(ready), env={**(env or {}), **port_env(port)}
+        )
+
+        def holds(pid: int = child.proc.pid, port: int = port) -> bool:
+            return ready.exists() and listens_on(pid, port)
+
+        try:
+            group.wait_until(child, holds, timeout=timeout)
+            return child, port
+        except ServiceError:
+            if child.alive() or not bind_failed(child.log_path, offset):
+                raise
+            group.children.remove(child)
+    raise ServiceError(f"{name}: its port was taken {MAX_PORT_MOVES} times over")
 
 
 def _start(
@@ -107,13 +158,11 @@ def run_demo(
             f"MQTT with a password per device and the ACL (in {creds.folder})"
         )
         shutil.copy(POLICIES_EXAMPLE, run_dir / "alerts.yaml")
-        webhook_port, console_port = free_port(), free_port()
         password = secrets.token_urlsafe(9)
         add_user(run_dir / "console-users.yaml", "li", "nurse", password, contact_id="nurse-li")
         group.env = {
-            **pipeline_env(ep, run_dir, registry_path, webhook_port),
+            **pipeline_env(ep, run_dir, registry_path),
             "ANXIN_CONSOLE__USERS": str(run_dir / "console-users.yaml"),
-            "ANXIN_CONSOLE__PORT": str(console_port),
             "ANXIN_CONSOLE__SESSION_SECRET": secrets.token_urlsafe(48),
         }
         with console.status("starting the bridge, a detector worker, the alerts worker, storage…"):
@@ -127,9 +176,17 @@ def run_demo(
                 env={"ANXIN_SETTINGS_FILE": str(creds.bridge_settings)},
             )
             _start(group, run_dir, "worker", "worker")
-            _start(group, run_dir, "alerts", "alerts", "run")
+            _, webhook_port = spawn_on_own_port(
+                group, "alerts", ("alerts", "run"), run_dir / "alerts.ready", webhook_env
+            )
             _start(group, run_dir, "storage", "storage", "run")
-            _start(group, run_dir, "console", "console")
+            _, console_port = spawn_on_own_port(
+                group,
+                "console",
+                ("console",),
+                run_dir / "console.ready",
+                lambda port: {"ANXIN_CONSOLE__PORT": str(port)},
+            )
         console.print(
             f"[green]✓[/] bridge, detector worker, alerts worker (Twilio webhooks on "
             f":{webhook_port}) and storage writer running; logs in {group.run_dir}"

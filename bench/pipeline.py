@@ -54,9 +54,9 @@ import yaml
 from _ceilings import Rate, kafka_ceiling, kafka_consume, mqtt_ceiling, sample_messages, vm_ceiling
 from _common import machine_line, median, pct, verdict
 
-from anxin.demo import pipeline_env
+from anxin.demo import pipeline_env, spawn_on_own_port, webhook_env
 from anxin.processes import ProcessGroup
-from anxin.services import PROJECT_ROOT, Supervisor, free_port
+from anxin.services import PROJECT_ROOT, Supervisor
 from simulators.fleet import demo_registry
 
 TARGET_DEVICES_ONE_WORKER = 10_000
@@ -369,9 +369,8 @@ def run_phase(
         reg_path = run_dir / "registry.yaml"
         reg_path.write_text(yaml.safe_dump(registry, allow_unicode=True, sort_keys=False))
         shutil.copy(PROJECT_ROOT / "alerts" / "policies.example.yaml", run_dir / "alerts.yaml")
-        hook = free_port()
         group.env = {
-            **pipeline_env(ep, run_dir, reg_path, hook),
+            **pipeline_env(ep, run_dir, reg_path),
             "ANXIN_TWILIO__BASE_URL": rec_url,
         }
 
@@ -394,7 +393,11 @@ def run_phase(
                     env={"ANXIN_FAUST__DATA_DIR": str(run_dir / f"faust-{k}")},
                 )
             )
-        start("alerts", "alerts", "run")
+        # Its webhooks on a port it holds itself (another candidate if that one was taken).
+        alerts, _ = spawn_on_own_port(
+            group, "alerts", ("alerts", "run"), run_dir / "alerts.ready", webhook_env, timeout=180
+        )
+        sampler.add("alerts", alerts.proc.pid)
         stats_file = run_dir / "storage-stats.json"
         start("storage", "storage", "run", extra=("--stats-file", str(stats_file)))
         if a.workers > 1:  # let the group settle: each join rebalances the others

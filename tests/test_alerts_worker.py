@@ -25,7 +25,10 @@ from aiokafka import AIOKafkaProducer
 from psycopg.rows import dict_row
 
 from alerts.clock import FileClock
+from alerts.db import Database
+from alerts.lifecycle import Lifecycle
 from alerts.testing import TwilioRecorder, fresh_database, sign
+from anxin.demo import spawn_on_own_port, webhook_env
 from anxin.processes import Child, ProcessGroup
 from anxin.services import Endpoints, free_port
 from tests.kafka_helpers import collect
@@ -40,13 +43,15 @@ SON_R001, DAUGHTER_R003 = "+8613800000001", "+8613900000003"
 
 
 class AlertsWorker:
-    """One alerts worker configuration (database, clock, ports); start/kill/restart it."""
+    """One alerts worker configuration (database, clock, ports); start/kill/restart it.
+
+    Its webhook port is a candidate until ``start`` returns: started, the worker itself holds it
+    (``spawn_on_own_port``), or it moved to another candidate because someone took that one;
+    ``port``, ``public`` and ``env`` follow it. A restart tries the same port first."""
 
     def __init__(self, group: ProcessGroup, services: Endpoints, twilio: TwilioRecorder, tmp: Path):
         self.group = group
         self.dsn = fresh_database(services.pg_dsn)
-        self.port = free_port()
-        self.public = f"http://127.0.0.1:{self.port}"
         self.clock = FileClock(tmp / "clock")
         self.clock.set(T0)
         self.ready = tmp / "alerts.ready"
@@ -54,28 +59,31 @@ class AlertsWorker:
         self.env = {
             "ANXIN_POSTGRES__DSN": self.dsn,
             "ANXIN_ALERTS__POLICIES": str(POLICIES),
-            "ANXIN_ALERTS__WEBHOOK_PORT": str(self.port),
             "ANXIN_ALERTS__GROUP_ID": f"alerts-test-{uuid.uuid4().hex[:8]}",
             "ANXIN_ALERTS__TICK_S": "0.1",
             "ANXIN_TWILIO__BASE_URL": twilio.url,
             "ANXIN_TWILIO__AUTH_TOKEN": TOKEN,
-            "ANXIN_TWILIO__PUBLIC_BASE_URL": self.public,
         }
+        self._use_port(free_port())
         self.child: Child | None = None
 
+    def _use_port(self, port: int) -> None:
+        self.port = port
+        self.public = f"http://127.0.0.1:{port}"
+        self.env.update(webhook_env(port))
+
     def start(self) -> None:
-        self.ready.unlink(missing_ok=True)
-        self.child = self.group.spawn(
+        self.child, port = spawn_on_own_port(
+            self.group,
             self.name,
-            "alerts",
-            "run",
-            "--ready-file",
-            str(self.ready),
-            "--clock",
-            f"file:{self.clock.path}",
+            ("alerts", "run", "--clock", f"file:{self.clock.path}"),
+            self.ready,
+            webhook_env,
             env=self.env,
+            timeout=60,
+            first=self.port,
         )
-        self.group.wait_until(self.child, self.ready.exists, timeout=60)
+        self._use_port(port)
 
     def kill(self) -> None:
         assert self.child is not None
@@ -134,6 +142,43 @@ def produce(bootstrap: str, topic: str, key: str, value: dict[str, Any]) -> None
             await producer.stop()
 
     asyncio.run(go())
+
+
+def marker_passes(worker: AlertsWorker, bootstrap: str, passes: int = 3) -> None:
+    """Proof that the engine ran at the clock's current time, ``passes`` times over (what a
+    sleep only hoped for): each pass is a fresh warning of R004 of a kind of its own (so no open
+    episode, from this test or from the earlier records a fresh group reads, can absorb it),
+    produced after the clock was set; its first SMS is sent, then it is cancelled. Its step ran
+    in an engine pass that read the clock after it was set, and the engine claims the next pass's
+    SMS only after this one was sent: after three, every step due at this time has had its rows
+    made and its requests sent (as ``engine_passes`` of tests/test_console_e2e.py)."""
+    lc = Lifecycle(Database(worker.dsn), worker.clock)
+    for _ in range(passes):
+        marker = f"tick-{uuid.uuid4().hex[:8]}"
+        now = worker.clock.now()
+        record = {
+            "alert_id": marker,
+            "kind": f"marker_{uuid.uuid4().hex[:8]}",
+            "severity": "warning",
+            "resident_id": "R004",
+            "device_id": "Q004",
+            "ts": now,
+            "detected_at": now,
+            "details": {},
+        }
+        produce(bootstrap, "alerts", "R004", record)
+
+        def sent(marker: str = marker) -> bool:
+            return bool(
+                worker.rows(
+                    "select 1 from notifications where alert_id = %s and state = 'sent'"
+                    " and purpose = 'alert'",
+                    marker,
+                )
+            )
+
+        worker.wait_for(f"marker {marker} sent", sent)
+        lc.cancel(marker, "detector:test", "detector", "engine pass marker")
 
 
 def steps_sent(worker: AlertsWorker, alert_id: str) -> dict[tuple[int, int], list[str]]:
@@ -215,7 +260,7 @@ def test_sigkill_mid_chain_then_restart_continues_without_doubles_or_gaps(
         "step 3",
         lambda: steps_sent(w, alert_id).get((0, 2)) == ["responder-120 sms", "responder-120 voice"],
     )
-    time.sleep(0.5)  # let a wrongly repeated send show up
+    marker_passes(w, services.kafka_bootstrap)  # a wrongly repeated send would be made by now
     assert steps_sent(w, alert_id) == {
         (0, 0): step1,
         (0, 1): step2,
@@ -319,7 +364,7 @@ def test_sos_end_to_end_keypress_stops_the_chain_and_the_wearer_hears_help_is_co
 
         rows = my_rows()
         w.clock.set(T0 + 1200)  # long past every step and repeat
-        time.sleep(1.0)  # a wrongly continuing chain would call within a few ticks
+        marker_passes(w, services.kafka_bootstrap)  # the engine ran at T0 + 1200, three times
         assert my_rows() == rows
         events = w.rows(
             "select event, published_at from alert_events where alert_id = %s order by event_id",
@@ -357,18 +402,15 @@ def test_two_workers_at_once_send_every_notification_exactly_once(
     """Two alerts worker processes on one database and one clock: each row sent by one of them."""
     a = alerts_worker
     a.start()
-    ready_b = a.ready.with_name("alerts-b.ready")
-    b = a.group.spawn(
+    b, _ = spawn_on_own_port(
+        a.group,
         f"{a.name}-b",
-        "alerts",
-        "run",
-        "--ready-file",
-        str(ready_b),
-        "--clock",
-        f"file:{a.clock.path}",
-        env={**a.env, "ANXIN_ALERTS__WEBHOOK_PORT": str(free_port())},
+        ("alerts", "run", "--clock", f"file:{a.clock.path}"),
+        a.ready.with_name("alerts-b.ready"),
+        lambda port: {"ANXIN_ALERTS__WEBHOOK_PORT": str(port)},  # its own webhooks, a's URL
+        env=a.env,
+        timeout=60,
     )
-    a.group.wait_until(b, ready_b.exists, timeout=60)
     tag = uuid.uuid4().hex[:6]
     ids = []
     # Residents and kinds no other test raises: a fresh group reads the topic from the start, and
@@ -573,7 +615,6 @@ def test_a_fall_suspicion_is_kept_for_the_console_and_notifies_nobody(
     services: Endpoints, alerts_worker: AlertsWorker, twilio: TwilioRecorder, registry_file: Path
 ) -> None:
     """Issue 15: a suspicion prompts the wearer only; the console lists it apart from alerts."""
-    from alerts.db import Database
     from anxin.core.registry import load_registry
     from console.data import ConsoleData
 

@@ -9,7 +9,6 @@ failures hold back never reaches another's.
 from __future__ import annotations
 
 import re
-import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,8 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from anxin.demo import spawn_on_own_port
 from anxin.processes import ProcessGroup
-from anxin.services import free_port
 from console.users import add_user
 
 PASSWORDS = {"li": "li-password-1", "zhou": "zhou-password-2"}
@@ -34,8 +33,10 @@ class Consoles:
 
 
 @pytest.fixture(scope="module")
-def consoles(anxin_env: dict[str, str]) -> Iterator[Consoles]:
-    folder = Path(tempfile.mkdtemp(prefix="anxin-console-sec-"))
+def consoles(anxin_env: dict[str, str], run_root: Path) -> Iterator[Consoles]:
+    # Under the run root, kept to the session's end: the personal-data check reads its logs.
+    folder = run_root / f"console-sec-{uuid.uuid4().hex[:8]}"
+    folder.mkdir()
     users = folder / "users.yaml"
     for name, password in PASSWORDS.items():
         add_user(users, name, "nurse", password, f"nurse-{name}")
@@ -51,17 +52,16 @@ def consoles(anxin_env: dict[str, str]) -> Iterator[Consoles]:
             ("default", {}),
             ("proxied", {"ANXIN_CONSOLE__TRUSTED_PROXIES": '["127.0.0.1"]'}),
         ):
-            port = free_port()
-            ready = folder / f"{name}.ready"
-            child = group.spawn(
+            # On a port the console holds itself (another candidate if that one was taken).
+            _, port = spawn_on_own_port(
+                group,
                 f"console-{name}",
-                "console",
-                "--port", str(port),
-                "--users", str(users),
-                "--ready-file", str(ready),
+                ("console", "--users", str(users)),
+                folder / f"{name}.ready",
+                lambda port: {"ANXIN_CONSOLE__PORT": str(port)},
                 env={**common, **extra},
-            )  # fmt: skip
-            group.wait_until(child, ready.exists, timeout=60)
+                timeout=60,
+            )
             urls.append(f"http://127.0.0.1:{port}")
         yield Consoles(*urls)
     finally:

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import queue
-import shutil
 import signal
 import socket
-import tempfile
 import threading
 import uuid
 from collections.abc import Iterator
@@ -116,15 +114,16 @@ class HoldingRelay:
 
 
 @pytest.fixture
-def broker() -> Iterator[tuple[Endpoints, Path]]:
-    folder = Path(tempfile.mkdtemp(prefix="anxin-downlink-"))
+def broker(run_root: Path) -> Iterator[tuple[Endpoints, Path]]:
+    # Under the run root, kept to the session's end: the personal-data check reads its logs.
+    folder = run_root / f"downlink-{uuid.uuid4().hex[:8]}"
+    folder.mkdir()
     folder.chmod(0o755)
     sup = Supervisor(folder / "services", only=("mosquitto",))
     try:
         yield sup.start(), folder
     finally:
         sup.stop()
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_a_command_is_committed_only_after_the_brokers_puback(

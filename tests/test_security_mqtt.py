@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import os
 import queue
-import shutil
 import signal
 import ssl
 import subprocess
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -81,8 +79,11 @@ class Secure:
 
 
 @pytest.fixture(scope="module")
-def secure(services: Endpoints, anxin_env: dict[str, str]) -> Iterator[Secure]:
-    folder = Path(tempfile.mkdtemp(prefix="anxin-secure-"))
+def secure(services: Endpoints, anxin_env: dict[str, str], run_root: Path) -> Iterator[Secure]:
+    # Under the run root, kept to the session's end: the personal-data check reads the broker's
+    # and the bridge's (DEBUG) logs there with the rest.
+    folder = run_root / f"secure-{uuid.uuid4().hex[:8]}"
+    folder.mkdir()
     os.chmod(folder, 0o755)
     registry = folder / "registry.yaml"
     registry.write_text(REGISTRY)
@@ -151,7 +152,6 @@ def secure(services: Endpoints, anxin_env: dict[str, str]) -> Iterator[Secure]:
     finally:
         group.stop()
         sup.stop()
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 class Device:
@@ -510,11 +510,12 @@ def test_services_status_sees_a_broker_that_refuses_anonymous_logins(secure: Sec
 
 
 def test_bridges_sharing_the_load_each_log_in_with_their_own_account(
-    services: Endpoints, anxin_env: dict[str, str]
+    services: Endpoints, anxin_env: dict[str, str], run_root: Path
 ) -> None:
     """`--bridges 2`: two accounts, two settings files with the share group; both bridges stay
     connected side by side (neither takes the other's session) and every reading arrives once."""
-    folder = Path(tempfile.mkdtemp(prefix="anxin-bridges-"))
+    folder = run_root / f"bridges-{uuid.uuid4().hex[:8]}"  # its logs: read at the session's end
+    folder.mkdir()
     os.chmod(folder, 0o755)
     (folder / "registry.yaml").write_text(REGISTRY)
     creds = folder / "creds"
@@ -582,4 +583,3 @@ def test_bridges_sharing_the_load_each_log_in_with_their_own_account(
     finally:
         group.stop()
         sup.stop()
-        shutil.rmtree(folder, ignore_errors=True)

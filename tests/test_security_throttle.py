@@ -25,6 +25,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from anxin.services import Endpoints
 from tests.bridge_helpers import PrivateBridge, private_bridge
+from tests.kafka_helpers import first_of
 
 REGISTRY = """
 residents:
@@ -75,34 +76,45 @@ def _flood(ep: Endpoints, prefix: str, lines: list[bytes]) -> None:
         client.loop_stop()
 
 
-async def _read_all(
-    bootstrap: str, topic: str, want: int, timeout: float = 120, weight: str | None = None
-) -> list[tuple[float, dict[str, Any]]]:
-    """(produce time in s, record) of every record of ``topic``, once ``want`` are there."""
+async def _read_flood(
+    bootstrap: str, readings: str, rejected: str, total: int, timeout: float = 180
+) -> tuple[list[tuple[float, dict[str, Any]]], list[tuple[float, dict[str, Any]]]]:
+    """(produce time in s, record) of every record on ``readings`` and on ``rejected``, read
+    until the known exact total is there: ``total`` messages, each a reading or dead-lettered (a
+    dead-letter record carries ``count`` messages); then on to the ends the topics report at that
+    moment, so that a record too many already written is read too."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
         deadline = time.monotonic() + timeout
-        parts = consumer.partitions_for_topic(topic)
-        while not parts and time.monotonic() < deadline:
+        topics = (readings, rejected)
+        tps: list[TopicPartition] = []
+        while {tp.topic for tp in tps} != set(topics):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"topics {topics} do not both exist")
             await consumer._client.force_metadata_update()
-            parts = consumer.partitions_for_topic(topic)
-        tps = [TopicPartition(topic, p) for p in sorted(parts or ())]
+            tps = [
+                TopicPartition(t, p)
+                for t in topics
+                for p in sorted(consumer.partitions_for_topic(t) or ())
+            ]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
-        out: list[tuple[float, dict[str, Any]]] = []
-        quiet_since = None
-        while time.monotonic() < deadline:
+        out: dict[str, list[tuple[float, dict[str, Any]]]] = {t: [] for t in topics}
+        ends: dict[TopicPartition, int] | None = None
+        while True:
             batch = await consumer.getmany(timeout_ms=300)
-            new = [(m.timestamp / 1000, orjson.loads(m.value)) for ms in batch.values() for m in ms]
-            out += new
-            if sum(r.get(weight, 1) if weight else 1 for _, r in out) >= want:
-                if new:
-                    quiet_since = time.monotonic()
-                elif quiet_since and time.monotonic() - quiet_since > 1.5:
-                    return out  # and nothing more within the settle window
-                quiet_since = quiet_since or time.monotonic()
-        return out
+            for tp, ms in batch.items():
+                out[tp.topic] += [(m.timestamp / 1000, orjson.loads(m.value)) for m in ms]
+            seen = len(out[readings]) + sum(r.get("count", 1) for _, r in out[rejected])
+            if ends is None and seen >= total:
+                ends = await consumer.end_offsets(tps)
+            if ends is not None and all(
+                [await consumer.position(tp) >= end for tp, end in ends.items()]
+            ):
+                return out[readings], out[rejected]
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{seen} of {total} messages on {topics} in {timeout:.0f} s")
     finally:
         await consumer.stop()
 
@@ -131,7 +143,13 @@ def test_a_flooding_device_is_throttled_reported_and_starves_nobody(
     sent: dict[int, float] = {}
     calm_seq0 = SEQ0 + N_FLOOD + 1000
     try:
-        time.sleep(1.0)  # let the flood run past its burst first: the presses come during it
+        # The presses come during the flood, past its burst: once its first message is over the
+        # rate (dead-lettered "rate limit").
+        first_of(
+            fb.bootstrap,
+            [fb.rejected],
+            lambda _topic, r: r.get("device_id") == "FL01" and "rate limit" in r["reason"],
+        )
         for j in range(8):
             seq = calm_seq0 + j
             sent[seq] = time.time()
@@ -150,11 +168,12 @@ def test_a_flooding_device_is_throttled_reported_and_starves_nobody(
         calm.disconnect()
         calm.loop_stop()
 
-    readings = asyncio.run(_read_all(fb.bootstrap, fb.readings, len(sent) + len(flood_sos) + BURST))
-    flood_readings = {r["seq"] for _, r in readings if r["device_id"] == "FL01"}
-    rejected = asyncio.run(
-        _read_all(fb.bootstrap, fb.rejected, N_FLOOD - len(flood_readings), 180, "count")
+    # Every message sent: the calm device's presses and the flood, each on readings or
+    # dead-lettered (which of the two, and none twice, is checked below).
+    readings, rejected = asyncio.run(
+        _read_flood(fb.bootstrap, fb.readings, fb.rejected, len(sent) + N_FLOOD)
     )
+    flood_readings = {r["seq"] for _, r in readings if r["device_id"] == "FL01"}
 
     # The other device's SOS: every one, and none held behind the flood (each reached Kafka
     # before the flood's last record did); the latency is printed, not asserted.
@@ -175,8 +194,18 @@ def test_a_flooding_device_is_throttled_reported_and_starves_nobody(
     assert set(counts) == {SEQ0 + k for k in range(N_FLOOD)}, "flood messages lost"
     assert max(counts.values()) == 1, "flood messages on both topics or twice"
     assert flood_sos <= flood_readings, "an SOS was throttled"
+    # No more passed than the bucket holds: the burst, and the rate over the time the bridge
+    # spent on the flood, by the bridge's own stamps: from the first flood message it received
+    # (received_at) to the produce time of the last one it let through (its Kafka timestamp,
+    # taken after the bucket allowed it, to the millisecond).
     allowed = len(flood_readings - flood_sos)
-    assert allowed <= BURST + RATE * (t_flood_end - t_flood + 2), allowed
+    first_received = min(
+        [r["received_at"] for _, r in readings if r["device_id"] == "FL01"]
+        + [m["received_at"] for m in dead]
+    )
+    last_passed = max(t for t, r in readings if r["device_id"] == "FL01")
+    window = last_passed - first_received
+    assert allowed <= BURST + RATE * (window + 0.001), (allowed, window)
     assert allowed >= BURST
 
     log = fb.child.log_path.read_text()
