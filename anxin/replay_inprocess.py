@@ -2,7 +2,10 @@
 
 Each message goes through the same ingest validation as the bridge and the same
 ``DetectorPipeline`` as the worker, with ``detected_at`` = the message's arrival time ``t``;
-timers tick on that clock too. No services needed.
+timers tick on that clock too: at most every ``TICK_S`` on a message, and, as the live worker's
+one-second ticks would, on the first ``TICK_S`` grid point at or after a timer's due time when no
+message comes by then (a fall confirmed by the device going silent, between two recordings an
+hour apart), and for ``FLUSH_S`` after the last message. No services needed.
 
 With ``jobs`` > 1 the residents are split into shards, one process each, as the worker's Kafka
 partitions split devices: every shard reads every message for the clock (its timers tick at the
@@ -39,6 +42,7 @@ from ingest.telemetry import (
 )
 
 TICK_S = 1.0
+FLUSH_S = 60.0  # timers still fire this long after the last message (a fall label's deadline)
 OUTPUTS = ("alerts", "updates", "commands", "suspicions")
 
 
@@ -160,6 +164,8 @@ def run_messages(
     run = _Run(registry, prefix, mine)
     for t, topic, payload in messages:
         run.message(t, topic, payload)
+    if run.result.last_t is not None:
+        run.advance(run.result.last_t + FLUSH_S, inclusive=True)
     return run.result
 
 
@@ -179,9 +185,28 @@ class _Run:
         self._topics: dict[str, bool] = {}  # topic -> handled here
         self._owners: dict[str, str | None] = {}  # device -> resident (the registry is fixed)
 
+    def advance(self, t: float, inclusive: bool = False) -> None:
+        """Fire the timers due before ``t`` at the tick the live worker would fire them on.
+
+        Only this shard's own timers decide these ticks, and a timer fires at the first grid
+        point at or after its due time in any sharding, so shards still raise what one run does.
+        """
+        while True:
+            due = self.pipeline.next_due
+            if not math.isfinite(due) or due > t:
+                return  # unknown until the first tick, none set, or not yet
+            at = math.ceil(due / TICK_S) * TICK_S
+            if at > t or (at == t and not inclusive):
+                return
+            self.now = at
+            self.take(self.pipeline.tick(at))
+            if self.pipeline.next_due <= at:
+                return  # nothing moved on (cannot happen with well-formed states): no busy loop
+
     def message(self, t: float, topic: str, payload: Any) -> None:
         result = self.result
         self.index += 1
+        self.advance(t)
         self.now = t
         result.messages += 1
         result.first_t = t if result.first_t is None else result.first_t

@@ -766,6 +766,11 @@ class DetectorPipeline:
             )
         return out
 
+    @property
+    def next_due(self) -> float:
+        """No timer of any key is due before this (``NEVER``: none is set)."""
+        return self._next_due
+
     def tick(self, now: float) -> Outputs:
         """All timers (evaluation; the worker ticks its own partitions' keys)."""
         out = Outputs()
