@@ -11,6 +11,16 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 
+def record(raw: bytes | None) -> dict[str, Any] | None:
+    """A topic record as a JSON object, or None: the fault tests put poison records (cut-short
+    JSON, non-objects) on the shared topics, and they match nothing a test looks for."""
+    try:
+        value = orjson.loads(raw or b"")
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
 async def _collect(
     bootstrap: str,
     topic: str,
@@ -40,8 +50,8 @@ async def _collect(
         done = False
         while time.monotonic() < deadline:
             batches = await consumer.getmany(timeout_ms=settle_ms if done else 500)
-            new = [orjson.loads(m.value) for msgs in batches.values() for m in msgs]
-            matched = [v for v in new if match(v)]
+            new = [record(m.value) for msgs in batches.values() for m in msgs]
+            matched = [v for v in new if v is not None and match(v)]
             found.extend(matched)
             if done and not matched:
                 return found  # nothing more arrived within the settle window
@@ -93,8 +103,8 @@ async def _first(
         while time.monotonic() < deadline:
             for tp, msgs in (await consumer.getmany(timeout_ms=500)).items():
                 for m in msgs:
-                    value = orjson.loads(m.value)
-                    if match(tp.topic, value):
+                    value = record(m.value)
+                    if value is not None and match(tp.topic, value):
                         return tp.topic, value
         raise TimeoutError(f"no matching record on {topics} within {timeout:.0f} s")
     finally:
