@@ -16,7 +16,7 @@ pytestmark = pytest.mark.timeout(900)
 def result(tmp_path_factory: pytest.TempPathFactory) -> Score:
     folder = tmp_path_factory.mktemp("targets") / "seed1"
     scenario.generate(folder, residents=20, hours=24.0, seed=1)
-    ev = evaluation.evaluate_inprocess(folder)
+    ev = evaluation.evaluate_inprocess(folder, jobs=2)
     evaluation.add_context(ev, folder)
     evaluation.write_outputs(ev, folder / "evaluation", "targets seed 1")
     print((folder / "evaluation" / "report.md").read_text())
