@@ -454,6 +454,11 @@ def test_write_rate(services: Endpoints, store: Store) -> None:
         f"\nwrite rate: {n / took:.0f} readings/s ({points / took:.0f} points/s), "
         f"{n} in {took:.1f} s"
     )
-    # The figure counts only if the readings are really there: each one, once.
-    seqs = seqs_in(store, 6_500_000, 6_500_000 + n, t0 - 1, t0 + n * 0.1 + 1)
+    # The figure counts only if the readings are really there: each one, once. Written is not
+    # yet searchable (VictoriaMetrics makes new rows visible within about a second).
+    def stored() -> list[int]:
+        return seqs_in(store, 6_500_000, 6_500_000 + n, t0 - 1, t0 + n * 0.1 + 1)
+
+    wait_for("bench readings searchable", lambda: len(stored()) >= n)
+    seqs = stored()
     assert sorted(seqs) == list(range(6_500_000, 6_500_000 + n))
