@@ -454,6 +454,7 @@ def test_write_rate(services: Endpoints, store: Store) -> None:
         f"\nwrite rate: {n / took:.0f} readings/s ({points / took:.0f} points/s), "
         f"{n} in {took:.1f} s"
     )
+
     # The figure counts only if the readings are really there: each one, once. Written is not
     # yet searchable (VictoriaMetrics makes new rows visible within about a second).
     def stored() -> list[int]:
