@@ -1,14 +1,19 @@
-"""The Faust application: topics, the per-device table and the detector agent.
+"""The Faust application: topics, the detector agents, live state and its snapshots.
 
-``readings`` is keyed by device id at ingest, so the agent needs no ``group_by`` (a repartition is
-the costliest thing Faust does). Messages are taken in batches (``stream.take``) and run through
-``DetectorPipeline``, the same code ``anxin evaluate`` runs in-process.
+``readings`` (and ``device-status``) are keyed by resident at ingest, so all of a resident's
+devices meet in one partition: one agent runs every detector, NEWS2 included, with no
+``group_by`` and no second topic; each reading is one Kafka record. Messages are taken in batches
+(``stream.take``) and run through ``DetectorPipeline``, the same code ``anxin evaluate`` runs
+in-process. State lives in the worker (``anxin/live_state.py``) and reaches Kafka as snapshots;
+events are acknowledged only once a snapshot holding them is delivered.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
 import time
-from collections.abc import Iterator, MutableMapping
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -18,34 +23,12 @@ from anxin.core.logs import get_logger
 from anxin.core.records import dead_letter, dumps, loads
 from anxin.core.registry import RegistryWatcher
 from anxin.core.settings import Settings
+from anxin.live_state import LiveState
 from detectors.pipeline import DetectorPipeline, Outputs
 
 log = get_logger(__name__)
-
-
-class _BytesKeyed(MutableMapping[str, dict[str, Any]]):
-    """A str-keyed view of a bytes-keyed Faust table."""
-
-    def __init__(self, table: Any):
-        self.table = table
-
-    def __getitem__(self, key: str) -> dict[str, Any]:
-        return self.table[key.encode()]
-
-    def __setitem__(self, key: str, value: dict[str, Any]) -> None:
-        self.table[key.encode()] = value
-
-    def __delitem__(self, key: str) -> None:
-        del self.table[key.encode()]
-
-    def __iter__(self) -> Iterator[str]:
-        return (k.decode() for k in self.table)
-
-    def __len__(self) -> int:
-        return len(self.table)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.table.get(key.encode(), default)
+MARKER_KEY = b"~marker"  # not a snapshot: where a new owner's read of a partition ends
+LOAD_TIMEOUT_S = 120.0
 
 
 def create_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
@@ -73,30 +56,36 @@ def create_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
 
     readings = raw_topic(k.readings_topic)
     statuses = raw_topic(k.status_topic)
-    vitals = raw_topic(k.vitals_topic)
     alerts = raw_topic(k.alerts_topic)
     updates = raw_topic(k.alert_updates_topic)
     rejected = raw_topic(k.rejected_topic)
     commands = raw_topic(k.commands_topic)
     suspicions = raw_topic(k.suspicions_topic)
+    snapshots = raw_topic(k.state_topic)
 
-    def state_table(name: str) -> Any:
-        # Keys are id bytes, as on the topics: with the producer's partitioner a key's changelog
-        # lands in the same partition number as its messages (state follows the device).
-        # ``use_partitioner`` is also what lets batches (``stream.take``) and timers update it.
-        return app.Table(
-            name, default=dict, partitions=k.partitions, key_type=bytes, use_partitioner=True
-        )
-
-    device_table = state_table("device-state")
-    resident_table = state_table("resident-state")
-    pipeline = DetectorPipeline(
-        lambda: registry.current, _BytesKeyed(device_table), _BytesKeyed(resident_table)
-    )
+    pipeline = DetectorPipeline(lambda: registry.current, fall_save_every_s=float("inf"))
+    live = LiveState(f.snapshot_buckets, pipeline.save_fall_window)
+    pipeline.device_state, pipeline.resident_state = live.devices, live.residents
+    lock = asyncio.Lock()  # one batch, timer or snapshot at a time: a snapshot is consistent
+    ready = asyncio.Event()  # cleared while a rebalance loads snapshots
+    ready.set()
+    pending: list[tuple[Any, Any]] = []  # (stream, event): acknowledged after the next snapshot
+    stats = {
+        "readings": 0,
+        "statuses": 0,
+        "alerts": 0,
+        "records_out": 0,
+        "snapshots": 0,
+        "dead_letters": 0,
+        "acked": 0,
+    }
+    last_flush = [time.time()]
+    owned: list[int] = []  # the readings partitions this worker holds (stats, logs)
 
     async def publish(out: Outputs) -> None:
+        sends: list[tuple[Any, bytes, bytes]] = []
         for alert in out.alerts:
-            await alerts.send(key=alert.resident_id.encode(), value=alert.to_json())
+            sends.append((alerts, alert.resident_id.encode(), alert.to_json()))
             log.info(
                 "alert %s %s %s resident=%s",
                 alert.alert_id,
@@ -105,63 +94,194 @@ def create_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
                 alert.resident_id,
             )
         for update in out.updates:
-            await updates.send(key=str(update["resident_id"]).encode(), value=dumps(update))
+            sends.append((updates, str(update["resident_id"]).encode(), dumps(update)))
         for command in out.commands:
-            await commands.send(key=str(command["device_id"]).encode(), value=dumps(command))
+            sends.append((commands, str(command["device_id"]).encode(), dumps(command)))
         for dead in out.rejected:
-            await rejected.send(key=str(dead["device_id"] or "-").encode(), value=dumps(dead))
-        for record in out.vitals:
-            await vitals.send(key=str(record["resident_id"]).encode(), value=dumps(record))
+            sends.append((rejected, str(dead["device_id"] or "-").encode(), dumps(dead)))
         for suspicion in out.suspicions:
-            await suspicions.send(key=suspicion["resident_id"].encode(), value=dumps(suspicion))
+            sends.append((suspicions, suspicion["resident_id"].encode(), dumps(suspicion)))
+        for topic, key, value in sends:
+            await topic.send(key=key, value=value)
+        stats["alerts"] += len(out.alerts)
+        stats["dead_letters"] += len(out.rejected)
+        stats["records_out"] += len(sends)
 
-    def guarded(step: Any, raw: bytes, now: float, out: Outputs, stage: str) -> None:
-        try:
-            out.extend(step(loads(raw), now))
-        except Exception as exc:  # one poisoned record must not stop the partition
-            log.exception("%s: record could not be processed", stage)
-            out.rejected.append(
-                dead_letter(f"{stage} error: {type(exc).__name__}", stage, now, payload=raw)
-            )
+    async def write_snapshots(residents: set[str]) -> None:
+        for partition, key, value in live.snapshot(residents):
+            await snapshots.send(key=key, value=value, partition=partition)
+            stats["snapshots"] += 1
+            stats["records_out"] += 1
+
+    async def settle(out: Outputs, changed: set[str]) -> None:
+        """Publish; residents whose alerts or checks changed are snapshotted after delivery."""
+        await publish(out)
+        if changed:
+            await app.producer.flush()  # the outputs first: a snapshot never runs ahead of them
+            await write_snapshots(changed)
+
+    async def flush_all() -> None:
+        """Snapshot every changed resident, then acknowledge the events it holds."""
+        last_flush[0] = time.time()
+        await write_snapshots(live.dirty_residents())
+        await app.producer.flush()
+        taken = pending[:]
+        del pending[:]
+        for stream, event in taken:
+            await stream.ack(event)
+        stats["acked"] += len(taken)
+
+    def outputs_of(out: Outputs) -> int:
+        return len(out.alerts) + len(out.updates) + len(out.commands) + len(out.suspicions)
+
+    def reading_step(record: dict[str, Any], now: float, partition: int) -> tuple[Outputs, str]:
+        resident_id = str(record.get("resident_id"))
+        live.note(str(record["device_id"]), resident_id, partition)
+        stats["readings"] += 1
+        return pipeline.process(record, now), resident_id
+
+    def status_step(record: dict[str, Any], now: float, partition: int) -> tuple[Outputs, str]:
+        stats["statuses"] += 1
+        owner = registry.current.device_owner(str(record["device_id"]))
+        if owner is None:
+            return Outputs(), ""
+        live.note(str(record["device_id"]), owner[0], partition)
+        return pipeline.process_status(record, now), owner[0]
 
     def batch_agent(topic: Any, name: str, step: Any) -> None:
-        """An agent running ``step`` over batches of its topic (``stream.take``)."""
+        """An agent running ``step`` over batches of its topic, acknowledging after snapshots."""
 
         async def agent(stream: Any) -> None:
-            async for batch in stream.take(f.batch_size, within=f.batch_timeout):
-                out, now = Outputs(), time.time()
-                for raw in batch:
-                    guarded(step, raw, now, out, name)
-                await publish(out)
+            async for events in stream.noack_take(f.batch_size, within=f.batch_timeout):
+                await ready.wait()
+                async with lock:
+                    out, now, changed = Outputs(), time.time(), set()
+                    for event in events:
+                        raw = event.value
+                        try:
+                            result, resident_id = step(loads(raw), now, event.message.partition)
+                        except Exception as exc:  # one poisoned record must not stop the partition
+                            log.exception("%s: record could not be processed", name)
+                            out.rejected.append(
+                                dead_letter(
+                                    f"{name} error: {type(exc).__name__}", name, now, payload=raw
+                                )
+                            )
+                            continue
+                        if outputs_of(result):
+                            changed.add(resident_id)
+                        out.extend(result)
+                    pending.extend((stream, e) for e in events)
+                    await settle(out, changed)
+                    if time.time() - last_flush[0] >= f.snapshot_interval_s:
+                        await flush_all()
 
         app.agent(topic, name=name)(agent)
 
-    batch_agent(readings, "detect", pipeline.process)
-    batch_agent(statuses, "device-status", pipeline.process_status)
-    batch_agent(vitals, "news2", pipeline.process_vitals)
+    batch_agent(readings, "detect", reading_step)
+    batch_agent(statuses, "device-status", status_step)
 
     @app.timer(interval=f.tick_interval)
     async def timers() -> None:
         """Silence, grace periods, check windows: fire even when nothing arrives."""
-        now, out = time.time(), Outputs()
-        for table, tick in (
-            (device_table, pipeline.tick_device),
-            (resident_table, pipeline.tick_resident),
-        ):
-            for key in list(table.keys()):
-                try:
-                    out.extend(tick(key.decode(), now))
-                except Exception:  # one bad state must not stop every timer of the worker
-                    log.exception("timer of %s failed", key.decode(errors="replace"))
-        await publish(out)
+        if not ready.is_set():
+            return
+        async with lock:
+            now = time.time()
+            try:
+                out = pipeline.tick(now)
+            except Exception:  # one bad state must not stop every timer of the worker
+                log.exception("timers failed")
+                return
+            changed = {a.resident_id for a in out.alerts}
+            changed |= {str(u["resident_id"]) for u in out.updates}
+            changed |= {s["resident_id"] for s in out.suspicions}
+            changed |= {live.owner.get(str(c["device_id"]), "") for c in out.commands}
+            await settle(out, changed - {""})
 
-    if ready_file is not None:
-        ready = ready_file
+    @app.timer(interval=min(0.5, f.snapshot_interval_s))
+    async def snapshot_timer() -> None:
+        """Snapshots on time even when no batch comes, and at once when a rebalance starts
+        (Faust waits for every event to be acknowledged before it lets partitions go)."""
+        due = time.time() - last_flush[0] >= f.snapshot_interval_s
+        if ready.is_set() and (due or app.rebalancing) and (pending or live.dirty_residents()):
+            async with lock:
+                await flush_all()
 
-        @app.on_rebalance_complete.connect  # type: ignore[arg-type]
-        async def _ready(sender: Any, **kwargs: Any) -> None:
-            ready.parent.mkdir(parents=True, exist_ok=True)
-            ready.write_text(str(time.time()))
+    @app.timer(interval=1.0)
+    async def write_stats() -> None:
+        if f.stats_file is None:
+            return
+        body = {**stats, "at": time.time(), "devices": len(live.devices), "partitions": owned}
+        tmp = f.stats_file.with_name(f.stats_file.name + ".tmp")
+        tmp.write_bytes(dumps(body))
+        os.replace(tmp, f.stats_file)
+
+    async def load_snapshots(partitions: set[int]) -> int:
+        """Read the snapshots of newly owned partitions up to a marker written now (the broker's
+        end offsets are not trusted: Tansu under-reports them, DESIGN.md)."""
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        marker = uuid.uuid4().hex.encode()
+        for partition in partitions:
+            await snapshots.send(key=MARKER_KEY, value=marker, partition=partition)
+        await app.producer.flush()
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=k.bootstrap, group_id=None, enable_auto_commit=False
+        )
+        await consumer.start()
+        try:
+            tps = [TopicPartition(k.state_topic, p) for p in partitions]
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            latest: dict[bytes, bytes] = {}
+            waiting = set(partitions)
+            deadline = time.monotonic() + LOAD_TIMEOUT_S
+            while waiting:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"snapshots of partitions {sorted(waiting)} not read")
+                for tp, messages in (await consumer.getmany(timeout_ms=200)).items():
+                    for m in messages:
+                        if tp.partition not in waiting or m.key is None or m.value is None:
+                            continue
+                        if m.key == MARKER_KEY:
+                            if m.value == marker:
+                                waiting.discard(tp.partition)
+                        else:
+                            latest[m.key] = m.value
+        finally:
+            await consumer.stop()
+        return live.load(latest.items(), partitions)
+
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+    async def _revoked(sender: Any, revoked: set[Any], **kwargs: Any) -> None:
+        async with lock:
+            await flush_all()  # the next owner starts from everything this worker did
+
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
+    async def _assigned(sender: Any, assigned: set[Any], **kwargs: Any) -> None:
+        mine = {tp.partition for tp in assigned if tp.topic == k.readings_topic}
+        ready.clear()
+        try:
+            async with lock:
+                held = set(live.partition.values())
+                devices, residents = live.drop(held - mine)
+                pipeline.forget(devices, residents)
+                new = mine - set(live.partition.values())
+                loaded = await load_snapshots(new) if new else 0
+                pipeline.schedule_all()
+                owned[:] = sorted(mine)
+                log.info(
+                    "partitions %s: %d residents' snapshots loaded, %d dropped",
+                    sorted(mine),
+                    loaded,
+                    len(residents),
+                )
+        finally:
+            ready.set()
+        if ready_file is not None:
+            ready_file.parent.mkdir(parents=True, exist_ok=True)
+            ready_file.write_text(str(time.time()))
             log.info("worker ready: partitions assigned")
 
     return app

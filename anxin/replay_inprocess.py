@@ -247,8 +247,6 @@ class _Run:
             getattr(result, name).extend(items)
             result.emitted_at[name].extend([self.index] * len(items))
         result.rejected += len(out.rejected)
-        for record in out.vitals:
-            self.take(self.pipeline.process_vitals(record, self.now))
 
     def owner(self, device_id: str) -> str | None:
         if device_id not in self._owners:

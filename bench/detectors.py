@@ -326,13 +326,11 @@ def bench_pipeline_inprocess(devices: int, minutes: float, repeat: int) -> None:
         pipe = DetectorPipeline(lambda: registry, dev_state, res_state)
         for r in decoded:
             now = float(r["received_at"])
-            out = pipe.process(dict(r), now)
-            for v in out.vitals:
-                pipe.process_vitals(v, now)
+            pipe.process(dict(r), now)
         states = {"device": dev_state, "resident": res_state}
 
     t_det = best_of(run_detect, repeat)
-    line("  detectors: DetectorPipeline.process(+vitals)", n, "msgs", t_det)
+    line("  detectors: DetectorPipeline.process (NEWS2 fused)", n, "msgs", t_det)
     accel_samples = n * 50
     print(
         f"    = {fmt_rate(accel_samples / max(t_det.cpu, 1e-9))} accel samples/CPU-s through "
@@ -350,10 +348,7 @@ def bench_pipeline_inprocess(devices: int, minutes: float, repeat: int) -> None:
     pipe2 = DetectorPipeline(lambda: registry, dev_state2, res_state2)
     for r in decoded:
         now = float(r["received_at"])
-        out = pipe2.process(dict(r), now)
-        for v in out.vitals:
-            pipe2.process_vitals(v, now)
-    del out
+        pipe2.process(dict(r), now)
     gc.collect()
     held = tracemalloc.get_traced_memory()[0] - base
     pipe2._fall_live.clear()

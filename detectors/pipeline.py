@@ -1,23 +1,24 @@
 """Every detector behind one interface, so the Faust agents and ``anxin evaluate`` run one code.
 
-Two stages, because readings are keyed by device but NEWS2 is per resident:
-- ``process(reading, now)``: device stage (SOS, falls, geofences, device trouble); it also
-  emits the reading's vitals as a resident-keyed record. An accelerometer finding is only a
-  suspicion: it prompts the wearer and becomes an alert when ``detectors/fall_confirm.py``
-  confirms it;
-- ``process_vitals(record, now)``: resident stage (NEWS2 over all the resident's devices).
-``tick_device`` / ``tick_resident`` are the timers (silence, check windows, vitals resolution):
-a clock, not a message, decides those. ``now`` is the wall clock live and the message arrival
-time ``t`` in replay, so a replay yields the same alerts.
+One call per reading, because readings are keyed by resident (all of a resident's devices
+meet in one partition):
+- ``process(reading, now)``: the device detectors (SOS, falls, geofences, device trouble), then
+  NEWS2 over all the resident's devices (``process_vitals``) in the same call. An accelerometer
+  finding is only a suspicion: it prompts the wearer and becomes an alert when
+  ``detectors/fall_confirm.py`` confirms it;
+- ``tick(now)`` fires the timers (silence, check windows, vitals resolution): a clock, not a
+  message, decides those. ``now`` is the wall clock live and the message arrival time ``t`` in
+  replay, so a replay yields the same alerts.
 
-State is a JSON-able dict per device and per resident in mappings the caller provides (Faust
-tables in the worker, dicts in evaluation). Each state carries ``due``: the earliest time a timer
-could fire, so a tick over thousands of idle devices is a float comparison each.
+State is a JSON-able dict per device and per resident in mappings the caller provides (the
+worker's live state, dicts in evaluation). Each state carries ``due``, the earliest time a
+timer could fire, and a heap of due times finds the keys to tick without a sweep of every key.
 """
 
 from __future__ import annotations
 
 import hashlib
+import heapq
 import itertools
 from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
@@ -122,7 +123,6 @@ class Outputs:
     updates: list[AlertUpdate] = field(default_factory=list)  # topic alert-updates
     commands: list[DeviceCommand] = field(default_factory=list)  # topic device-commands
     rejected: list[DeadLetter] = field(default_factory=list)  # topic readings-rejected
-    vitals: list[VitalsRecord] = field(default_factory=list)  # resident-keyed, to stage two
     suspicions: list[FallSuspicion] = field(default_factory=list)  # topic fall-suspicions
 
     def extend(self, other: Outputs) -> None:
@@ -130,7 +130,6 @@ class Outputs:
         self.updates += other.updates
         self.commands += other.commands
         self.rejected += other.rejected
-        self.vitals += other.vitals
         self.suspicions += other.suspicions
 
 
@@ -160,7 +159,9 @@ class DetectorPipeline:
         )
         self.health_config = health or device_health.DeviceHealthConfig()
         self._fences: dict[str, tuple[int, list[geofence.Fence]]] = {}
-        self._next_due = -INF  # no timer of any key is due before this (unknown at start)
+        # (due, 0 device / 1 resident, key): every due time set since; a popped entry whose
+        # state holds a later due is stale and skipped (the later one has its own entry)
+        self._timers: list[tuple[float, int, str]] = []
         # Live fall detectors, with the token of the table state they continue. Serialising a
         # detector's window for every message was most of the pipeline's cost; the table gets it
         # every FALL_SAVE_EVERY_S (and at once when something happened), and a token that no
@@ -175,6 +176,7 @@ class DetectorPipeline:
         self._fall_live: dict[str, tuple[FallDetector, str]] = {}
         self._saves = itertools.count()
         self._instance = f"{id(self):x}"
+        self.schedule_all()
 
     # -- helpers ------------------------------------------------------------------------------
     def _resident(self, resident_id: str) -> Resident | None:
@@ -279,17 +281,16 @@ class DetectorPipeline:
             reasons = news2.plausible(vitals)
             if reasons:
                 out.rejected.append(self._rejected(reading, "vitals: " + "; ".join(reasons), now))
-            else:
-                out.vitals.append(
-                    {
-                        "resident_id": resident_id,
-                        "device_id": device_id,
-                        "ts": reading["ts"],
-                        "vitals": vitals,
-                    }
-                )
-        self._set_due(state)
+        self._set_due(state, device_id)
         self.device_state[device_id] = state
+        if vitals and not reasons:
+            record: VitalsRecord = {
+                "resident_id": resident_id,
+                "device_id": device_id,
+                "ts": reading["ts"],
+                "vitals": vitals,
+            }
+            out.extend(self.process_vitals(record, now))
         return out
 
     def _observe_health(
@@ -312,7 +313,7 @@ class DetectorPipeline:
         decisions = health.status(float(record.get("received_at", now)), record["status"])
         self._health_decisions(decisions, state, reading, now, out)
         state["health"] = health.to_state()
-        self._set_due(state)
+        self._set_due(state, device_id)
         self.device_state[device_id] = state
         return out
 
@@ -331,11 +332,42 @@ class DetectorPipeline:
         self._health_decisions(health.check(now), state, reading, now, out)
         state["health"] = health.to_state()
         self._fall_timers(state, reading, now, out)
-        self._set_due(state)
+        self._set_due(state, device_id)
         self.device_state[device_id] = state
         return out
 
-    def _set_due(self, state: State) -> None:
+    def _schedule(self, which: int, key: str, due: float) -> None:
+        if due < NEVER:
+            heapq.heappush(self._timers, (due, which, key))
+
+    def schedule_all(self) -> None:
+        """Put every held state's due time on the heap (states loaded from elsewhere)."""
+        for device_id, state in self.device_state.items():
+            self._schedule(0, device_id, due_of(state))
+        for resident_id, state in self.resident_state.items():
+            self._schedule(1, resident_id, due_of(state))
+
+    def forget(self, device_ids: list[str], resident_ids: list[str]) -> None:
+        """Drop the live state of keys this process no longer owns (their heap entries go
+        stale: a tick skips a key without state)."""
+        for device_id in device_ids:
+            self.device_state.pop(device_id, None)
+            self._fall_live.pop(device_id, None)
+        for resident_id in resident_ids:
+            self.resident_state.pop(resident_id, None)
+
+    def save_fall_window(self, device_id: str) -> None:
+        """Write the live fall detector's window into the device's state now (a snapshot)."""
+        live = self._fall_live.get(device_id)
+        state = self.device_state.get(device_id)
+        if live is None or state is None or live[1] != state.get("fall_token"):
+            return
+        token = f"{self._instance}:{next(self._saves)}"
+        state["fall_detector"] = live[0].to_state()
+        state["fall_token"] = token
+        self._fall_live[device_id] = (live[0], token)
+
+    def _set_due(self, state: State, device_id: str) -> None:
         due = NEVER
         suspicion = state.get("suspicion")
         if suspicion:
@@ -349,8 +381,9 @@ class DetectorPipeline:
             due = min(due, h["off"] + cfg.offline_grace_s)
         if h.get("unworn") is not None and "removed" not in h.get("open", {}):
             due = min(due, h["unworn"] + cfg.removed_grace_s)
+        if due != state.get("due"):
+            self._schedule(0, device_id, due)
         state["due"] = due
-        self._next_due = min(self._next_due, due)
 
     # -- SOS ----------------------------------------------------------------------------------
     def _sos(self, reading: State, state: State, now: float, out: Outputs) -> None:
@@ -703,10 +736,15 @@ class DetectorPipeline:
         state["news2"] = monitor.to_state()
         state["device"] = record["device_id"]
         state["last_wall"] = now
-        state["due"] = now + 60.0 if state.get("vitals_alert") else NEVER
-        self._next_due = min(self._next_due, state["due"])
+        self._set_resident_due(state, resident_id, now)
         self.resident_state[resident_id] = state
         return out
+
+    def _set_resident_due(self, state: State, resident_id: str, now: float) -> None:
+        due = now + 60.0 if state.get("vitals_alert") else NEVER
+        if due != state.get("due"):
+            self._schedule(1, resident_id, due)
+        state["due"] = due
 
     def tick_resident(self, resident_id: str, now: float) -> Outputs:
         state = self.resident_state.get(resident_id)
@@ -724,7 +762,7 @@ class DetectorPipeline:
         out = self._vitals_decision(decision, state, resident_id, state.get("device", "-"), now)
         state["news2"] = monitor.to_state()
         state["last_wall"] = now
-        state["due"] = now + 60.0 if state.get("vitals_alert") else NEVER
+        self._set_resident_due(state, resident_id, now)
         self.resident_state[resident_id] = state
         return out
 
@@ -769,20 +807,28 @@ class DetectorPipeline:
     @property
     def next_due(self) -> float:
         """No timer of any key is due before this (``NEVER``: none is set)."""
-        return self._next_due
+        return self._timers[0][0] if self._timers else NEVER
 
     def tick(self, now: float) -> Outputs:
-        """All timers (evaluation; the worker ticks its own partitions' keys)."""
+        """The timers due by ``now``, devices first, each key once, in (due, key) order."""
         out = Outputs()
-        if now < self._next_due:
+        timers = self._timers
+        if not timers or timers[0][0] > now:
             return out
-        for device_id in list(self.device_state):
+        devices: dict[str, None] = {}
+        residents: dict[str, None] = {}
+        while timers and timers[0][0] <= now:
+            _due, which, key = heapq.heappop(timers)
+            (residents if which else devices)[key] = None
+        for device_id in devices:
             out.extend(self.tick_device(device_id, now))
-        for resident_id in list(self.resident_state):
+            self._reschedule(0, device_id, self.device_state.get(device_id))
+        for resident_id in residents:
             out.extend(self.tick_resident(resident_id, now))
-        self._next_due = min(
-            [due_of(s) for s in self.device_state.values()]
-            + [due_of(s) for s in self.resident_state.values()],
-            default=NEVER,
-        )
+            self._reschedule(1, resident_id, self.resident_state.get(resident_id))
         return out
+
+    def _reschedule(self, which: int, key: str, state: State | None) -> None:
+        """A popped key keeps its timer: a check still open is due again at its same time."""
+        if state:
+            self._schedule(which, key, due_of(state))

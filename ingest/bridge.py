@@ -371,7 +371,11 @@ class Bridge:
             device_id = item.topic.split("/")[-2]
             self.counts["status"] += 1
             record = {"device_id": device_id, "status": status, "received_at": item.received_at}
-            return [await self.producer.send(k.status_topic, dumps(record), key=device_id.encode())]
+            # Keyed like the device's readings (by its resident), so the one worker that holds
+            # the device's state sees its status too; an unknown device by its own id.
+            owner = self.registry.current.device_owner(device_id)
+            key = owner[0] if owner else device_id
+            return [await self.producer.send(k.status_topic, dumps(record), key=key.encode())]
         result = validate_telemetry(
             item.topic, item.payload, item.received_at, m.prefix, self.settings.max_payload_bytes
         )
@@ -399,10 +403,11 @@ class Bridge:
                 )
             )
         self.counts["readings"] += 1
+        # Keyed by resident (DESIGN.md's 2026-12 extension): a resident's devices meet in one
+        # partition, so NEWS2 runs beside the device detectors with no second topic; each
+        # device's order holds because one partition keeps the order of its messages.
         futures.append(
-            await self.producer.send(
-                k.readings_topic, dumps(reading), key=result.device_id.encode()
-            )
+            await self.producer.send(k.readings_topic, dumps(reading), key=owner[0].encode())
         )
         return futures
 

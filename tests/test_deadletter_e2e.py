@@ -28,7 +28,7 @@ def _detector_dead_letter(reading: dict[str, Any], received_at: float, reason: s
         "reason": reason,
         "stage": "detectors",
         "topic": None,
-        "device_id": "W001",
+        "device_id": "D071",
         "received_at": received_at,
         "ts": reading["ts"],
         "seq": reading["seq"],
@@ -50,7 +50,7 @@ def test_a_part_the_detectors_cannot_use_is_dead_lettered_and_the_rest_goes_on(
         "ts": t0,
         "seq": seqs[0],
         "event": "sos",
-        "vitals": {"hr": 72, "spo2": 97},
+        "vitals": {"hr": 72, "spo2": 97, "rr": 26},
         "accel": {"rate": 10, "g": [[0.0, 0.0, 1.0]] * 10},
     }
     # Each value is in its own range, but a systolic below the diastolic is no real pressure.
@@ -63,14 +63,14 @@ def test_a_part_the_detectors_cannot_use_is_dead_lettered_and_the_rest_goes_on(
     }
     mosquitto_pub(
         services,
-        f"{PREFIX}/devices/W001/telemetry",
+        f"{PREFIX}/devices/D071/telemetry",
         [orjson.dumps(slow_accel), orjson.dumps(impossible_bp)],
     )
 
     readings = collect(
         services.kafka_bootstrap,
         "readings",
-        lambda r: r.get("device_id") == "W001" and r.get("seq") in seqs,
+        lambda r: r.get("device_id") == "D071" and r.get("seq") in seqs,
         lambda f: len(f) >= 2,
     )
     assert sorted(r["seq"] for r in readings) == list(seqs)
@@ -80,7 +80,7 @@ def test_a_part_the_detectors_cannot_use_is_dead_lettered_and_the_rest_goes_on(
     rejected = collect(
         services.kafka_bootstrap,
         "readings-rejected",
-        lambda r: r.get("device_id") == "W001" and r.get("seq") in seqs,
+        lambda r: r.get("device_id") == "D071" and r.get("seq") in seqs,
         lambda f: len(f) >= 2,
     )
     assert sorted(rejected, key=lambda r: r["seq"]) == [
@@ -98,15 +98,15 @@ def test_a_part_the_detectors_cannot_use_is_dead_lettered_and_the_rest_goes_on(
         lambda f: len(f) >= 2,
     )
     assert sorted((a["details"]["seq"], a["resident_id"], a["ts"]) for a in alerts) == [
-        (seqs[0], "R001", t0),
-        (seqs[1], "R001", t0 + 1),
+        (seqs[0], "R071", t0),
+        (seqs[1], "R071", t0 + 1),
     ]
-    vitals = collect(
+    # NEWS2 scored the good vitals (rr 26 alone scores 3: a warning) and not the impossible ones.
+    (news2,) = collect(
         services.kafka_bootstrap,
-        "vitals",
-        lambda v: v.get("device_id") == "W001" and v.get("ts") in (t0, t0 + 1),
+        "alerts",
+        lambda a: a.get("kind") == "vitals" and a.get("resident_id") == "R071",
         lambda f: len(f) >= 1,
     )
-    assert vitals == [
-        {"resident_id": "R001", "device_id": "W001", "ts": t0, "vitals": {"hr": 72.0, "spo2": 97.0}}
-    ]
+    assert (news2["device_id"], news2["ts"], news2["severity"]) == ("D071", t0, "warning")
+    assert news2["details"]["news2"] == 3

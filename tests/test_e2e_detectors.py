@@ -172,11 +172,11 @@ def test_wandering_out_of_the_home_fence(services: Endpoints, pipeline: ProcessG
         {"ts": t0 + 10, "location": {"lat": 51.5107, "lon": -0.1246, "acc": 15}},
         {"ts": t0 + 20, "location": {"lat": 51.5110, "lon": -0.1247, "acc": 12}},
     ]
-    mosquitto_pub(services, f"{PREFIX}/devices/W002/telemetry", [orjson.dumps(f) for f in fixes])
+    mosquitto_pub(services, f"{PREFIX}/devices/W081/telemetry", [orjson.dumps(f) for f in fixes])
     (alert,) = alerts_where(
-        services, lambda a: a["kind"] == "wander" and a["device_id"] == "W002" and a["ts"] >= t0
+        services, lambda a: a["kind"] == "wander" and a["device_id"] == "W081" and a["ts"] >= t0
     )
-    assert alert.resident_id == "R002"
+    assert alert.resident_id == "R081"
     assert alert.ts == t0 + 10  # the first confident fix outside
     assert alert.details["distance_m"] > 900 and alert.details["fences"] == ["home"]
 
@@ -187,10 +187,10 @@ def test_deteriorating_vitals_raise_news2_alert(
     t0 = round(time.time(), 3)
     vitals = {"rr": 26, "spo2": 90, "sbp": 95, "hr": 125, "temp": 39.3, "acvpu": "A", "o2": False}
     mosquitto_pub(
-        services, f"{PREFIX}/devices/P002/telemetry", [orjson.dumps({"ts": t0, "vitals": vitals})]
+        services, f"{PREFIX}/devices/P082/telemetry", [orjson.dumps({"ts": t0, "vitals": vitals})]
     )
     (alert,) = alerts_where(
-        services, lambda a: a["kind"] == "vitals" and a["resident_id"] == "R002" and a["ts"] >= t0
+        services, lambda a: a["kind"] == "vitals" and a["resident_id"] == "R082" and a["ts"] >= t0
     )
     assert alert.severity == "critical"
     # rr 26 → 3, spo2 90 (scale 1) → 3, sbp 95 → 2, hr 125 → 2, temp 39.3 → 2, alert 0, air 0

@@ -1,4 +1,7 @@
-"""Faults with real processes: nothing lost when the bridge dies or the broker restarts."""
+"""Faults with real processes: nothing lost when the bridge dies or the broker restarts.
+
+A detector worker killed mid-load is tested in ``tests/test_worker_state.py`` (two workers, the
+survivor takes over from the dead one's snapshots, the restarted one takes its share back)."""
 
 from __future__ import annotations
 
@@ -169,67 +172,3 @@ def test_mosquitto_restart_queued_messages_arrive(
         timeout=120,
     )
     assert {r["seq"] for r in found} == set(range(base, base + 51))
-
-
-def test_detector_worker_killed_and_restarted_loses_no_alert(
-    services: Endpoints, pipeline: ProcessGroup, run_root
-) -> None:
-    """SOS presses before, during and after a worker SIGKILL: each raises its alert id, once."""
-    base, t0 = 9_100_000, round(time.time() - 120, 3)
-    presses = [("W001", base + k) for k in range(10)] + [
-        ("W002", base + 100 + k) for k in range(10)
-    ]
-
-    def press(batch: list[tuple[str, int]]) -> None:
-        for device, seq in batch:
-            mosquitto_pub_line(
-                services, device, {"ts": t0 + (seq - base) * 0.5, "seq": seq, "event": "sos"}
-            )
-
-    press(presses[:8])
-    worker = next(c for c in pipeline.children if c.name == "worker")
-    pipeline.stop(worker, sig=signal.SIGKILL)
-    press(presses[8:14])  # nobody is consuming: they wait in Kafka
-    ready = run_root / "worker-restarted.ready"
-    again = pipeline.spawn("worker", "worker", "--ready-file", str(ready))
-    pipeline.wait_until(again, ready.exists, timeout=180)
-    press(presses[14:])
-
-    seqs = {seq for _d, seq in presses}
-    alerts = collect(
-        services.kafka_bootstrap,
-        "alerts",
-        lambda a: a.get("kind") == "sos" and a.get("details", {}).get("seq") in seqs,
-        lambda found: {a["details"]["seq"] for a in found} >= seqs,
-        timeout=180,
-    )
-    by_seq: dict[int, set[str]] = {}
-    for a in alerts:
-        by_seq.setdefault(a["details"]["seq"], set()).add(a["alert_id"])
-    assert set(by_seq) == seqs, f"lost: {sorted(seqs - set(by_seq))}"
-    assert all(len(ids) == 1 for ids in by_seq.values())  # redelivery repeats the same id only
-    print(
-        f"worker SIGKILL: {len(seqs)} SOS, {len(alerts)} alert records, {len(by_seq)} distinct alerts"
-    )
-
-    # Timers run on the restarted worker: a device expected every 3 s goes silent.
-    t1 = time.time()
-    mosquitto_pub_line(services, "Q004", {"ts": t1, "battery": 0.8})
-    silent = collect(
-        services.kafka_bootstrap,
-        "alerts",
-        lambda a: (
-            a.get("device_id") == "Q004"
-            and a["details"].get("reason") == "silent"
-            and a["detected_at"] >= t1
-        ),
-        lambda found: len(found) >= 1,
-        timeout=60,
-    )
-    assert silent
-
-
-def mosquitto_pub_line(ep: Endpoints, device: str, payload: dict) -> None:
-    from tests.mqtt_helpers import mosquitto_pub
-
-    mosquitto_pub(ep, f"{PREFIX}/devices/{device}/telemetry", [orjson.dumps(payload)])

@@ -147,13 +147,13 @@ def test_silence_is_noticed_by_the_timer_and_resolved_by_the_next_message() -> N
 
 
 def test_vitals_combine_devices_of_a_resident() -> None:
+    """One call per reading: NEWS2 runs in it over all of the resident's devices (issue 16)."""
     p = DetectorPipeline(lambda: REGISTRY)
-    out = p.process(reading("W002", T0, vitals={"hr": 125, "rr": 26}), T0)
-    assert len(out.vitals) == 1
-    first = p.process_vitals(out.vitals[0], T0)
+    first = p.process(reading("W002", T0, vitals={"hr": 125, "rr": 26}), T0)
     assert [a.severity for a in first.alerts] == ["warning"]  # rr 26 scores 3 alone
-    out = p.process(reading("P002", T0 + 60, vitals={"spo2": 90, "sbp": 95, "temp": 39.3}), T0 + 60)
-    second = p.process_vitals(out.vitals[0], T0 + 60)
+    second = p.process(
+        reading("P002", T0 + 60, vitals={"spo2": 90, "sbp": 95, "temp": 39.3}), T0 + 60
+    )
     (alert,) = second.alerts
     assert alert.severity == "critical" and alert.alert_id == first.alerts[0].alert_id
     assert alert.details["news2"] == 12
@@ -162,7 +162,8 @@ def test_vitals_combine_devices_of_a_resident() -> None:
 def test_impossible_vitals_are_rejected_not_scored() -> None:
     p = DetectorPipeline(lambda: REGISTRY)
     out = p.process(reading("W002", T0, vitals={"sbp": 80, "dbp": 95}), T0)
-    assert out.vitals == [] and out.rejected and out.rejected[0]["reason"].startswith("vitals:")
+    assert out.alerts == [] and "R001" not in p.resident_state
+    assert out.rejected and out.rejected[0]["reason"].startswith("vitals:")
 
 
 def test_a_failing_detector_does_not_cost_the_sos() -> None:
@@ -199,8 +200,7 @@ def test_states_survive_a_json_round_trip_as_in_a_faust_table() -> None:
             super().__setitem__(key, orjson.loads(orjson.dumps(value)))
 
     p = DetectorPipeline(lambda: REGISTRY, JsonTable(), JsonTable())
-    out = p.process(reading("W002", T0, seq=1, vitals={"hr": 70}, battery=0.9), T0)
-    p.process_vitals(out.vitals[0], T0)
+    p.process(reading("W002", T0, seq=1, vitals={"hr": 70}, battery=0.9), T0)
     p.device_state["W002"] = {**p.device_state["W002"], "due": None}
     assert p.tick(T0 + 5).alerts == []
     assert [a.details["reason"] for a in p.tick(T0 + 601).alerts] == ["silent"]

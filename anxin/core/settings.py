@@ -71,8 +71,9 @@ class KafkaSettings(BaseModel):
     commands_topic: str = "device-commands"
     # Detector-side lifecycle changes of alerts they raised (cancel, resolve) and wearer "ok"s.
     alert_updates_topic: str = "alert-updates"
-    # Vital signs re-keyed by resident, so NEWS2 combines all of a resident's devices.
-    vitals_topic: str = "vitals"
+    # The detector worker's state snapshots (anxin/live_state.py), one partition per readings
+    # partition: what a worker that takes a partition over starts from.
+    state_topic: str = "detector-state"
     # Accelerometer falls waiting for the wearer to answer (records.FallSuspicion), by resident.
     suspicions_topic: str = "fall-suspicions"
     partitions: int = 4
@@ -92,6 +93,11 @@ class FaustSettings(BaseModel):
     tick_interval: float = 1.0  # seconds between timer sweeps (silence, check windows)
     fetch_max_wait_ms: int = 100  # Faust hard-codes 1500; see anxin.app._cap_fetch_wait
     producer_linger_ms: int = 10  # batch table changelogs and outputs a little
+    # Live state is written to the changelog as snapshots this often (anxin/live_state.py):
+    # the most a restarted worker reprocesses; alert and check transitions are written at once.
+    snapshot_interval_s: float = 5.0
+    snapshot_buckets: int = 64  # snapshot records per partition (residents grouped by hash)
+    stats_file: Path | None = None  # counters as JSON, rewritten about once a second
 
 
 class InfluxSettings(BaseModel):

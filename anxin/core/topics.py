@@ -17,7 +17,7 @@ def topic_names(kafka: KafkaSettings) -> list[str]:
         kafka.alert_events_topic,
         kafka.commands_topic,
         kafka.alert_updates_topic,
-        kafka.vitals_topic,
+        kafka.state_topic,
         kafka.suspicions_topic,
     ]
 

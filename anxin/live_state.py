@@ -1,0 +1,168 @@
+"""The detector worker's live state, and its snapshots in a Faust table.
+
+Writing every device's and resident's state to a changelog after each reading made two Kafka
+records per reading and most of the broker's work (issue 16). Here the state lives in plain
+dicts in the worker, and the table gets **snapshots**:
+
+- every ``snapshot_interval_s`` (and at once at a rebalance), the residents whose state changed;
+- at once, before their outputs are acknowledged, the residents whose batch or timer changed an
+  alert or a check (a suspicion opened or closed, an alert raised or resolved, a command sent).
+
+A snapshot record holds a **bucket** of residents (``partition/bucket`` keys, ``bucket_count``
+buckets per partition), each with its resident state and all its devices' states, so the number
+of changelog records depends on the buckets, not on the readings.
+
+The recovery bound: the reading agents acknowledge their events only after a snapshot that
+includes them has been delivered (and their outputs with it). Kafka's committed offsets never
+run ahead of the snapshots, so a worker that dies loses nothing: the next owner loads the last
+snapshot and is re-delivered at most the readings of one snapshot interval (plus the batch in
+hand), which the pipeline's duplicate memory and deterministic alert ids make harmless.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from anxin.core.logs import get_logger
+
+log = get_logger(__name__)
+State = dict[str, Any]
+Bucket = tuple[int, int]
+
+
+class Tracked(dict[str, State]):
+    """A dict of states that remembers which keys were set since the last snapshot."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dirty: set[str] = set()
+
+    def __setitem__(self, key: str, value: State) -> None:
+        super().__setitem__(key, value)
+        self.dirty.add(key)
+
+
+def bucket_key(bucket: Bucket) -> bytes:
+    return f"{bucket[0]}/{bucket[1]}".encode()
+
+
+def parse_bucket_key(key: bytes) -> Bucket | None:
+    try:
+        p, b = key.decode().split("/")
+        return int(p), int(b)
+    except ValueError:
+        return None
+
+
+@dataclass
+class LiveState:
+    """Devices and residents of the partitions this worker owns, grouped for snapshots.
+
+    ``send(partition, key, value)`` writes one changelog record and returns an awaitable of its
+    delivery; ``save_fall_window(device_id)`` asks the pipeline to put the live fall detector's
+    window into the device's state before it is serialised.
+    """
+
+    bucket_count: int
+    save_fall_window: Callable[[str], None]
+    devices: Tracked = field(default_factory=Tracked)
+    residents: Tracked = field(default_factory=Tracked)
+    owner: dict[str, str] = field(default_factory=dict)  # device -> resident
+    members: dict[str, set[str]] = field(default_factory=dict)  # resident -> devices
+    partition: dict[str, int] = field(default_factory=dict)  # resident -> partition
+    buckets: dict[Bucket, set[str]] = field(default_factory=dict)  # bucket -> residents
+
+    def bucket_of(self, resident_id: str) -> Bucket:
+        return (self.partition[resident_id], zlib.crc32(resident_id.encode()) % self.bucket_count)
+
+    def note(self, device_id: str, resident_id: str, partition: int) -> None:
+        """The reading of ``device_id`` arrived for ``resident_id`` on ``partition``."""
+        if self.owner.get(device_id) == resident_id and resident_id in self.partition:
+            return
+        old = self.owner.get(device_id)
+        if old is not None and old != resident_id:  # moved to another resident (registry)
+            self.members.get(old, set()).discard(device_id)
+            self.residents.dirty.add(old)
+        self.owner[device_id] = resident_id
+        self.members.setdefault(resident_id, set()).add(device_id)
+        if self.partition.get(resident_id) != partition:
+            if resident_id in self.partition:
+                self.buckets.get(self.bucket_of(resident_id), set()).discard(resident_id)
+            self.partition[resident_id] = partition
+            self.buckets.setdefault(self.bucket_of(resident_id), set()).add(resident_id)
+        self.residents.dirty.add(resident_id)
+
+    def dirty_residents(self) -> set[str]:
+        """Residents whose own state or a device's state changed since the last snapshot."""
+        dirty = set(self.residents.dirty)
+        for device_id in self.devices.dirty:
+            resident_id = self.owner.get(device_id)
+            if resident_id is not None:
+                dirty.add(resident_id)
+        return dirty
+
+    def snapshot(self, residents: Iterable[str]) -> list[tuple[int, bytes, bytes]]:
+        """(partition, key, value) records for the buckets of ``residents``; clears them dirty."""
+        wanted = {r for r in residents if r in self.partition}
+        for resident_id in wanted:
+            for device_id in self.members.get(resident_id, ()):
+                if device_id in self.devices.dirty:
+                    self.save_fall_window(device_id)
+                    self.devices.dirty.discard(device_id)
+            self.residents.dirty.discard(resident_id)
+        records = []
+        for bucket in sorted({self.bucket_of(r) for r in wanted}):
+            body = {rid: self._resident_blob(rid) for rid in sorted(self.buckets.get(bucket, ()))}
+            records.append((bucket[0], bucket_key(bucket), orjson.dumps(body)))
+        return records
+
+    def _resident_blob(self, resident_id: str) -> dict[str, Any]:
+        members = sorted(self.members.get(resident_id, ()))
+        devices = {d: self.devices[d] for d in members if d in self.devices}
+        return {"r": self.residents.get(resident_id), "d": devices}
+
+    def load(self, items: Iterable[tuple[bytes, bytes]], partitions: set[int]) -> int:
+        """Take the snapshots of ``partitions`` that this worker does not hold live yet."""
+        held = set(self.partition.values())
+        loaded = 0
+        for key, value in items:
+            bucket = parse_bucket_key(key)
+            if bucket is None or bucket[0] not in partitions or bucket[0] in held:
+                continue
+            try:
+                body = orjson.loads(value)
+            except orjson.JSONDecodeError:
+                log.error("snapshot %s unreadable: its residents start afresh", key.decode())
+                continue
+            for resident_id, blob in body.items():
+                self.partition[resident_id] = bucket[0]
+                self.buckets.setdefault(self.bucket_of(resident_id), set()).add(resident_id)
+                if blob.get("r") is not None:
+                    dict.__setitem__(self.residents, resident_id, blob["r"])
+                for device_id, state in (blob.get("d") or {}).items():
+                    dict.__setitem__(self.devices, device_id, state)
+                    self.owner[device_id] = resident_id
+                    self.members.setdefault(resident_id, set()).add(device_id)
+                loaded += 1
+        return loaded
+
+    def drop(self, partitions: set[int]) -> tuple[list[str], list[str]]:
+        """Forget the partitions another worker now owns: (device ids, resident ids) dropped."""
+        residents = [r for r, p in self.partition.items() if p in partitions]
+        devices: list[str] = []
+        for resident_id in residents:
+            self.buckets.get(self.bucket_of(resident_id), set()).discard(resident_id)
+            del self.partition[resident_id]
+            self.residents.dirty.discard(resident_id)
+            for device_id in self.members.pop(resident_id, set()):
+                if self.owner.get(device_id) == resident_id:
+                    del self.owner[device_id]
+                    self.devices.dirty.discard(device_id)
+                    devices.append(device_id)
+        self.buckets = {b: m for b, m in self.buckets.items() if m}
+        return devices, residents
