@@ -991,6 +991,21 @@ class _ResidentGen:
 # ----------------------------------------------------------------------------- the folder
 
 
+def _build_resident(
+    args: tuple[int, int, int, float, float, float],
+) -> tuple[str, dict[str, Any], dict[str, Any], list[tuple[float, bytes]], list[Label]]:
+    """One resident's registry entry, summary, message lines and labels (a process's task)."""
+    gen = _ResidentGen(*args)
+    msgs, lab = gen.build()
+    opt = orjson.OPT_SERIALIZE_NUMPY
+    lines = [
+        (t, orjson.dumps({"t": t, "topic": topic, "payload": payload}, option=opt))
+        for t, topic, payload in msgs
+    ]
+    person = {**gen.r.__dict__, "home": gen.home, "activities": sorted(gen.activities)}
+    return gen.rid, gen.entry, person, lines, lab
+
+
 def generate(
     out_dir: Path,
     residents: int = 20,
@@ -998,24 +1013,31 @@ def generate(
     seed: int = 1,
     t0: float = DEFAULT_T0,
     artefact_rate: float = 0.0,
+    jobs: int = 1,
 ) -> dict[str, Any]:
-    """Write a scenario folder; returns its summary (also in ``scenario.json``)."""
+    """Write a scenario folder; returns its summary (also in ``scenario.json``).
+
+    Each resident is generated from its own seed, so ``jobs`` processes write the same bytes."""
     out_dir.mkdir(parents=True, exist_ok=True)
     registry: dict[str, Any] = {}
     lines: list[tuple[float, bytes]] = []
     all_labels: list[Label] = []
     people: list[dict[str, Any]] = []
-    opt = orjson.OPT_SERIALIZE_NUMPY
-    for idx in range(1, residents + 1):
-        gen = _ResidentGen(seed, idx, residents, t0, hours, artefact_rate)
-        msgs, lab = gen.build()
-        registry[gen.rid] = gen.entry
+    args = [(seed, idx, residents, t0, hours, artefact_rate) for idx in range(1, residents + 1)]
+    if jobs > 1 and residents > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+            built = list(pool.map(_build_resident, args))
+    else:
+        built = [_build_resident(a) for a in args]
+    for rid, entry, person, resident_lines, lab in built:
+        registry[rid] = entry
         all_labels += lab
-        people.append({**gen.r.__dict__, "home": gen.home, "activities": sorted(gen.activities)})
-        for t, topic, payload in msgs:
-            lines.append(
-                (t, orjson.dumps({"t": t, "topic": topic, "payload": payload}, option=opt))
-            )
+        people.append(person)
+        lines += resident_lines
     lines.sort(key=lambda x: x[0])  # stable: each device's own order is kept
     with (out_dir / "registry.yaml").open("w", encoding="utf-8") as f:
         f.write(

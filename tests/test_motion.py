@@ -275,14 +275,34 @@ def _run_days(placement: str, days: int, seeds: tuple[int, ...], falls: int = 3)
     return out
 
 
+def _merge(parts: list[DayCounts]) -> DayCounts:
+    out = DayCounts()
+    for part in parts:
+        out.hit.update(part.hit)
+        out.miss.update(part.miss)
+        out.false += part.false
+        out.days += part.days
+    return out
+
+
 @pytest.fixture(scope="module")
 def generated_days() -> dict[str, DayCounts]:
     """6 days a seed with 4 falls each; a wrist day holds about 720 busy-hands bouts (real
-    wrist wear, simulators/README.md), so the wrist runs 2 days a seed with 10 falls each."""
+    wrist wear, simulators/README.md), so the wrist runs 2 days a seed with 10 falls each.
+    One task per placement and seed, on two processes (the same days as in one)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    tasks = [
+        (p, 2 if p == "wrist" else 6, (seed,), 10 if p == "wrist" else 4)
+        for p in motion.PLACEMENTS
+        for seed in (11, 12, 13)
+    ]
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=2, mp_context=ctx) as pool:
+        done = list(pool.map(_run_days, *zip(*tasks, strict=True)))
     return {
-        p: _run_days(p, 2, (11, 12, 13), falls=10)
-        if p == "wrist"
-        else _run_days(p, 6, (11, 12, 13), falls=4)
+        p: _merge([d for (q, *_), d in zip(tasks, done, strict=True) if q == p])
         for p in motion.PLACEMENTS
     }
 

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.timeout(900)
 @pytest.fixture(scope="module")
 def result(tmp_path_factory: pytest.TempPathFactory) -> Score:
     folder = tmp_path_factory.mktemp("targets") / "seed1"
-    scenario.generate(folder, residents=20, hours=24.0, seed=1)
+    scenario.generate(folder, residents=20, hours=24.0, seed=1, jobs=2)
     ev = evaluation.evaluate_inprocess(folder, jobs=2)
     evaluation.add_context(ev, folder)
     evaluation.write_outputs(ev, folder / "evaluation", "targets seed 1")
