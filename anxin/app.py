@@ -14,6 +14,7 @@ import asyncio
 import os
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +30,30 @@ from detectors.pipeline import DetectorPipeline, Outputs
 log = get_logger(__name__)
 MARKER_KEY = b"~marker"  # not a snapshot: where a new owner's read of a partition ends
 LOAD_TIMEOUT_S = 120.0
+STOP_FLUSH_TIMEOUT_S = 10.0
+
+
+class DetectorApp(faust.App):
+    """A Faust app that snapshots its state and acknowledges its events before it stops.
+
+    Faust waits for every event in hand to be acknowledged before it lets the consumer go, and
+    the worker acknowledges only after a snapshot: without this the stop would wait forever.
+    """
+
+    before_stop: Callable[[], Awaitable[None]] | None = None
+
+    async def on_stop(self) -> None:
+        if self.before_stop is not None:
+            try:
+                await asyncio.wait_for(self.before_stop(), STOP_FLUSH_TIMEOUT_S)
+            except Exception:  # the next owner re-processes what was not acknowledged
+                log.exception("final snapshot failed")
+        await super().on_stop()
 
 
 def create_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
     f, k = settings.faust, settings.kafka
-    app = faust.App(
+    app = DetectorApp(
         f.app_id,
         broker=[f"kafka://{host}" for host in k.bootstrap.split(",")],
         store="memory://",
@@ -252,6 +272,12 @@ def create_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
         finally:
             await consumer.stop()
         return live.load(latest.items(), partitions)
+
+    async def final_flush() -> None:
+        async with lock:
+            await flush_all()
+
+    app.before_stop = final_flush
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def _revoked(sender: Any, revoked: set[Any], **kwargs: Any) -> None:

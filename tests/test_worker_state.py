@@ -190,6 +190,7 @@ def test_a_killed_worker_loses_no_alert_and_its_timers_fire_on_the_new_owner(
 ) -> None:
     a = workers.start("worker-a")
     b = workers.start("worker-b")
+    a_log = a.log_path
     split = workers.wait_split(["worker-a", "worker-b"], b)
     on_a = [r for r in RESIDENTS if partition_of(r) in split["worker-a"]]
     assert on_a, split  # 12 residents cover all 4 partitions
@@ -219,7 +220,7 @@ def test_a_killed_worker_loses_no_alert_and_its_timers_fire_on_the_new_owner(
     workers.produce(presses(pressing, SEQ + 103))
 
     # 3. A comes back and takes its share again; more presses.
-    workers.start("worker-a")
+    a = workers.start("worker-a")
     workers.wait_split(["worker-a", "worker-b"], b)
     workers.produce(presses(pressing, SEQ + 104))
 
@@ -253,3 +254,8 @@ def test_a_killed_worker_loses_no_alert_and_its_timers_fire_on_the_new_owner(
         "device silent since the suspicion",
     }
     assert fall_alert["detected_at"] - fall_alert["ts"] <= 60
+
+    # A worker asked to stop snapshots, acknowledges what it holds and exits by itself (Faust
+    # waits for every event in hand: without the final snapshot it would wait forever).
+    workers.group.stop(a, sig=signal.SIGTERM, timeout=60)
+    assert a.proc.returncode == 0, a_log.read_text()[-3000:]
