@@ -31,6 +31,7 @@ def run_fleet(
     connected: Any,
     published: Any,
     seed: int,
+    passwords: dict[str, str] | None = None,
 ) -> None:
     import sys
 
@@ -47,6 +48,7 @@ def run_fleet(
         sos_rate=sos_rate,
         seed=seed,
         rates=Rates(fall=fall_rate),
+        passwords=passwords,
     )
     for d in fleet.devices.values():
         d.rate, d.chunk_s = 25, 2.0
