@@ -82,7 +82,7 @@ def run_fleet(
         connected.set()
         threading.Timer(seconds, fleet.stop).start()
 
-    fleet.pool.wait_connected = wait_connected  # type: ignore[method-assign]
+    fleet.pool.wait_connected = wait_connected  # type: ignore[method-assign,assignment]
     fleet.run()
     stopped = time.time()
     with open(log_path, "wb") as f:

@@ -5,14 +5,19 @@ One phase per device count (``--devices 1000,3000`` runs two, in fresh services 
    the ceilings (bench/_ceilings.py) before any Anxin process runs;
 2. the bridge, K detector workers, the alerts worker (Twilio through a timestamping proxy in
    front of the Prism mock) and the storage writer, as ``anxin`` child processes;
-3. the fleet: ``simulators.fleet.Fleet`` in its own process, every watch reporting every 10 s on
-   average with 2 s of 25 Hz accel, vitals and a GPS fix, and SOS presses and falls (streamed as
-   accel bursts) at ``--sos-per-min`` / ``--falls-per-min`` over the whole fleet, plus the
-   simulator's usual wandering and device trouble; every publish is logged with its wall time;
-4. during the load the bench consumes ``readings`` (counted: what the bridge produced), ``vitals``
-   (one record per processed reading with vitals, which the worker emits after running every
-   detector on it: (device, ts) ties it to its publish, giving per-reading latency and the
-   processed count) and ``alerts``; psutil samples CPU and RSS of every process;
+3. the load (``--load``): by default ``bench/_loadgen.py``, the fleet's messages pre-generated
+   and published by one process per ``--gen-devices-per-proc`` devices, one MQTT client per
+   device (devices the main Mosquitto has no file descriptors for go through an edge Mosquitto
+   bridged to it); ``--load fleet``: ``simulators.fleet.Fleet`` in one process (up to ~3,000
+   devices). Either way every watch reports every 10 s on average with 2 s of 25 Hz accel,
+   vitals and a GPS fix, and SOS presses and falls (streamed as accel bursts) at
+   ``--sos-per-min`` / ``--falls-per-min`` over the whole fleet, plus the simulator's usual
+   wandering and device trouble; every publish is logged with its wall time;
+4. during the load the bench consumes ``readings`` (counted: what the bridge produced) and
+   ``alerts``, and reads the workers' stats files (``ANXIN_FAUST__STATS_FILE``, one per worker,
+   summed: readings processed, records out); with an app that writes none it counts ``vitals``
+   instead (one record per processed reading with vitals: (device, ts) ties it to its publish,
+   giving per-reading latency); psutil samples CPU and RSS of every process;
 5. at the end of the load the bridge is paused (SIGSTOP) for ``--burst-s`` while the fleet keeps
    publishing into Mosquitto, then resumed: the catch-up rates of bridge and worker are their
    capacities (the steady load alone cannot show a capacity above the offered rate);
@@ -21,9 +26,11 @@ One phase per device count (``--devices 1000,3000`` runs two, in fresh services 
    gives the framework ceiling; ``--profile`` has py-spy sample the worker(s) and the bridge.
 
 Lag is measured as counts and as seconds, without broker offsets (Tansu under-reports end
-offsets): lag = vitals-bearing messages published - vitals records seen from the worker.
+offsets): lag = messages published - readings the worker processed (stats file), or
+vitals-bearing messages published - vitals records seen (fallback).
 
 Usage: bench/pipeline --devices N[,N2,...] --minutes M [--workers K] [--profile]
+       [--load loadgen|fleet] [--gen-devices-per-proc 5000] [--mqtt-auth]
 """
 
 from __future__ import annotations
@@ -35,7 +42,6 @@ import json
 import multiprocessing as mp
 import os
 import pickle
-import resource
 import shutil
 import signal
 import subprocess
@@ -66,6 +72,28 @@ TARGET_ALERT_P99 = 1.0
 TARGET_TWILIO_P99 = 2.0
 TARGET_STATE_PER_DEVICE = 4096
 INTERVAL_S = 10.0
+
+
+# t, published, readings seen, vitals seen, storage written, worker readings (stats file, -1:
+# none), worker records out (stats file, -1: none)
+Row = tuple[float, int, int, int, int, int, int]
+STATS_KEYS = ("readings", "statuses", "alerts", "records_out", "snapshots", "dead_letters")
+
+
+def read_worker_stats(paths: list[Path]) -> dict[str, float] | None:
+    """The workers' stats files summed (written atomically about once a second); None when no
+    worker writes one (an app without the stats file: the bench falls back to ``vitals``)."""
+    out: dict[str, float] = {}
+    for path in paths:
+        try:
+            d = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        for k in STATS_KEYS:
+            if isinstance(d.get(k), int | float):
+                out[k] = out.get(k, 0) + d[k]
+        out["files"] = out.get("files", 0) + 1
+    return out if "readings" in out else None
 
 
 # -- measurement consumer (a thread with its own event loop) -------------------------------------
@@ -318,11 +346,12 @@ class Phase:
         self.lines.append(text)
 
 
-def measure_ceilings(ep: Any, n: int) -> dict[str, Rate]:
+def measure_ceilings(ep: Any, n: int, mqtt: bool = True) -> dict[str, Rate]:
     samples = sample_messages(200, 3)
     out: dict[str, Rate] = {}
-    mq_pub, mq_del = mqtt_ceiling(ep.host, ep.mqtt_port, [s[1] for s in samples], n)
-    out["mqtt_pub"], out["mqtt"] = mq_pub, mq_del
+    if mqtt:  # anonymous clients: not with --mqtt-auth
+        mq_pub, mq_del = mqtt_ceiling(ep.host, ep.mqtt_port, [s[1] for s in samples], n)
+        out["mqtt_pub"], out["mqtt"] = mq_pub, mq_del
     produce, raw, dec = asyncio.run(
         kafka_ceiling(ep.kafka_bootstrap, [(s[0].encode(), s[2]) for s in samples], n)
     )
@@ -336,12 +365,28 @@ def run_phase(
 ) -> tuple[Phase, dict[str, Rate] | None]:
     ph = Phase(devices, a.workers)
     run_dir = Path(tempfile.mkdtemp(prefix=f"anxin-bench-{devices}-"))
-    sup = Supervisor(run_dir)
+    registry = demo_registry(devices)
+    reg_path = run_dir / "registry.yaml"
+    reg_path.write_text(yaml.safe_dump(registry, allow_unicode=True, sort_keys=False))
+    passwords: dict[str, str] | None = None
+    bridge_env: dict[str, str] | None = None
+    if a.mqtt_auth:  # a password per device and the ACL, as the demo (and production) runs
+        from anxin.core.registry import load_registry
+        from anxin.services import MqttAuth
+        from ingest.credentials import read_passwords, write_credentials
+
+        creds = write_credentials(load_registry(reg_path), run_dir / "credentials", rotate=True)
+        passwords = read_passwords(creds.provisioning)
+        bridge_env = {"ANXIN_SETTINGS_FILE": str(creds.bridge_settings)}
+        sup = Supervisor(run_dir, mqtt_auth=MqttAuth(creds.passwd, creds.acl))
+    else:
+        sup = Supervisor(run_dir)
     group = ProcessGroup(run_dir / "logs")
     sampler = ProcSampler()
     stop_rec = mp.get_context("spawn").Event()
     rec_proc = None
     watcher = None
+    edge: subprocess.Popen[bytes] | None = None
     try:
         ep = sup.start()
         for c in sup.children:
@@ -349,7 +394,7 @@ def run_phase(
         sampler.add("bench", os.getpid(), alone=True)
         if want_ceilings:
             ph.say(f"ceilings ({a.ceiling_messages:,} messages each, services idle, same run):")
-            ceilings = measure_ceilings(ep, a.ceiling_messages)
+            ceilings = measure_ceilings(ep, a.ceiling_messages, mqtt=not a.mqtt_auth)
             for r in ceilings.values():
                 ph.say("  " + r.text())
 
@@ -363,11 +408,8 @@ def run_phase(
         )
         rec_proc.start()
         rec_url = port_q.get(timeout=30)
-        sampler.add("twilio-proxy", rec_proc.pid)
+        sampler.add("twilio-proxy", rec_proc.pid or 0)
 
-        registry = demo_registry(devices)
-        reg_path = run_dir / "registry.yaml"
-        reg_path.write_text(yaml.safe_dump(registry, allow_unicode=True, sort_keys=False))
         shutil.copy(PROJECT_ROOT / "alerts" / "policies.example.yaml", run_dir / "alerts.yaml")
         group.env = {
             **pipeline_env(ep, run_dir, reg_path),
@@ -383,14 +425,19 @@ def run_phase(
             sampler.add(name, child.proc.pid)
             return child
 
-        bridge = start("bridge", "ingest")
+        bridge = start("bridge", "ingest", env=bridge_env)
         workers = []
+        # One stats file per worker (the worker writes it about once a second; summed here).
+        worker_stats = [run_dir / f"worker-{k}-stats.json" for k in range(1, a.workers + 1)]
         for k in range(1, a.workers + 1):
             workers.append(
                 start(
                     f"worker-{k}",
                     "worker",
-                    env={"ANXIN_FAUST__DATA_DIR": str(run_dir / f"faust-{k}")},
+                    env={
+                        "ANXIN_FAUST__DATA_DIR": str(run_dir / f"faust-{k}"),
+                        "ANXIN_FAUST__STATS_FILE": str(worker_stats[k - 1]),
+                    },
                 )
             )
         # Its webhooks on a port it holds itself (another candidate if that one was taken).
@@ -415,43 +462,59 @@ def run_phase(
         watcher.ready.wait(60)
 
         per_hour = 60.0 / devices
-        from _fleetproc import run_fleet
-
         connected, published = ctx.Event(), ctx.Value("q", 0)
         fleet_log = run_dir / "fleet.pkl"
         load_s = a.minutes * 60.0
-        fleet = ctx.Process(
-            target=run_fleet,
-            args=(
-                registry,
-                ep.host,
-                ep.mqtt_port,
-                INTERVAL_S,
-                a.sos_per_min * per_hour,
-                a.falls_per_min * per_hour,
-                load_s + a.burst_s,
-                str(fleet_log),
-                connected,
-                published,
-                a.seed,
-            ),
+        load_args = (
+            registry,
+            ep.host,
+            ep.mqtt_port,
+            INTERVAL_S,
+            a.sos_per_min * per_hour,
+            a.falls_per_min * per_hour,
+            load_s + a.burst_s,
+            str(fleet_log),
+            connected,
+            published,
+            a.seed,
         )
+        if a.load == "fleet":
+            from _fleetproc import run_fleet
+
+            fleet = ctx.Process(target=run_fleet, args=(*load_args, passwords))
+            load_what = "simulators.fleet.Fleet in one process"
+        else:
+            from _loadgen import brokers_for, procs_for, run_loadgen
+
+            procs = procs_for(devices, a.gen_devices_per_proc)
+            brokers, edge, text = brokers_for(devices, sup, ep, run_dir, auth=a.mqtt_auth)
+            ph.say(text)
+            if edge is not None:
+                sampler.add("mosquitto-edge", edge.pid)
+            fleet = ctx.Process(target=run_loadgen, args=(*load_args, procs, passwords, brokers))
+            load_what = (
+                f"bench/_loadgen: {procs} process(es), messages pre-generated, "
+                "one MQTT client per device"
+            )
         sampler.sample()
         fleet.start()
-        sampler.add("fleet", fleet.pid)
+        # The generator processes are the coordinator's children: sampled with it.
+        sampler.add("fleet", fleet.pid or 0)
         t_conn0 = time.time()
         while not connected.wait(1.0):
             sampler.sample()
             if not fleet.is_alive():
                 raise RuntimeError("fleet process exited while connecting")
-            if time.time() - t_conn0 > 900:
-                raise RuntimeError("fleet did not connect within 15 min")
+            if time.time() - t_conn0 > 1200:
+                raise RuntimeError("fleet did not connect within 20 min")
         t_start = time.time()
         offered = devices / INTERVAL_S
         ph.say(
             f"load: {devices:,} devices ({offered:,.0f} msgs/s offered + fall bursts), "
-            f"{a.workers} worker(s), {a.minutes:g} min; devices connected in "
+            f"{a.workers} worker(s), {a.minutes:g} min; load: {load_what}; devices "
+            f"{'pre-generated and ' if a.load == 'loadgen' else ''}connected in "
             f"{t_start - t_conn0:.0f} s"
+            + (" (each with its own password)" if passwords is not None else "")
         )
         rss_ready = {n: sampler.rss_at(n, t_start) for n in sampler.roots}
         warm = min(30.0, load_s * 0.2)
@@ -464,23 +527,37 @@ def run_phase(
                 sp = pyspy_start(child.proc.pid, load_s - warm, out)
                 if sp:
                     spies.append((name, sp, out))
-        timeline: list[tuple[float, int, int, int, int]] = []  # t, published, readings, vitals, st
+        timeline: list[Row] = []
         last_print = t_start
-        t_pause = t_start + load_s
-        paused = False
-        t_resume = None
-        while True:
-            time.sleep(a.sample_s)
-            now = time.time()
-            sampler.sample()
+
+        def sample_row() -> Row:
             stored = 0
             if stats_file.exists():
                 try:
                     stored = int(json.loads(stats_file.read_text())["records_written"])
                 except (ValueError, KeyError):
                     pass
+            ws = read_worker_stats(worker_stats)
             s = watcher.seen
-            timeline.append((now, published.value, s.readings, len(s.vitals), stored))
+            return (
+                time.time(),
+                published.value,
+                s.readings,
+                len(s.vitals),
+                stored,
+                int(ws["readings"]) if ws else -1,
+                int(ws["records_out"]) if ws and "records_out" in ws else -1,
+            )
+
+        t_pause = t_start + load_s
+        paused = False
+        t_resume = None
+        while True:
+            time.sleep(a.sample_s)
+            sampler.sample()
+            row = sample_row()
+            now = row[0]
+            timeline.append(row)
             if not paused and a.burst_s > 0 and now >= t_pause:
                 os.kill(bridge.proc.pid, signal.SIGSTOP)
                 paused = True
@@ -493,14 +570,18 @@ def run_phase(
                 last_print = now
                 prev = next((r for r in reversed(timeline) if r[0] <= now - 10), timeline[0])
                 dt = max(1e-6, now - prev[0])
-                rate = (published.value - prev[1]) / dt
+                rate = (row[1] - prev[1]) / dt
+                if row[5] >= 0 and prev[5] >= 0:  # the worker's stats file: every reading
+                    wtxt = f"{(row[5] - prev[5]) / dt:7,.0f} readings/s (stats file)"
+                    behind = f"worker {row[2] - row[5]:,}"
+                else:
+                    wtxt = f"{(row[3] - prev[3]) / dt:7,.0f} vitals-readings/s"
+                    behind = f"worker {row[2] - row[3]:,} (incl. readings without vitals)"
                 ph.say(
                     f"  +{now - t_start:5.0f} s  fleet {rate:7,.0f}/s"
-                    f"  bridge {(s.readings - prev[2]) / dt:7,.0f}/s  worker "
-                    f"{(len(s.vitals) - prev[3]) / dt:7,.0f} vitals-readings/s  storage "
-                    f"{(stored - prev[4]) / dt:7,.0f} rec/s  | behind: bridge "
-                    f"{published.value - s.readings:,}, worker {s.readings - len(s.vitals):,}"
-                    " (incl. readings without vitals)"
+                    f"  bridge {(row[2] - prev[2]) / dt:7,.0f}/s  worker {wtxt}  storage "
+                    f"{(row[4] - prev[4]) / dt:7,.0f} rec/s  | behind: bridge "
+                    f"{row[1] - row[2]:,}, {behind}"
                 )
             if not fleet.is_alive():
                 break
@@ -508,31 +589,29 @@ def run_phase(
                 os.kill(bridge.proc.pid, signal.SIGCONT)
                 t_resume = now
                 ph.say(f"  +{now - t_start:5.0f} s  bridge resumed: catch-up")
-            if now - t_start > load_s + a.burst_s + 120:
+            if now - t_start > load_s + a.burst_s + 300:
                 raise RuntimeError("fleet did not stop")
         if paused and t_resume is None:
             os.kill(bridge.proc.pid, signal.SIGCONT)
             t_resume = time.time()
             ph.say(f"  +{t_resume - t_start:5.0f} s  bridge resumed: catch-up")
-        fleet.join(60)
+        fleet.join(120)
+        if fleet.exitcode != 0:
+            raise RuntimeError(f"the load process failed (exit code {fleet.exitcode})")
         flog = pickle.loads(fleet_log.read_bytes())
         t_stop = flog["stopped"]
         n_vitals = sum(1 for r in flog["log"] if r[4] & 1)
-        # drain: until every vitals-bearing message was processed, or no progress for 15 s
+        n_all = len(flog["log"])
+        # drain: until every message was processed (stats file) or every vitals-bearing one
+        # (vitals topic), or no progress for 15 s
         t_d0 = time.time()
         last_n, last_change = -1, time.time()
         while time.time() - t_d0 < a.drain_s:
             sampler.sample()
-            s = watcher.seen
-            stored = 0
-            if stats_file.exists():
-                try:
-                    stored = int(json.loads(stats_file.read_text())["records_written"])
-                except (ValueError, KeyError):
-                    pass
-            timeline.append((time.time(), published.value, s.readings, len(s.vitals), stored))
-            n = len(s.vitals)
-            if n >= n_vitals:
+            row = sample_row()
+            timeline.append(row)
+            n, want = (row[5], n_all) if row[5] >= 0 else (row[3], n_vitals)
+            if n >= want:
                 break
             if n != last_n:
                 last_n, last_change = n, time.time()
@@ -598,6 +677,9 @@ def run_phase(
         if watcher is not None:
             watcher.stop_flag.set()
         group.stop()
+        if edge is not None:
+            edge.terminate()
+            edge.wait(10)
         stop_rec.set()
         if rec_proc is not None:
             rec_proc.join(5)
@@ -613,7 +695,7 @@ def analyse(
     a: argparse.Namespace,
     flog: dict[str, Any],
     seen: Seen,
-    timeline: list[tuple[float, int, int, int, int]],
+    timeline: list[Row],
     sampler: ProcSampler,
     t_start: float,
     t_stop: float,
@@ -635,31 +717,43 @@ def analyse(
     for d, _ts, _seq, wall, _f in log:
         by_dev[d].append(wall)
     n_pub = sum(1 for r in log if w0 <= r[3] < w1)
-    n_pub_v = sum(1 for r in log if w0 <= r[3] < w1 and r[4] & 1)
+    # The worker's progress: its stats file (every reading) when it writes one, else the
+    # `vitals` records it emits (one per reading with vitals, tied to its publish by (device, ts)).
+    stats_mode = any(r[5] >= 0 for r in timeline)
+    col = 5 if stats_mode else 3
     share_v = max(1e-9, sum(1 for r in log if r[4] & 1) / max(1, len(log)))
+    share = 1.0 if stats_mode else share_v
+    n_pub_v = sum(1 for r in log if w0 <= r[3] < w1 and (stats_mode or r[4] & 1))
     lat = [(pub_at[(d, ts)], t - pub_at[(d, ts)]) for d, ts, t in seen.vitals if (d, ts) in pub_at]
-    processed_v = sum(1 for p, _ in lat if w0 <= p < w1)
+    # what the lag counts: every message (stats file) or the vitals-bearing ones
+    pub_v_times = sorted(r[3] for r in log if stats_mode or r[4] & 1)
 
-    def at(t: float, col: int) -> float:
+    def at(t: float, c: int) -> float:
         i = bisect.bisect_left([r[0] for r in timeline], t)
         i = min(max(i, 0), len(timeline) - 1)
-        return timeline[i][col]
+        return max(0, timeline[i][c])
 
+    if stats_mode:  # processed by the end of the drain, of all published
+        processed_v = int(max(0, timeline[-1][5]))
+    else:
+        processed_v = sum(1 for p, _ in lat if w0 <= p < w1)
     fleet_rate = n_pub / span
     bridge_rate = (at(w1, 2) - at(w0, 2)) / span
-    worker_rate_v = (at(w1, 3) - at(w0, 3)) / span
-    worker_rate = worker_rate_v / share_v
+    worker_rate_v = (at(w1, col) - at(w0, col)) / span
+    worker_rate = worker_rate_v / share
     stored_rate = (at(w1, 4) - at(w0, 4)) / span
     offered = devices / INTERVAL_S
-    # lag over the steady window: vitals-bearing messages published and not yet processed
-    pub_v_times = sorted(r[3] for r in log if r[4] & 1)
-    proc_times = sorted(t for _d, _ts, t in seen.vitals)
+    # lag over the steady window: messages published and not yet processed, in messages and
+    # in seconds (how long ago the message the worker has reached was published)
     lag_pts = []
-    for t, *_ in timeline:
+    lag_s: list[tuple[float, float]] = []
+    for r in timeline:
+        t = r[0]
         if w0 <= t <= w1:
-            lag_pts.append(
-                (t, bisect.bisect_right(pub_v_times, t) - bisect.bisect_right(proc_times, t))
-            )
+            n_done = int(max(0, r[col]))
+            lag_pts.append((t, bisect.bisect_right(pub_v_times, t) - n_done))
+            reached = pub_v_times[min(n_done, len(pub_v_times) - 1)] if pub_v_times else t
+            lag_s.append((t, max(0.0, t - reached) if n_done < len(pub_v_times) else 0.0))
     slope = 0.0
     if len(lag_pts) >= 3:
         xs = [p[0] - w0 for p in lag_pts]
@@ -672,9 +766,17 @@ def analyse(
         [v for p, v in lat if w0 + k * span / 3 <= p < w0 + (k + 1) * span / 3] for k in range(3)
     ]
     last_p99 = pct(thirds[2], 99)
-    sustained = (
-        slope / share_v < 0.02 * offered and last_p99 < 5.0 and processed_v >= 0.97 * n_pub_v
-    )
+    lag_thirds = [
+        [v for t, v in lag_s if w0 + k * span / 3 <= t <= w0 + (k + 1) * span / 3] for k in range(3)
+    ]
+    last_lag = max(lag_thirds[2] or [float("nan")])
+    if stats_mode:  # no per-reading latency: the lag in seconds by counts instead
+        last_p99 = last_lag
+        sustained = slope < 0.02 * offered and last_lag < 5.0 and processed_v >= 0.97 * len(log)
+    else:
+        sustained = (
+            slope / share_v < 0.02 * offered and last_p99 < 5.0 and processed_v >= 0.97 * n_pub_v
+        )
     f = ph.figures
     f.update(
         offered=offered,
@@ -682,7 +784,8 @@ def analyse(
         bridge_rate=bridge_rate,
         worker_rate=worker_rate,
         stored_rate=stored_rate,
-        lag_slope=slope / share_v,
+        lag_slope=slope / share,
+        progress="stats file" if stats_mode else "vitals topic",
         sustained=sustained,
         reading_p50=median(steady),
         reading_p99=pct(steady, 99),
@@ -693,25 +796,80 @@ def analyse(
         f"published in all ({100 * share_v:.0f} % with vitals); fleet events: "
         f"{dict(sorted(flog['counts'].items()))}"
     )
+    from _loadgen import generator_lines
+
+    gen_lines, gen_figs = generator_lines(flog, offered)
+    f.update(gen_figs)
+    for line in gen_lines:
+        ph.say(line)
+    ph.say(
+        "  worker progress from: "
+        + (
+            "its stats file (readings processed, every message)"
+            if stats_mode
+            else "the `vitals` topic (no stats file: the worker does not write one yet)"
+        )
+    )
     ph.say(
         f"  offered {offered:,.0f} msgs/s + bursts; fleet published {fleet_rate:,.0f}/s, "
         f"bridge produced {bridge_rate:,.0f}/s, worker processed {worker_rate:,.0f} "
-        f"readings/s ({worker_rate_v:,.0f} with vitals), storage wrote {stored_rate:,.0f} "
-        "records/s"
+        + (
+            "readings/s"
+            if stats_mode
+            else f"readings/s ({worker_rate_v:,.0f} with vitals, scaled by their share)"
+        )
+        + f", storage wrote {stored_rate:,.0f} records/s"
     )
+    if stats_mode:
+        ph.say(
+            f"  lag (published - processed): slope {slope:+,.1f} msgs/s; processed "
+            f"{processed_v:,}/{len(log):,} published readings by the end of the drain"
+        )
+    else:
+        ph.say(
+            f"  lag (published - processed): slope {slope / share_v:+,.1f} msgs/s; "
+            f"processed {processed_v:,}/{n_pub_v:,} vitals-bearing readings of the window"
+        )
     ph.say(
-        f"  lag (published - processed): slope {slope / share_v:+,.1f} msgs/s; "
-        f"processed {processed_v:,}/{n_pub_v:,} vitals-bearing readings of the window"
+        "  lag in seconds by counts (now - publish time of the message the worker has reached), "
+        "max by third of the window: "
+        + ", ".join(f"{max(t or [float('nan')]):.2f} s" for t in lag_thirds)
     )
-    ph.say(
-        f"  reading latency publish -> detector output (vitals record seen): "
-        f"p50 {median(steady):.3f} s, p99 {pct(steady, 99):.3f} s; by third of the window: "
-        + ", ".join(f"p50 {median(t):.2f}/p99 {pct(t, 99):.2f}" for t in thirds)
-    )
-    ph.say(
-        f"  sustained (lag slope < 2 % of offered, last third p99 < 5 s, >= 97 % processed): "
-        f"{'YES' if sustained else 'NO'}"
-    )
+    if stats_mode:
+        ph.say(
+            "  reading latency publish -> detector output: not per reading (no `vitals` "
+            "records); publish -> alert record below is the latency figure"
+        )
+        ph.say(
+            f"  sustained (lag slope < 2 % of offered, last-third lag < 5 s, >= 97 % "
+            f"processed): {'YES' if sustained else 'NO'}"
+        )
+    else:
+        ph.say(
+            f"  reading latency publish -> detector output (vitals record seen): "
+            f"p50 {median(steady):.3f} s, p99 {pct(steady, 99):.3f} s; by third of the window: "
+            + ", ".join(f"p50 {median(t):.2f}/p99 {pct(t, 99):.2f}" for t in thirds)
+        )
+        ph.say(
+            f"  sustained (lag slope < 2 % of offered, last third p99 < 5 s, >= 97 % "
+            f"processed): {'YES' if sustained else 'NO'}"
+        )
+    # Kafka records per reading: what the bridge wrote to `readings` and the worker wrote
+    # (outputs, changelogs, snapshots), per reading the worker processed
+    d_read = at(w1, col) - at(w0, col)
+    if stats_mode and timeline[-1][6] >= 0 and d_read > 0:
+        per = (at(w1, 6) - at(w0, 6) + at(w1, 2) - at(w0, 2)) / d_read
+        f["kafka_records_per_reading"] = per
+        ph.say(
+            f"  Kafka records per reading (steady window): {per:.2f} = (worker records_out "
+            f"{at(w1, 6) - at(w0, 6):,.0f} + `readings` {at(w1, 2) - at(w0, 2):,.0f}) / "
+            f"readings processed {d_read:,.0f}"
+        )
+    else:
+        ph.say(
+            "  Kafka records per reading: TODO, needs the worker's stats file "
+            "(records_out; settings.faust.stats_file) and this app does not write it yet"
+        )
     if devices >= TARGET_DEVICES_ONE_WORKER and ph.workers == 1:
         ph.say(
             f"  target: {TARGET_DEVICES_ONE_WORKER:,} devices sustained by one worker: "
@@ -727,11 +885,11 @@ def analyse(
                 if rows[j][0] - rows[i][0] >= 4:
                     dt = rows[j][0] - rows[i][0]
                     best_b = max(best_b, (rows[j][2] - rows[i][2]) / dt)
-                    best_w = max(best_w, (rows[j][3] - rows[i][3]) / dt / share_v)
+                    best_w = max(best_w, (rows[j][col] - rows[i][col]) / dt / share)
                     break
         backlog = at(t_resume, 1) - at(t_resume, 2)
         caught = next(
-            (r[0] for r in rows if r[3] >= bisect.bisect_right(pub_v_times, t_resume)), None
+            (r[0] for r in rows if r[col] >= bisect.bisect_right(pub_v_times, t_resume)), None
         )
         if caught is not None and caught - t_resume < 6:
             best_b = best_w = 0.0  # over before a window could measure it: no capacity figure
@@ -800,11 +958,15 @@ def analyse(
         "bridge": bridge_rate / bcpu if bcpu > 0.02 else float("nan"),
         "fleet": fleet_rate / fcpu if fcpu > 0.02 else float("nan"),
     }
-    f.update(worker_per_cpu_s=per_cpu["worker"], bridge_per_cpu_s=per_cpu["bridge"])
+    f.update(
+        worker_per_cpu_s=per_cpu["worker"],
+        bridge_per_cpu_s=per_cpu["bridge"],
+        fleet_per_cpu_s=per_cpu["fleet"],
+    )
     ph.say(
         f"  per CPU-second of the process: worker(s) {per_cpu['worker']:,.0f} readings, "
-        f"bridge {per_cpu['bridge']:,.0f} msgs, fleet generator {per_cpu['fleet']:,.0f} msgs"
-        " (a core of its own would carry about this much)"
+        f"bridge {per_cpu['bridge']:,.0f} msgs, load generator {per_cpu['fleet']:,.0f} msgs"
+        " (all its processes, sampled; a core of its own would carry about this much)"
     )
     workers = [n for n in win if n.startswith("worker-")]
     w_end = sum(win[n]["rss_end"] for n in workers)
@@ -823,10 +985,11 @@ def analyse(
         "slope over several --devices is the per-device figure)"
     )
     if ceilings:
+        mq = ceilings.get("mqtt")
         ph.say(
             "  ratio to the ceilings of this run: "
-            f"fleet/MQTT delivered {fleet_rate / ceilings['mqtt'].per_s:.3f}, "
-            f"bridge/Kafka produce {bridge_rate / ceilings['kafka_produce'].per_s:.3f}, "
+            + (f"fleet/MQTT delivered {fleet_rate / mq.per_s:.3f}, " if mq else "")
+            + f"bridge/Kafka produce {bridge_rate / ceilings['kafka_produce'].per_s:.3f}, "
             f"worker/consume+decode {worker_rate / ceilings['kafka_decode'].per_s:.3f}, "
             f"storage/VictoriaMetrics {stored_rate / ceilings['vm'].per_s:.3f}"
         )
@@ -862,14 +1025,14 @@ def twilio_figures(
     n_req = 0
     if rec_log.exists():
         for line in rec_log.read_text().splitlines():
-            t, t_end, _method, kind, n, _status = line.split()
+            t_req, t_end, _method, kind, n, _status = line.split()
             n_req += 1
             if kind == "call" and n in note_alert:
                 aid = note_alert[n]
-                calls[aid] = min(calls.get(aid, float("inf")), float(t))
-                first_req[aid] = min(first_req.get(aid, float("inf")), float(t))
+                calls[aid] = min(calls.get(aid, float("inf")), float(t_req))
+                first_req[aid] = min(first_req.get(aid, float("inf")), float(t_req))
             elif kind == "sms":
-                sms_done.append((float(t_end), float(t)))
+                sms_done.append((float(t_end), float(t_req)))
     # An SMS request carries no id: match each sent SMS row to the request the proxy answered
     # last before the row's sent_at (the worker writes sent_at right after the answer).
     sms_done.sort()
@@ -932,6 +1095,24 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=2.0, help="steady load per phase")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--profile", action="store_true", help="py-spy the worker(s) and the bridge")
+    ap.add_argument(
+        "--load",
+        choices=("loadgen", "fleet"),
+        default="loadgen",
+        help="loadgen: pre-generated messages from several processes (bench/_loadgen.py); "
+        "fleet: simulators.fleet.Fleet in one process (tops out near 3,000 devices)",
+    )
+    ap.add_argument(
+        "--gen-devices-per-proc",
+        type=int,
+        default=5000,
+        help="loadgen: devices per generator process",
+    )
+    ap.add_argument(
+        "--mqtt-auth",
+        action="store_true",
+        help="a password per device and the ACL, as the demo (no MQTT ceiling: it is anonymous)",
+    )
     ap.add_argument("--sos-per-min", type=float, default=20.0, help="SOS presses/min, whole fleet")
     ap.add_argument("--falls-per-min", type=float, default=6.0, help="falls/min, whole fleet")
     ap.add_argument(
@@ -949,9 +1130,13 @@ def main() -> None:
     ap.add_argument("--keep-profiles", default="", help="copy py-spy raw profiles here")
     ap.add_argument("--json", default="", help="also write the figures here")
     a = ap.parse_args()
-    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # Mosquitto: one socket a device
     sizes = [int(x) for x in a.devices.split(",") if x.strip()]
+    # Mosquitto inherits it (one socket a device); raising the hard limit needs CAP_SYS_RESOURCE,
+    # and past it the devices go to an edge broker (bench/_loadgen.brokers_for).
+    from _loadgen import raise_nofile
+
+    nofile = raise_nofile(max(sizes) + 4096)
+    print(f"# open files limit (inherited by Mosquitto): {nofile[0]:,}", flush=True)
     print(machine_line("before"), flush=True)
     t0 = time.time()
     phases: list[Phase] = []
@@ -981,20 +1166,33 @@ def summary(phases: list[Phase], a: argparse.Namespace) -> None:
     print(f"\n=== summary ({a.workers} worker(s), {a.minutes:g} min per phase) ===")
     print(
         f"{'devices':>8} {'offered/s':>10} {'fleet/s':>8} {'bridge/s':>9} {'worker/s':>9} "
-        f"{'lag slope':>10} {'p99 read':>9} {'p99 alert':>10} {'p99 twilio':>11} "
-        f"{'capacity':>9} {'sustained':>9} {'wkr CPU':>8} {'wkr RSS':>8}"
+        f"{'lag slope':>10} {'p99 read¹':>9} {'p99 alert':>10} {'p99 twilio':>11} "
+        f"{'capacity':>9} {'sustained':>9} {'wkr CPU':>8} {'wkr RSS':>8} {'gen msg/CPU-s':>13} "
+        f"{'gen kept':>8} {'rec/read':>8}"
     )
     for p in phases:
         f = p.figures
+        p99_read = f.get(
+            "last_third_p99" if f.get("progress") == "stats file" else "reading_p99", float("nan")
+        )
         print(
             f"{p.devices:>8,} {f.get('offered', 0):>10,.0f} {f.get('fleet_rate', 0):>8,.0f} "
             f"{f.get('bridge_rate', 0):>9,.0f} {f.get('worker_rate', 0):>9,.0f} "
-            f"{f.get('lag_slope', 0):>+10,.1f} {f.get('reading_p99', float('nan')):>8.2f}s "
+            f"{f.get('lag_slope', 0):>+10,.1f} "
+            f"{p99_read:>8.2f}s "
             f"{f.get('alert_p99', float('nan')):>9.2f}s "
             f"{f.get('twilio_p99', float('nan')):>10.2f}s {f.get('worker_capacity', 0):>9,.0f} "
             f"{'yes' if f.get('sustained') else 'NO':>9} "
-            f"{f.get('worker_cpu', 0):>7.0f}% {f.get('worker_rss_end', 0):>6.0f}MiB"
+            f"{f.get('worker_cpu', 0):>7.0f}% {f.get('worker_rss_end', 0):>6.0f}MiB "
+            f"{f.get('gen_per_cpu_s', f.get('fleet_per_cpu_s', float('nan'))):>13,.0f} "
+            f"{({1.0: 'yes', 0.0: 'NO'}).get(f.get('gen_kept', -1), '-'):>8} "
+            f"{f.get('kafka_records_per_reading', float('nan')):>8.2f}"
         )
+    print(
+        "¹ per reading (vitals topic), or the worst lag in seconds of the last third (stats "
+        "file); gen: the load generator's own sending (CPU of its processes), kept = sent on "
+        "schedule; rec/read: Kafka records per reading (needs the worker's stats file)"
+    )
     ok = [p for p in phases if p.figures.get("sustained")]
     bad = [p for p in phases if not p.figures.get("sustained")]
     if ok:
