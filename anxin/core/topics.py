@@ -22,13 +22,24 @@ def topic_names(kafka: KafkaSettings) -> list[str]:
     ]
 
 
+def topic_configs(kafka: KafkaSettings, name: str) -> dict[str, str]:
+    """The detector state snapshots keep only each bucket's latest (Apache Kafka compacts;
+    Tansu accepts the setting and keeps everything)."""
+    return {"cleanup.policy": "compact"} if name == kafka.state_topic else {}
+
+
 async def ensure_topics(kafka: KafkaSettings, replication: int = 1) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         wanted = [
-            NewTopic(name, num_partitions=kafka.partitions, replication_factor=replication)
+            NewTopic(
+                name,
+                num_partitions=kafka.partitions,
+                replication_factor=replication,
+                topic_configs=topic_configs(kafka, name),
+            )
             for name in topic_names(kafka)
             if name not in existing
         ]
