@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import copy
+import gc
 import os
+import pickle
 import time
+import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
+from pydantic import BaseModel, ValidationError
 
-from anxin.core.registry import RegistryWatcher, load_registry
-from anxin.core.yamlfile import ConfigError
+import anxin.core.registry as registry_module
+from anxin.core.registry import Registry, RegistryWatcher, load_registry
+from anxin.core.yamlfile import ConfigError, load_yaml_model
 from tests.conftest import TEST_REGISTRY
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "registry.yaml"
@@ -89,3 +97,127 @@ def test_watcher_reloads_a_changed_file_and_keeps_the_old_one_when_invalid(tmp_p
     )
     os.utime(path, (time.time() + 10, time.time() + 10))
     assert set(watcher.current.residents) == {"R9"}  # refused; previous version stays
+
+
+# -- compactness (issue 16: the registry held in every process, at most 2 KB per resident) -----
+
+
+def demo_file(tmp_path: Path, residents: int) -> Path:
+    from simulators.fleet import demo_registry
+
+    path = tmp_path / "registry.yaml"
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    path.write_text(
+        yaml.dump(demo_registry(residents), Dumper=dumper, allow_unicode=True), encoding="utf-8"
+    )
+    return path
+
+
+def traced_per_resident(load: Callable[[], Registry], residents: int) -> float:
+    gc.collect()
+    tracemalloc.start()
+    try:
+        registry = load()
+        assert registry.device_owner("W001") is not None  # the index counts too
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert len(registry.residents) == residents
+    return held / residents
+
+
+def test_a_loaded_registry_holds_at_most_2_kb_per_resident(tmp_path: Path) -> None:
+    """Live Python objects per demo resident (one watch, one fence, one family contact): the
+    deterministic part of the RSS slope bench/registry.py measures (1.6 KB there, 4.6 before)."""
+    from simulators.fleet import demo_registry
+
+    path = demo_file(tmp_path, 1000)
+    load_registry(EXAMPLE)  # imports and caches first
+    assert traced_per_resident(lambda: load_registry(path), 1000) <= 2048
+    data = demo_registry(1000)
+    assert traced_per_resident(lambda: Registry.model_validate(data), 1000) <= 2048
+
+
+def test_equal_immutable_parts_are_one_instance(tmp_path: Path) -> None:
+    # (parts taken apart first: a failure prints no resident's repr, so no name)
+    registry = load_registry(demo_file(tmp_path, 3))
+    a, b = registry.residents["R001"], registry.residents["R002"]
+    vitals, fall, devices = (
+        (a.vitals, b.vitals),
+        (a.fall_confirm, b.fall_confirm),
+        (a.devices, b.devices),
+    )
+    assert vitals[0] is vitals[1] and fall[0] is fall[1]  # the defaults
+    assert devices[0]["W001"] is devices[1]["W002"]  # {placement: wrist}
+    fences, family = (a.geofences[0], b.geofences[0]), (a.family[0], b.family[0])
+    assert a.timezone is b.timezone and fences[0].active is fences[1].active
+    assert family[0].relation is family[1].relation
+    assert fences[0].circle is not fences[1].circle  # different places
+    given = (a.model_fields_set, b.model_fields_set)
+    assert given[0] is given[1]
+    explicit = Registry.model_validate(
+        {"residents": {"R1": {"name": "A", "vitals": {"spo2_scale": 1}}, "R2": {"name": "B"}}}
+    )
+    one, two = explicit.residents["R1"].vitals, explicit.residents["R2"].vitals
+    assert one == two and one is not two  # equal values, but only one was given explicitly
+    assert one.model_fields_set == {"spo2_scale"} and two.model_fields_set == set()
+    # a copy never changes the shared parts
+    copied = a.model_copy(update={"address": "x"})
+    assert copied.address == "x" and a.address is None and b.address is None
+    assert "address" in copied.model_fields_set and "address" not in given[0]
+    again = pickle.loads(pickle.dumps(registry))
+    assert again == registry
+    assert copy.deepcopy(registry) == registry
+    with pytest.raises(ValidationError):
+        a.address = "x"  # type: ignore[misc]
+
+
+SHAPES = {
+    "merge_and_alias": "residents:\n  R1: &r {name: A, timezone: Asia/Shanghai, vitals: &v {spo2_scale: 2}}\n"
+    "  R2: {<<: *r, name: B, vitals: *v, devices: {W2: {type: monitor}}}\n",
+    "polygon_and_circle": "residents: {R1: {name: A, geofences: [{name: g, polygon: [[1, 2], [1, 3], [2, 3]]},"
+    " {name: c, circle: {lat: 1, lon: 2, radius_m: 5}, active: '22:00-06:00'}]}}",
+    "defaults_given": "residents: {R1: {name: A, vitals: {}, fall_confirm: {still_s: 15}},"
+    " R2: {name: B, devices: {W1: {placement: wrist, expected_interval_s: 600}}}}",
+    "duplicate_resident": "residents: {R1: {name: A}, R1: {name: B}}",
+    "residents_merge_key": "residents:\n  <<: {R9: {name: Z}}\n",
+    "tagged": "residents: !!map {R1: {name: A}}",
+    "empty": "",
+    "only_comment": "# nothing yet\n",
+    "empty_residents": "residents: {}",
+}
+
+
+def test_the_resident_by_resident_load_is_the_whole_document_load(tmp_path: Path) -> None:
+    """load_registry parses one resident at a time (its parser nodes never all in memory at
+    once); whatever it accepts, the whole-document path gives equal models with equal fields
+    given, and whatever it refuses that path words (the other tests: same errors)."""
+
+    def given(m: object) -> object:
+        if isinstance(m, BaseModel):
+            return (sorted(m.model_fields_set), {k: given(v) for k, v in m.__dict__.items()})
+        if isinstance(m, dict):
+            return {k: given(v) for k, v in m.items()}
+        if isinstance(m, list):
+            return [given(v) for v in m]
+        return m
+
+    texts = {"example": EXAMPLE.read_text(encoding="utf-8")}
+    texts["test"] = TEST_REGISTRY.read_text(encoding="utf-8")
+    texts.update(SHAPES)
+    for name, text in texts.items():
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(text, encoding="utf-8")
+        fast, whole = load_registry(path), load_yaml_model(path, Registry)
+        same = fast.model_dump() == whole.model_dump() and given(fast) == given(whole)
+        assert same, name  # (no diff printed: it would show names)
+
+
+def test_the_usual_file_is_never_parsed_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    def whole(*_args: object) -> None:
+        raise AssertionError("parsed as one document")
+
+    monkeypatch.setattr(registry_module, "load_yaml_model", whole)
+    for path in (EXAMPLE, TEST_REGISTRY):
+        assert load_registry(path).residents

@@ -4,16 +4,29 @@ Every worker loads the same YAML file (setting ``registry``) and re-reads it whe
 disk (checked every ``registry_reload_s``): edit the file, or replace it atomically, and the
 running processes pick it up. An invalid new version is refused with its errors logged and the
 previous one stays in force, so a typo never blinds the pipeline.
+
+Every process holds the registry, so it is kept compact (bench/registry.py; issue 16: at most
+2 KB per resident, 1.6-1.8 KB for a resident with a watch, a fence and a contact): the file is
+parsed one resident at a time (the whole YAML document at once held ~18 KB per resident of
+parser nodes at its peak, which the process then kept as RSS); equal immutable parts (a device
+``{placement: wrist}``, the default ``vitals`` and ``fall_confirm``) are one shared instance;
+repeated strings (time zones, languages, escalations, relations, fence names and windows) are
+interned; the models of a kind given the same fields share one ``model_fields_set``; each
+model's field values live in a key-sharing dict (PEP 412). Models stay frozen pydantic models:
+attribute access, ``model_dump``, copies and validation are unchanged.
 """
 
 from __future__ import annotations
 
 import re
+import sys
 import time
+import weakref
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from anxin.core.logs import get_logger
@@ -36,14 +49,83 @@ def known_timezone(name: str) -> str:
     return name
 
 
+# One ``model_fields_set`` per set of field names given: pydantic makes a set per instance (216
+# bytes, 728 from six names), the same few sets for every resident. Never mutated in place:
+# models are frozen, and ``model_copy`` copies the set before it updates it.
+_FIELDS_SETS: dict[frozenset[str], set[str]] = {}
+# Equal immutable sub-models, one instance each while any registry holds it.
+_SHARED: weakref.WeakValueDictionary[tuple[Any, ...], _Strict] = weakref.WeakValueDictionary()
+S = TypeVar("S", bound="_Strict")
+
+
+def _interned(v: str) -> str:
+    """A repeated, non-personal string (time zone, language, ...): one object for every resident."""
+    return sys.intern(v)
+
+
+_NUMBERS: dict[float, float] = {}
+
+
+def _number(v: float) -> float:
+    """A repeated number (a fence's radius): one float object for the first 1,024 values seen."""
+    if len(_NUMBERS) < 1024:
+        return _NUMBERS.setdefault(v, v)
+    return _NUMBERS.get(v, v)
+
+
+def _canonical(model: S) -> S:
+    """An equal instance already held (same class, values and fields given), else ``model``."""
+    try:
+        values = ((type(v), v) for v in model.__dict__.values())  # 1 and 1.0 stay apart
+        key = (type(model), frozenset(model.model_fields_set), *values)
+        return _SHARED.setdefault(key, model)  # type: ignore[return-value]
+    except TypeError:  # unhashable values (a polygon's list): keep its own
+        return model
+
+
+# A plain class per model, whose instances' attribute dicts share one table of keys (PEP 412):
+# such a dict holds only its values (11 fields: 160 bytes instead of 464).
+_HOLDERS: dict[type, type] = {}
+
+
+def _key_sharing(values: dict[str, Any], model: type) -> dict[str, Any]:
+    """``values`` as a key-sharing dict when that is smaller (CPython), else ``values``."""
+    holder = _HOLDERS.get(model)
+    if holder is None:
+        holder = _HOLDERS.setdefault(model, type(f"_{model.__name__}Fields", (), {}))
+    instance = holder()
+    for name, value in values.items():  # not dict.update: that copies the other's key table
+        setattr(instance, name, value)
+    compact: dict[str, Any] = instance.__dict__
+    return compact if sys.getsizeof(compact) < sys.getsizeof(values) else values
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="after")
+    def _compact(self: S) -> S:
+        """Hold the same fields in less memory (never changes a value or what was given)."""
+        given = self.__pydantic_fields_set__
+        one = _FIELDS_SETS.setdefault(frozenset(given), given)
+        if one is not given:
+            object.__setattr__(self, "__pydantic_fields_set__", one)
+        values = self.__dict__
+        compact = _key_sharing(values, type(self))
+        if compact is not values:
+            object.__setattr__(self, "__dict__", compact)
+        return self
 
 
 class Circle(_Strict):
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
     radius_m: float = Field(gt=0)
+
+    @field_validator("radius_m")
+    @classmethod
+    def _radius(cls, v: float) -> float:
+        return _number(v)
 
 
 class Geofence(_Strict):
@@ -52,12 +134,17 @@ class Geofence(_Strict):
     polygon: list[tuple[float, float]] | None = None
     active: str = "00:00-24:00"
 
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return _interned(v)
+
     @field_validator("active")
     @classmethod
     def _window(cls, v: str) -> str:
         if not _WINDOW.match(v):
             raise ValueError('must look like "HH:MM-HH:MM" (24:00 allowed as an end)')
-        return v
+        return _interned(v)
 
     @field_validator("polygon")
     @classmethod
@@ -119,6 +206,11 @@ class Contact(_Strict):
             raise ValueError("must be an E.164 number: +, country code, then 7 to 15 digits in all")
         return v
 
+    @field_validator("relation")
+    @classmethod
+    def _relation(cls, v: str | None) -> str | None:
+        return v if v is None else _interned(v)
+
 
 class VitalsOverrides(_Strict):
     spo2_scale: Literal[1, 2] = 1
@@ -158,6 +250,10 @@ class FallConfirm(_Strict):
         return _fall_wait(v)
 
 
+_DEFAULT_VITALS = VitalsOverrides()
+_DEFAULT_FALL_CONFIRM = FallConfirm()
+
+
 class Resident(_Strict):
     name: str = Field(min_length=1)
     timezone: str = "UTC"
@@ -165,11 +261,12 @@ class Resident(_Strict):
     address: str | None = None
     devices: dict[str, Device] = Field(default_factory=dict)
     geofences: list[Geofence] = Field(default_factory=list)
-    vitals: VitalsOverrides = Field(default_factory=VitalsOverrides)
+    # the defaults: one shared (frozen) instance for every resident
+    vitals: VitalsOverrides = Field(default_factory=lambda: _DEFAULT_VITALS)
     family: list[Contact] = Field(default_factory=list)
     escalation: str = "default"
     check_timeout_s: int = Field(default=30, ge=5)  # at most FALL_WAIT_MAX_S
-    fall_confirm: FallConfirm = Field(default_factory=FallConfirm)
+    fall_confirm: FallConfirm = Field(default_factory=lambda: _DEFAULT_FALL_CONFIRM)
 
     @field_validator("check_timeout_s")
     @classmethod
@@ -179,7 +276,17 @@ class Resident(_Strict):
     @field_validator("timezone")
     @classmethod
     def _tz(cls, v: str) -> str:
-        return known_timezone(v)
+        return _interned(known_timezone(v))
+
+    @field_validator("language", "escalation")
+    @classmethod
+    def _repeated(cls, v: str) -> str:
+        return _interned(v)
+
+    @field_validator("vitals", "fall_confirm")
+    @classmethod
+    def _shared(cls, v: S) -> S:
+        return _canonical(v)
 
     @field_validator("devices")
     @classmethod
@@ -187,12 +294,15 @@ class Resident(_Strict):
         for device_id in v:
             if not _ID.match(device_id):
                 raise ValueError(f"device id {device_id!r} must match {ID_PATTERN}")
+        for device_id, device in v.items():
+            v[device_id] = _canonical(device)
         return v
 
 
 class Registry(_Strict):
     residents: dict[str, Resident] = Field(default_factory=dict)
-    _device_index: dict[str, tuple[str, Device]] | None = PrivateAttr(default=None)
+    # device id -> resident id (both strings already held by ``residents``)
+    _device_index: dict[str, str] | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _unique_devices(self) -> Registry:
@@ -210,26 +320,109 @@ class Registry(_Strict):
 
     def device_owner(self, device_id: str) -> tuple[str, Resident, Device] | None:
         """The resident id, resident and device entry of a device, or None when unknown."""
-        index = self._index()
-        found = index.get(device_id)
-        if found is None:
+        resident_id = self._index().get(device_id)
+        if resident_id is None:
             return None
-        resident_id, device = found
-        return resident_id, self.residents[resident_id], device
+        resident = self.residents[resident_id]
+        return resident_id, resident, resident.devices[device_id]
 
-    def _index(self) -> dict[str, tuple[str, Device]]:
+    def _index(self) -> dict[str, str]:
         if self._device_index is None:
             self._device_index = {
-                device_id: (resident_id, device)
+                device_id: resident_id
                 for resident_id, resident in self.residents.items()
-                for device_id, device in resident.devices.items()
+                for device_id in resident.devices
             }
         return self._device_index
 
 
 def load_registry(path: Path) -> Registry:
     """Load and validate a registry file; raises ConfigError naming file, line and field."""
-    return load_yaml_model(path, Registry)
+    try:
+        text = path.read_text(encoding="utf-8")
+        return _load_by_resident(text)
+    except Exception:  # invalid or unusual: the whole-document path decides, and words errors
+        return load_yaml_model(path, Registry)
+
+
+class _Unusual(Exception):
+    """A shape the resident-by-resident path leaves to the whole-document path."""
+
+
+# libyaml's events (the pure-Python parser when PyYAML was built without it) ...
+_EVENTS: tuple[type, ...]
+try:
+    from yaml._yaml import CParser
+
+    _EVENTS = (CParser,)
+except ImportError:  # pragma: no cover
+    _EVENTS = (yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser)
+
+
+class _ResidentLoader(
+    *_EVENTS,  # type: ignore[misc]
+    yaml.composer.Composer,  # ... composed into nodes in Python, one resident at a time
+    yaml.constructor.SafeConstructor,
+    yaml.resolver.Resolver,
+):
+    def __init__(self, text: str):
+        if len(_EVENTS) == 1:
+            CParser.__init__(self, text)
+        else:  # pragma: no cover
+            yaml.reader.Reader.__init__(self, text)
+            yaml.scanner.Scanner.__init__(self)
+            yaml.parser.Parser.__init__(self)
+        yaml.composer.Composer.__init__(self)
+        yaml.constructor.SafeConstructor.__init__(self)
+        yaml.resolver.Resolver.__init__(self)
+
+    def next_object(self) -> Any:
+        return self.construct_document(self.compose_node(None, None))  # type: ignore[arg-type]
+
+    def start_mapping(self) -> None:
+        """Enter a plain mapping (no anchor, tag or alias), else leave it to the other path."""
+        event = self.peek_event()
+        if not isinstance(event, yaml.MappingStartEvent) or event.anchor or event.tag:
+            raise _Unusual
+        self.get_event()
+
+
+def _load_by_resident(text: str) -> Registry:
+    """The registry of a document ``{residents: {id: {...}, ...}}``, parsed and validated one
+    resident at a time, so no more than one resident's parser nodes and dicts exist at once.
+
+    Anything else (another shape, anchors or merge keys at the top, a duplicate key) raises
+    ``_Unusual``, an invalid resident its ValidationError: the caller then loads the whole
+    document the usual way, for the same result or the usual errors (file, line and field).
+    """
+    loader = _ResidentLoader(text)
+    try:
+        loader.get_event()  # stream start
+        if loader.check_event(yaml.StreamEndEvent):
+            return Registry()  # an empty file, as yaml.load's None
+        loader.get_event()  # document start
+        loader.start_mapping()
+        top: dict[str, dict[str, Resident]] = {}
+        while not loader.check_event(yaml.MappingEndEvent):
+            key = loader.next_object()
+            if key != "residents" or key in top:
+                raise _Unusual
+            residents: dict[str, Resident] = {}
+            loader.start_mapping()
+            while not loader.check_event(yaml.MappingEndEvent):
+                resident_id = loader.next_object()
+                if not isinstance(resident_id, str) or resident_id in residents:
+                    raise _Unusual  # a duplicate or merge key, a number as id
+                residents[resident_id] = Resident.model_validate(loader.next_object())
+            loader.get_event()  # mapping end
+            top[key] = residents
+        loader.get_event()  # mapping end
+        loader.get_event()  # document end
+        if not loader.check_event(yaml.StreamEndEvent):
+            raise _Unusual  # more than one document: an error the other path words
+        return Registry.model_validate(top)
+    finally:
+        loader.dispose()
 
 
 class RegistryWatcher:
