@@ -103,7 +103,7 @@ class DeviceHealthConfig:
     battery_rearm: float = 0.30
 
 
-@dataclass
+@dataclass(slots=True)  # many live ones in a worker: no per-instance dict
 class DeviceHealth:
     """Trouble state of one device: feed telemetry, status messages and timer ticks."""
 

@@ -227,7 +227,7 @@ def _angle(u: FloatArray, v: FloatArray) -> float:
     return math.degrees(math.acos(max(-1.0, min(1.0, float(u @ v) / max(1e-6, norm)))))
 
 
-@dataclass
+@dataclass(slots=True)  # many live ones in a worker: no per-instance dict
 class FallDetector:
     """Streaming fall detector for one device; feed chunks in arrival order."""
 
@@ -252,6 +252,11 @@ class FallDetector:
     # training only (not state): when a list, every candidate's (impact_ts, features) is
     # appended to it and nothing is decided, so thresholds can be chosen offline
     collect: list[tuple[float, FloatArray]] | None = field(default=None, repr=False)
+    # derived from the placement (not state)
+    _slow: SlowPath = field(init=False, repr=False, compare=False)
+    _wrist: bool = field(init=False, repr=False, compare=False)
+    _cand_mg: float = field(init=False, repr=False, compare=False)
+    _hot2: float = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.placement not in SLOW:
@@ -624,3 +629,22 @@ class FallDetector:
             and float(ev["post_motion_g"]) <= LYING_MOTION_G
         )
         return x, ev, post_m
+
+
+def check_accel_chunks(rates: list[Any], a: FloatArray, starts: list[int]) -> list[AccelCheck]:
+    """``check_accel`` of many chunks at once: chunk ``i`` is ``a[starts[i]:starts[i + 1]]``
+    (``a`` N x 3, every chunk non-empty), at ``rates[i]``; the same verdicts, one numpy pass.
+
+    Nearly every chunk is quiet (no axis near 1.5 g): its verdict comes from one max per chunk
+    (``reduceat``, NaN carried through); any other chunk is checked by ``check_accel`` itself.
+    """
+    bounds = [*starts, a.shape[0]]
+    top = np.maximum.reduceat(np.abs(a).max(axis=1), starts).tolist() if starts else []
+    out: list[AccelCheck] = []
+    for i, rate in enumerate(rates):
+        quiet = top[i] < SATURATION_FROM_G  # False for NaN
+        if quiet and type(rate) in (int, float) and RATE_RANGE[0] <= rate <= RATE_RANGE[1]:
+            out.append(_CLEAN)
+        else:
+            out.append(check_accel(rate, a[bounds[i] : bounds[i + 1]]))
+    return out

@@ -280,7 +280,7 @@ class GeofenceConfig:
     severity: str = "warning"
 
 
-@dataclass
+@dataclass(slots=True)  # many live ones in a worker: no per-instance dict
 class GeofenceMonitor:
     """Wander state of one device of one resident. Fences, zone and config are not state."""
 

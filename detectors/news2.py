@@ -34,7 +34,6 @@ always speaks.
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeGuard
@@ -131,6 +130,16 @@ def plausible(vitals: Mapping[str, Any]) -> list[str]:
 
 # ---------------------------------------------------------------- per-resident state
 
+
+def _median(values: list[float]) -> float:
+    """``statistics.median`` (the same value), without its generality's cost."""
+    data = sorted(values)
+    n = len(data)
+    if n % 2:
+        return data[n // 2]
+    return (data[n // 2 - 1] + data[n // 2]) / 2
+
+
 SEVERITY_RANK: dict[str | None, int] = {None: 0, "warning": 1, "critical": 2}
 
 
@@ -183,7 +192,7 @@ def _severity(result: News2) -> tuple[str | None, str]:
     return None, ""
 
 
-@dataclass
+@dataclass(slots=True)  # many live ones in a worker: no per-instance dict
 class VitalsMonitor:
     """One resident's vitals alert: merges every device's latest values, one open alert.
 
@@ -256,8 +265,13 @@ class VitalsMonitor:
             if prev is None or ts >= prev[1]:
                 self.latest[key] = [val, ts, device_id]
             if key in MEDIAN_OF and isinstance(val, int | float):
-                history = [x for x in self.recent.get(key, []) if x[1] != ts] + [[float(val), ts]]
-                self.recent[key] = sorted(history, key=lambda x: x[1])[-MEDIAN_OF[key] :]
+                kept = self.recent.get(key)
+                if not kept or kept[-1][1] < ts:  # the usual case: newer than all (kept sorted)
+                    history = [*kept, [float(val), ts]] if kept else [[float(val), ts]]
+                else:
+                    history = [x for x in kept if x[1] != ts] + [[float(val), ts]]
+                    history.sort(key=lambda x: x[1])
+                self.recent[key] = history[-MEDIAN_OF[key] :]
         self.now = max(self.now, ts)
         return self._evaluate(self.now, track=measured and self.config.trend)
 
@@ -276,7 +290,7 @@ class VitalsMonitor:
         for key in fresh.keys() & self.recent.keys():
             values = [x[0] for x in self.recent[key] if t - x[1] <= window]
             if values:
-                fresh[key] = statistics.median(values)
+                fresh[key] = _median(values)
         return fresh
 
     # --- the trend rule

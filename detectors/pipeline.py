@@ -17,12 +17,15 @@ timer could fire, and a heap of due times finds the keys to tick without a sweep
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import heapq
 import itertools
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import orjson
@@ -40,7 +43,7 @@ from anxin.core.records import (
 )
 from anxin.core.registry import Registry, Resident
 from detectors import device_health, geofence, news2
-from detectors.fall import FallDetector, FallFinding, check_accel
+from detectors.fall import AccelCheck, FallDetector, FallFinding, check_accel, check_accel_chunks
 from detectors.fall_confirm import ConfirmConfig, Decision, Suspicion
 from detectors.sos import press_key, sos_alert
 
@@ -59,7 +62,8 @@ def due_of(state: dict[str, Any]) -> float:
 FALL_EPISODE_S = 30.0  # a device event and an accelerometer finding this close are one fall
 SATURATION_NOTE_EVERY_S = 600.0
 FALL_SAVE_EVERY_S = 10.0  # the fall detector's window is saved to the table at most this often
-SEEN_KEEP = 32  # identities of a device's latest messages kept to drop redelivered copies (0.7 KB)
+SEEN_KEEP = 32  # identities of a device's latest messages kept to drop redelivered copies
+SEEN_BYTES = 8  # each kept as an 8-byte hash: 32 of them are 344 base64 characters in the state
 _NOT_CONTENT = ("received_at", "resident_id")  # added on the way, not sent by the device
 
 
@@ -80,21 +84,49 @@ def message_key(reading: Mapping[str, Any]) -> str:
     return "#" + hashlib.blake2b(raw, digest_size=12).hexdigest()
 
 
+def _seen_hash(key: str) -> bytes:
+    return hashlib.blake2b(key.encode(), digest_size=SEEN_BYTES).digest()
+
+
+def seen_hashes(state: Mapping[str, Any]) -> bytes:
+    """The device's kept message identities, oldest first, ``SEEN_BYTES`` each.
+
+    The state holds them as base64 text (JSON-able, about 0.4 KB as a Python string, where 32
+    key strings were about 2 KB); a state written before holds the key strings themselves.
+    """
+    seen = state.get("seen")
+    if not seen:
+        return b""
+    if isinstance(seen, list):  # the form written before the hashes
+        return b"".join(_seen_hash(str(k)) for k in seen[-SEEN_KEEP:])
+    try:
+        raw = base64.b64decode(seen)
+    except (binascii.Error, ValueError, TypeError):
+        return b""  # unreadable: forget it (a copy is processed again, never lost)
+    return raw[len(raw) % SEEN_BYTES :]
+
+
 def seen_before(state: dict[str, Any], key: str) -> bool:
     """Record ``key`` among the device's latest ``SEEN_KEEP``; True if it was there already.
 
     At-least-once delivery (MQTT QoS 1, Kafka redelivery after a crash) repeats a message soon
     after the first copy; only an exact repeat is dropped, so no reading and no SOS is lost to a
     counter reset. A copy older than the memory is processed again: every output is idempotent
-    (deterministic alert ids, the SOS press key), so that costs a repeat, never a loss.
+    (deterministic alert ids, the SOS press key), so that costs a repeat, never a loss. Keys are
+    kept as 8-byte hashes: two different keys of one device's last 32 collide with a probability
+    of about 2**-59.
     """
-    seen: list[str] = state.get("seen") or []
     if not key:
         return False
-    if key in seen:
-        return True
-    seen.append(key)
-    state["seen"] = seen[-SEEN_KEEP:]
+    digest = _seen_hash(key)
+    raw = seen_hashes(state)
+    at = raw.find(digest)
+    while at >= 0:
+        if at % SEEN_BYTES == 0:
+            return True
+        at = raw.find(digest, at + 1)
+    raw = (raw + digest)[-SEEN_KEEP * SEEN_BYTES :]
+    state["seen"] = base64.b64encode(raw).decode("ascii")
     return False
 
 
@@ -133,6 +165,63 @@ class Outputs:
         self.suspicions += other.suspicions
 
 
+def _accel_chunks(readings: Sequence[State]) -> list[tuple[np.ndarray, AccelCheck] | None]:
+    """Every well-formed accelerometer chunk of a batch converted in one ``np.asarray`` and
+    checked in one pass (``check_accel_chunks``): (samples, verdict) per reading, None where
+    the reading has no chunk or one the per-reading path must convert itself (it names the
+    problem, or raises inside the fall detector's guard, exactly as ``process`` does)."""
+    found: list[tuple[int, list[Any], Any]] = []
+    for i, reading in enumerate(readings):
+        accel = reading.get("accel")
+        if type(accel) is dict and accel:
+            g = accel.get("g")
+            if type(g) is list and g:
+                found.append((i, g, accel.get("rate")))
+    chunks: list[tuple[np.ndarray, AccelCheck] | None] = [None] * len(readings)
+    if not found:
+        return chunks
+    try:
+        a = np.asarray(list(itertools.chain.from_iterable(g for _, g, _ in found)), np.float64)
+    except (TypeError, ValueError):
+        return chunks  # a ragged or non-numeric chunk somewhere: each converts on its own
+    if a.ndim != 2 or a.shape[1] != 3:
+        return chunks
+    starts = list(itertools.accumulate((len(g) for _, g, _ in found), initial=0))
+    verdicts = check_accel_chunks([rate for *_, rate in found], a, starts[:-1])
+    for (i, _, _), lo, hi, verdict in zip(found, starts, starts[1:], verdicts, strict=False):
+        chunks[i] = (a[lo:hi].copy(), verdict)  # a copy: a detector may keep it queued
+    return chunks
+
+
+class _DeviceLive:
+    """A device's detectors as live objects, continuing the state that holds ``token``.
+
+    Rebuilding them from JSON-able state and serialising them back for every reading was most of
+    the pipeline's cost; the state gets their forms only when it is saved (``save_live_state``,
+    before every snapshot). A form the live objects were built from is taken out of the state
+    (``*_state`` here until used), so the worker does not hold both.
+    """
+
+    __slots__ = ("fall", "fall_state", "health", "resident_id", "token", "wander", "wander_state")
+
+    def __init__(self, token: str, resident_id: str, health: device_health.DeviceHealth):
+        self.token, self.resident_id, self.health = token, resident_id, health
+        self.fall: FallDetector | None = None
+        self.fall_state: dict[str, Any] | None = None
+        self.wander: geofence.GeofenceMonitor | None = None
+        self.wander_state: dict[str, Any] | None = None
+
+
+class _ResidentLive:
+    __slots__ = ("monitor", "token")
+
+    def __init__(self, token: str, monitor: news2.VitalsMonitor):
+        self.token, self.monitor = token, monitor
+
+
+_DEVICE_FORMS = ("fall_detector", "health", "wander")
+
+
 def _placement(resident: Resident | None, device_id: str) -> str:
     device = resident.devices.get(device_id) if resident else None
     if device is None:
@@ -158,22 +247,28 @@ class DetectorPipeline:
             {} if resident_state is None else resident_state
         )
         self.health_config = health or device_health.DeviceHealthConfig()
-        self._fences: dict[str, tuple[int, list[geofence.Fence]]] = {}
+        self._fences: dict[str, tuple[int, list[geofence.Fence], ZoneInfo]] = {}
+        self._vitals_configs: dict[tuple[int, float], news2.VitalsConfig] = {}
         # (due, 0 device / 1 resident, key): every due time set since; a popped entry whose
         # state holds a later due is stale and skipped (the later one has its own entry)
         self._timers: list[tuple[float, int, str]] = []
-        # Live fall detectors, with the token of the table state they continue. Serialising a
-        # detector's window for every message was most of the pipeline's cost; the table gets it
-        # every FALL_SAVE_EVERY_S (and at once when something happened), and a token that no
-        # longer matches (another worker owned the device meanwhile) reloads it from the table.
-        # An in-process evaluation, which no other worker shares, passes math.inf: it saves on
-        # a device's first chunk (so the state holds the live detector's token) and when
+        # (which, key) -> the earliest due on the heap for it: a later due is not pushed (its
+        # key is rescheduled when that entry pops), so the heap holds about one entry per key
+        # instead of one per due time set (a silence timer moves on with every reading)
+        self._scheduled: dict[tuple[int, str], float] = {}
+        # Live detectors per device and NEWS2 monitors per resident, with the token of the state
+        # they continue (``_DeviceLive``). The state gets their forms when it is saved
+        # (``save_live_state``, the worker's snapshots), every FALL_SAVE_EVERY_S when a fall
+        # chunk comes, and at once when something happened; a token that no longer matches
+        # (another worker owned the key meanwhile) rebuilds them from the state. The worker and
+        # an in-process evaluation pass math.inf: they save on a device's first chunk and when
         # something happened.
         self._fall_save_every_s = fall_save_every_s
         # The probability from which an unanswered suspicion pages: the model's ALERT_P unless
         # given (a threshold sweep in evaluation; tests that must not depend on the model).
         self._alert_p = ConfirmConfig().alert_p if fall_alert_p is None else fall_alert_p
-        self._fall_live: dict[str, tuple[FallDetector, str]] = {}
+        self._live: dict[str, _DeviceLive] = {}
+        self._resident_live: dict[str, _ResidentLive] = {}
         self._saves = itertools.count()
         self._instance = f"{id(self):x}"
         self.schedule_all()
@@ -189,11 +284,6 @@ class DetectorPipeline:
         if device is None:
             return self.health_config
         return device_health.config_for(self.health_config, device.type, device.expected_interval_s)
-
-    def _health(self, state: State, resident_id: str, device_id: str) -> device_health.DeviceHealth:
-        state.pop("silent_after", None)  # now in the health state ("after"), learned or set
-        config = self._health_config(resident_id, device_id)
-        return device_health.DeviceHealth.from_state(state.get("health"), config)
 
     def _alert(
         self,
@@ -244,6 +334,27 @@ class DetectorPipeline:
 
     # -- device stage -------------------------------------------------------------------------
     def process(self, reading: State, now: float) -> Outputs:
+        """One reading: the device detectors, then NEWS2 over the resident's devices."""
+        return self._process(reading, now, None)
+
+    def process_batch(
+        self, readings: Sequence[State], now: float, nows: Sequence[float] | None = None
+    ) -> Outputs:
+        """A batch of readings (many devices and residents, in arrival order): exactly what
+        ``process`` on each in turn gives, in one ``Outputs`` (same records, same order, same
+        states afterwards), with the per-batch work done once in numpy: every accelerometer
+        chunk converted in one pass and checked by ``check_accel_chunks``. Each device's
+        detectors still run in its readings' order. ``nows``: each reading's own ``now``
+        (a replay's arrival times); else ``now`` for all."""
+        out = Outputs()
+        chunks = _accel_chunks(readings)
+        for i, reading in enumerate(readings):
+            out.extend(self._process(reading, now if nows is None else nows[i], chunks[i]))
+        return out
+
+    def _process(
+        self, reading: State, now: float, chunk: tuple[np.ndarray, AccelCheck] | None
+    ) -> Outputs:
         out = Outputs()
         device_id, resident_id = reading["device_id"], reading["resident_id"]
         resident = self._resident(resident_id)
@@ -251,14 +362,15 @@ class DetectorPipeline:
         arrived = float(reading.get("received_at", now))
         if seen_before(state, message_key(reading)):
             return out  # a redelivered copy: everything it could raise was raised the first time
+        live = self._device_live(state, resident_id, device_id)
 
         answers = bool(state.get("suspicion"))  # an "ok" now answers the suspicion: nobody told
         # Each detector on its own: a bug in one must not cost the others (an SOS above all).
         for name, step in (
             ("sos", lambda: self._sos(reading, state, now, out)),
-            ("fall", lambda: self._falls(reading, state, resident, now, out)),
-            ("wander", lambda: self._wander(reading, state, resident, now, out)),
-            ("device", lambda: self._observe_health(reading, state, arrived, now, out)),
+            ("fall", lambda: self._falls(reading, state, live, resident, now, out, chunk)),
+            ("wander", lambda: self._wander(reading, state, live, resident, now, out)),
+            ("device", lambda: self._observe_health(reading, state, live, arrived, now, out)),
         ):
             try:
                 step()
@@ -281,7 +393,7 @@ class DetectorPipeline:
             reasons = news2.plausible(vitals)
             if reasons:
                 out.rejected.append(self._rejected(reading, "vitals: " + "; ".join(reasons), now))
-        self._set_due(state, device_id)
+        self._set_due(state, device_id, live.health)
         self.device_state[device_id] = state
         if vitals and not reasons:
             record: VitalsRecord = {
@@ -293,12 +405,54 @@ class DetectorPipeline:
             out.extend(self.process_vitals(record, now))
         return out
 
+    def _token(self) -> str:
+        return f"{self._instance}:{next(self._saves)}"
+
+    def _device_live(self, state: State, resident_id: str, device_id: str) -> _DeviceLive:
+        """The device's live detectors; built from ``state`` unless they continue it."""
+        config = self._health_config(resident_id, device_id)
+        live = self._live.get(device_id)
+        if live is not None and live.token == state.get("token"):
+            for form in _DEVICE_FORMS:  # written by a save; the live objects have moved on
+                if form in state:
+                    del state[form]
+            if live.health.config is not config:  # the registry changed the device's rules
+                live.health.config = config
+            live.resident_id = resident_id
+            return live
+        state.pop("silent_after", None)  # now in the health state ("after"), learned or set
+        state.pop("fall_token", None)  # the token of the form written before
+        health = device_health.DeviceHealth.from_state(state.pop("health", None), config)
+        live = _DeviceLive(self._token(), resident_id, health)
+        live.fall_state = state.pop("fall_detector", None)
+        live.wander_state = state.pop("wander", None)
+        state["token"] = live.token
+        self._live[device_id] = live
+        return live
+
+    def _write_device(self, live: _DeviceLive, state: State) -> None:
+        """The live detectors' forms into ``state`` (JSON-able, as a snapshot stores them)."""
+        state["health"] = live.health.to_state()
+        if live.fall is not None:
+            state["fall_detector"] = live.fall.to_state()
+        elif live.fall_state is not None:
+            state["fall_detector"] = live.fall_state
+        if live.wander is not None:
+            state["wander"] = live.wander.to_state()
+        elif live.wander_state is not None:
+            state["wander"] = live.wander_state
+
     def _observe_health(
-        self, reading: State, state: State, arrived: float, now: float, out: Outputs
+        self,
+        reading: State,
+        state: State,
+        live: _DeviceLive,
+        arrived: float,
+        now: float,
+        out: Outputs,
     ) -> None:
-        health = self._health(state, reading["resident_id"], reading["device_id"])
-        self._health_decisions(health.observe(arrived, reading), state, reading, now, out)
-        state["health"] = health.to_state()
+        decisions = live.health.observe(arrived, reading)
+        self._health_decisions(decisions, state, reading, now, out)
 
     def process_status(self, record: State, now: float) -> Outputs:
         """A retained ``online``/``offline`` from the ``device-status`` topic."""
@@ -308,12 +462,11 @@ class DetectorPipeline:
         if owner is None:
             return out
         state = dict(self.device_state.get(device_id) or {})
-        health = self._health(state, owner[0], device_id)
+        live = self._device_live(state, owner[0], device_id)
         reading = {"device_id": device_id, "resident_id": owner[0]}
-        decisions = health.status(float(record.get("received_at", now)), record["status"])
+        decisions = live.health.status(float(record.get("received_at", now)), record["status"])
         self._health_decisions(decisions, state, reading, now, out)
-        state["health"] = health.to_state()
-        self._set_due(state, device_id)
+        self._set_due(state, device_id, live.health)
         self.device_state[device_id] = state
         return out
 
@@ -328,17 +481,19 @@ class DetectorPipeline:
         if owner is None:
             return out
         reading = {"device_id": device_id, "resident_id": owner[0]}
-        health = self._health(state, owner[0], device_id)
-        self._health_decisions(health.check(now), state, reading, now, out)
-        state["health"] = health.to_state()
+        live = self._device_live(state, owner[0], device_id)
+        self._health_decisions(live.health.check(now), state, reading, now, out)
         self._fall_timers(state, reading, now, out)
-        self._set_due(state, device_id)
+        self._set_due(state, device_id, live.health)
         self.device_state[device_id] = state
         return out
 
     def _schedule(self, which: int, key: str, due: float) -> None:
         if due < NEVER:
-            heapq.heappush(self._timers, (due, which, key))
+            held = self._scheduled.get((which, key))
+            if held is None or due < held:
+                heapq.heappush(self._timers, (due, which, key))
+                self._scheduled[which, key] = due
 
     def schedule_all(self) -> None:
         """Put every held state's due time on the heap (states loaded from elsewhere)."""
@@ -352,35 +507,42 @@ class DetectorPipeline:
         stale: a tick skips a key without state)."""
         for device_id in device_ids:
             self.device_state.pop(device_id, None)
-            self._fall_live.pop(device_id, None)
+            self._live.pop(device_id, None)
         for resident_id in resident_ids:
             self.resident_state.pop(resident_id, None)
+            self._resident_live.pop(resident_id, None)
 
-    def save_fall_window(self, device_id: str) -> None:
-        """Write the live fall detector's window into the device's state now (a snapshot)."""
-        live = self._fall_live.get(device_id)
+    def save_live_state(self, device_id: str) -> None:
+        """Write the device's live detectors, and its resident's NEWS2 monitor, into their
+        states now (the worker calls it right before a snapshot of a changed device)."""
+        live = self._live.get(device_id)
         state = self.device_state.get(device_id)
-        if live is None or state is None or live[1] != state.get("fall_token"):
+        if live is None or state is None or live.token != state.get("token"):
             return
-        token = f"{self._instance}:{next(self._saves)}"
-        state["fall_detector"] = live[0].to_state()
-        state["fall_token"] = token
-        self._fall_live[device_id] = (live[0], token)
+        self._write_device(live, state)  # in place: the key is being snapshotted already
+        self._save_resident(live.resident_id)
 
-    def _set_due(self, state: State, device_id: str) -> None:
+    save_fall_window = save_live_state  # the worker's name for it (anxin/live_state.py)
+
+    def _save_resident(self, resident_id: str) -> None:
+        live = self._resident_live.get(resident_id)
+        state = self.resident_state.get(resident_id)
+        if live is not None and state is not None and live.token == state.get("token"):
+            state["news2"] = live.monitor.to_state()
+
+    def _set_due(self, state: State, device_id: str, h: device_health.DeviceHealth) -> None:
         due = NEVER
         suspicion = state.get("suspicion")
         if suspicion:
             due = min(due, Suspicion.from_state(suspicion).due)
-        h = state.get("health") or {}
         cfg = self.health_config
-        after = h.get("after", cfg.silent_after_s)  # None: this device is never "silent"
-        if h.get("seen") is not None and after is not None and "silent" not in h.get("open", {}):
-            due = min(due, h["seen"] + after + 0.001)
-        if h.get("off") is not None and "offline" not in h.get("open", {}):
-            due = min(due, h["off"] + cfg.offline_grace_s)
-        if h.get("unworn") is not None and "removed" not in h.get("open", {}):
-            due = min(due, h["unworn"] + cfg.removed_grace_s)
+        after = h.silent_after()  # None: this device is never "silent"
+        if h.last_seen is not None and after is not None and "silent" not in h.open:
+            due = min(due, h.last_seen + after + 0.001)
+        if h.offline_since is not None and "offline" not in h.open:
+            due = min(due, h.offline_since + cfg.offline_grace_s)
+        if h.unworn_since is not None and "removed" not in h.open:
+            due = min(due, h.unworn_since + cfg.removed_grace_s)
         if due != state.get("due"):
             self._schedule(0, device_id, due)
         state["due"] = due
@@ -399,7 +561,14 @@ class DetectorPipeline:
 
     # -- falls: suspicion, the "are you OK?" window, confirmation ------------------------------
     def _falls(
-        self, reading: State, state: State, resident: Resident | None, now: float, out: Outputs
+        self,
+        reading: State,
+        state: State,
+        live: _DeviceLive,
+        resident: Resident | None,
+        now: float,
+        out: Outputs,
+        converted: tuple[np.ndarray, AccelCheck] | None = None,
     ) -> None:
         device_id = reading["device_id"]
         placement = _placement(resident, device_id)
@@ -408,12 +577,16 @@ class DetectorPipeline:
         chunk: tuple[float, Any, FallDetector] | None = None
         _note_gap(state, float(reading.get("received_at", now)))
         if accel:
-            samples: Any = accel.get("g")
-            try:  # one conversion for the check and the detector (most of a chunk's cost)
-                samples = np.asarray(samples, dtype=np.float64)
-            except (TypeError, ValueError):
-                pass  # ragged or not numbers: check_accel names the problem
-            verdict = check_accel(accel.get("rate"), samples)
+            samples: Any
+            if converted is not None:  # the batch's one pass (process_batch)
+                samples, verdict = converted
+            else:
+                samples = accel.get("g")
+                try:  # one conversion for the check and the detector (most of a chunk's cost)
+                    samples = np.asarray(samples, dtype=np.float64)
+                except (TypeError, ValueError):
+                    pass  # ragged or not numbers: check_accel names the problem
+                verdict = check_accel(accel.get("rate"), samples)
             if verdict.error:
                 out.rejected.append(self._rejected(reading, f"accel: {verdict.error}", now))
             else:
@@ -429,17 +602,15 @@ class DetectorPipeline:
                             now,
                         )
                     )
-                detector = self._fall_detector(device_id, placement, state)
+                detector = self._fall_detector(live, placement)
                 findings = detector.feed(reading["ts"], float(accel["rate"]), samples)
                 if (
                     findings
                     or state.get("suspicion")
                     or (now - state.get("fall_saved_at", -INF) >= self._fall_save_every_s)
                 ):
-                    token = f"{self._instance}:{next(self._saves)}"
-                    state["fall_detector"] = detector.to_state()
-                    state["fall_saved_at"], state["fall_token"] = now, token
-                    self._fall_live[device_id] = (detector, token)
+                    self._write_device(live, state)
+                    state["fall_saved_at"] = now
                 for finding in findings:
                     self._suspect(finding, reading, state, resident, now, out)
                 chunk = (float(accel["rate"]), samples, detector)
@@ -464,17 +635,18 @@ class DetectorPipeline:
         saved = state.get("suspicion")
         return Suspicion.from_state(saved) if saved else None
 
-    def _fall_detector(self, device_id: str, placement: str, state: State) -> FallDetector:
-        live = self._fall_live.get(device_id)
-        if live and live[1] == state.get("fall_token") and live[0].placement == placement:
-            return live[0]
-        saved = state.get("fall_detector")
+    @staticmethod
+    def _fall_detector(live: _DeviceLive, placement: str) -> FallDetector:
+        detector = live.fall
+        if detector is not None and detector.placement == placement:
+            return detector
+        saved, live.fall_state = live.fall_state, None
         detector = (
             FallDetector.from_state(saved)
             if saved and saved.get("placement") == placement
             else FallDetector(placement)
         )
-        self._fall_live[device_id] = (detector, state.get("fall_token", ""))
+        live.fall = detector
         return detector
 
     def _confirm_config(self, resident: Resident | None) -> ConfirmConfig:
@@ -630,29 +802,38 @@ class DetectorPipeline:
             self._settle(suspicion, suspicion.check(now), state, reading, now, out)
 
     # -- wandering ----------------------------------------------------------------------------
-    def _fences_of(self, resident_id: str, resident: Resident) -> list[geofence.Fence]:
+    def _fences_of(
+        self, resident_id: str, resident: Resident
+    ) -> tuple[int, list[geofence.Fence], ZoneInfo]:
         cached = self._fences.get(resident_id)
         if cached is None or cached[0] != id(resident):
             fences = geofence.fences_from_registry(
                 [f.model_dump(exclude_none=True) for f in resident.geofences]
             )
-            cached = (id(resident), fences)
+            cached = (id(resident), fences, ZoneInfo(resident.timezone))
             self._fences[resident_id] = cached
-        return cached[1]
+        return cached
 
     def _wander(
-        self, reading: State, state: State, resident: Resident | None, now: float, out: Outputs
+        self,
+        reading: State,
+        state: State,
+        live: _DeviceLive,
+        resident: Resident | None,
+        now: float,
+        out: Outputs,
     ) -> None:
         loc = reading.get("location")
         if not loc or resident is None or not resident.geofences:
             return
-        monitor = geofence.GeofenceMonitor.from_state(
-            state.get("wander"),
-            self._fences_of(reading["resident_id"], resident),
-            resident.timezone,
-        )
+        _, fences, zone = self._fences_of(reading["resident_id"], resident)
+        monitor = live.wander
+        if monitor is None:
+            saved, live.wander_state = live.wander_state, None
+            monitor = live.wander = geofence.GeofenceMonitor.from_state(saved, fences, zone)
+        else:  # not state: the registry's, and may change
+            monitor.fences, monitor.tz = fences, zone
         decision = monitor.observe(reading["ts"], loc["lat"], loc["lon"], loc.get("acc"))
-        state["wander"] = monitor.to_state()
         if isinstance(decision, geofence.Raise):
             alert = self._alert(
                 "wander",
@@ -722,18 +903,34 @@ class DetectorPipeline:
     def _vitals_config(self, resident: Resident | None) -> news2.VitalsConfig:
         if resident is None:
             return news2.VitalsConfig()
-        return news2.VitalsConfig(
-            spo2_scale=resident.vitals.spo2_scale, freshness_s=resident.vitals.freshness_s
-        )
+        key = (resident.vitals.spo2_scale, resident.vitals.freshness_s)
+        config = self._vitals_configs.get(key)
+        if config is None:
+            config = news2.VitalsConfig(spo2_scale=key[0], freshness_s=key[1])
+            self._vitals_configs[key] = config
+        return config
+
+    def _monitor(self, state: State, resident_id: str) -> news2.VitalsMonitor:
+        """The resident's live NEWS2 monitor; built from ``state`` unless it continues it."""
+        config = self._vitals_config(self._resident(resident_id))
+        live = self._resident_live.get(resident_id)
+        if live is not None and live.token == state.get("token"):
+            state.pop("news2", None)  # written by a save; the live monitor has moved on
+            if live.monitor.config is not config:
+                live.monitor.config = config
+            return live.monitor
+        monitor = news2.VitalsMonitor.from_state(state.pop("news2", None), config)
+        live = _ResidentLive(self._token(), monitor)
+        state["token"] = live.token
+        self._resident_live[resident_id] = live
+        return monitor
 
     def process_vitals(self, record: Mapping[str, Any], now: float) -> Outputs:
         resident_id = record["resident_id"]
-        resident = self._resident(resident_id)
         state = dict(self.resident_state.get(resident_id) or {})
-        monitor = news2.VitalsMonitor.from_state(state.get("news2"), self._vitals_config(resident))
+        monitor = self._monitor(state, resident_id)
         decision = monitor.observe(float(record["ts"]), record["vitals"], record["device_id"])
         out = self._vitals_decision(decision, state, resident_id, record["device_id"], now)
-        state["news2"] = monitor.to_state()
         state["device"] = record["device_id"]
         state["last_wall"] = now
         self._set_resident_due(state, resident_id, now)
@@ -751,16 +948,14 @@ class DetectorPipeline:
         if not state or due_of(state) > now:
             return Outputs()
         state = dict(state)
-        monitor = news2.VitalsMonitor.from_state(
-            state.get("news2"), self._vitals_config(self._resident(resident_id))
-        )
+        monitor = self._monitor(state, resident_id)
         # The monitor runs on device time: advance it by the wall time since its last reading.
         last_wall = state.get("last_wall", now)
         decision = (
             monitor.check(monitor.now + max(0.0, now - last_wall)) if monitor.now > -INF else None
         )
         out = self._vitals_decision(decision, state, resident_id, state.get("device", "-"), now)
-        state["news2"] = monitor.to_state()
+        state["news2"] = monitor.to_state()  # a timer marks no device changed: saved now
         state["last_wall"] = now
         self._set_resident_due(state, resident_id, now)
         self.resident_state[resident_id] = state
@@ -818,7 +1013,9 @@ class DetectorPipeline:
         devices: dict[str, None] = {}
         residents: dict[str, None] = {}
         while timers and timers[0][0] <= now:
-            _due, which, key = heapq.heappop(timers)
+            due, which, key = heapq.heappop(timers)
+            if self._scheduled.get((which, key)) == due:
+                del self._scheduled[which, key]
             (residents if which else devices)[key] = None
         for device_id in devices:
             out.extend(self.tick_device(device_id, now))

@@ -75,6 +75,7 @@ def test_monitor_read_every_30_min_for_a_day_and_then_unused_raises_nothing() ->
     p = DetectorPipeline(lambda: REGISTRY)
     reports = [T0 + k * 1800.0 + 7 for k in range(48)]  # a reading every 30 min for a day
     assert run(p, "M1", reports, T0 + 3 * DAY, tick_s=60.0) == []  # then two unused days
+    p.save_live_state("M1")  # the live detectors' forms into the state, as before a snapshot
     assert p.device_state["M1"]["health"]["after"] is None  # no silence timer at all
 
 
@@ -99,6 +100,7 @@ def test_watch_every_60_s_learns_its_cadence_and_its_normal_gaps_stay_quiet() ->
         t += gaps[len(reports) % len(gaps)]
         reports.append(t)
     assert run(p, "W60", reports, reports[-1] + 30, tick_s=15.0) == []
+    p.save_live_state("W60")
     health = p.device_state["W60"]["health"]
     assert sorted(set(health["gaps"])) == [45, 50, 60, 75, 90]  # its own cadence
     assert health["after"] == 600  # 1.5 x 90 s is under the floor: a dropout is still 10 min
@@ -115,6 +117,7 @@ def test_slow_tracker_learns_its_cadence_and_the_cap_bounds_it() -> None:
     assert len(alerts) == LEARN_MIN_GAPS
     assert all(a.details["expected_s"] == 600 for a in alerts)
     assert max(a.detected_at for a in alerts) < reports[LEARN_MIN_GAPS]
+    p.save_live_state("T900")
     assert p.device_state["T900"]["health"]["after"] == 1350  # 1.5 x 900 s
     (silent,) = run(p, "T900", [], reports[-1] + 2000, tick_s=30.0)
     assert silent.ts == reports[-1] + 1350
@@ -122,6 +125,7 @@ def test_slow_tracker_learns_its_cadence_and_the_cap_bounds_it() -> None:
     q = DetectorPipeline(lambda: REGISTRY)
     slow = [T0 + 2400.0 * k for k in range(1, 40)]
     run(q, "T900", slow, slow[-1] + 1, tick_s=60.0)
+    q.save_live_state("T900")
     assert q.device_state["T900"]["health"]["after"] == LEARN_CAP_S == 1800
 
 

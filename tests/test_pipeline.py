@@ -10,11 +10,13 @@ import numpy as np
 from anxin.core.registry import load_registry
 from detectors.pipeline import (
     FALL_SAVE_EVERY_S,
+    SEEN_BYTES,
     SEEN_KEEP,
     DetectorPipeline,
     Outputs,
     message_key,
     seen_before,
+    seen_hashes,
 )
 from tests.signals import chunks, clear_fall
 
@@ -184,7 +186,7 @@ def test_duplicates_are_the_same_seq_and_ts_not_the_same_counter() -> None:
     assert message_key(a) != message_key({**a, "battery": 0.4})
     for i in range(SEEN_KEEP + 10):
         seen_before(state, message_key({"seq": 1000 + i, "ts": T0}))
-    assert len(state["seen"]) == SEEN_KEEP  # bounded: it lives in a Faust table
+    assert len(seen_hashes(state)) == SEEN_KEEP * SEEN_BYTES  # bounded: it lives in a table
     p = DetectorPipeline(lambda: REGISTRY)
     first = p.process(reading("W002", T0, seq=10, event="fall"), T0)
     again = p.process(reading("W002", T0, seq=10, event="fall"), T0 + 1)
