@@ -12,6 +12,12 @@ partitions split devices: every shard reads every message for the clock (its tim
 same instants as in one run) but handles only its own residents' devices, whose state depends on
 nothing else. So each shard raises exactly the alerts one run raises for those residents; they
 are merged back in arrival order.
+
+With ``batch_size``, readings are taken as the worker takes them: up to ``batch_size``
+consecutive readings per batch (a status message ends one), timers ticking only before a batch,
+and each batch through ``DetectorPipeline.process_batch`` (``batch_mode="batch"``) or through
+``process`` reading by reading (``"messages"``): the two give the same outputs, byte for byte
+(tests/test_pipeline_batch.py). The outputs of a batch count as emitted at its last message.
 """
 
 from __future__ import annotations
@@ -53,6 +59,7 @@ class InProcessResult:
     commands: list[dict[str, Any]] = field(default_factory=list)
     suspicions: list[dict[str, Any]] = field(default_factory=list)  # fall prompts (records)
     rejected: int = 0
+    dead_letters: list[dict[str, Any]] = field(default_factory=list)  # the pipeline's own
     messages: int = 0
     first_t: float | None = None
     last_t: float | None = None
@@ -69,23 +76,44 @@ def validate(topic: str, payload: Any, t: float, prefix: str) -> Accepted | Reje
     return validate_telemetry(topic, encode(payload), t, prefix)
 
 
-def run_scenario(folder: Path, prefix: str = "anxin/v1", jobs: int = 1) -> InProcessResult:
+def run_scenario(
+    folder: Path,
+    prefix: str = "anxin/v1",
+    jobs: int = 1,
+    batch_size: int | None = None,
+    batch_mode: str = "batch",
+) -> InProcessResult:
     """Every message of the folder through the pipeline, in ``jobs`` processes (module doc)."""
     registry = load_registry(folder / "registry.yaml")
     path = folder / "messages.jsonl"
     shards = max(1, min(jobs, len(registry.residents)))
     if shards == 1:
-        return run_messages(registry, scenario_lines(path), prefix)
+        return run_messages(
+            registry, scenario_lines(path), prefix, batch_size=batch_size, batch_mode=batch_mode
+        )
     assignment = assign_shards(registry, device_counts(path), shards)
     with ProcessPoolExecutor(shards, mp_context=multiprocessing.get_context("spawn")) as pool:
         parts = list(
-            pool.map(_run_shard, repeat(folder), repeat(prefix), repeat(assignment), range(shards))
+            pool.map(
+                _run_shard,
+                repeat(folder),
+                repeat(prefix),
+                repeat(assignment),
+                range(shards),
+                repeat(batch_size),
+                repeat(batch_mode),
+            )
         )
     return merge(parts)
 
 
 def _run_shard(
-    folder: Path, prefix: str, assignment: Mapping[str, int], shard: int
+    folder: Path,
+    prefix: str,
+    assignment: Mapping[str, int],
+    shard: int,
+    batch_size: int | None = None,
+    batch_mode: str = "batch",
 ) -> InProcessResult:
     """One shard's run (in a pool process): its devices; unknown ones go to shard 0."""
     registry = load_registry(folder / "registry.yaml")
@@ -94,6 +122,8 @@ def _run_shard(
         scenario_lines(folder / "messages.jsonl"),
         prefix,
         mine=lambda device_id: assignment.get(device_id, 0) == shard,
+        batch_size=batch_size,
+        batch_mode=batch_mode,
     )
 
 
@@ -135,6 +165,7 @@ def merge(parts: list[InProcessResult]) -> InProcessResult:
     first = parts[0]  # every shard saw every message
     result = InProcessResult(
         rejected=sum(p.rejected for p in parts),
+        dead_letters=[d for p in parts for d in p.dead_letters],
         messages=first.messages,
         first_t=first.first_t,
         last_t=first.last_t,
@@ -158,12 +189,16 @@ def run_messages(
     messages: Iterable[Message],
     prefix: str = "anxin/v1",
     mine: Callable[[str], bool] | None = None,
+    batch_size: int | None = None,
+    batch_mode: str = "batch",
 ) -> InProcessResult:
     """Messages in arrival order through one pipeline. ``mine``: whether this run handles a
-    device's messages (a shard); every message still advances the clock."""
-    run = _Run(registry, prefix, mine)
+    device's messages (a shard); every message still advances the clock. ``batch_size``:
+    readings in batches (module doc)."""
+    run = _Run(registry, prefix, mine, batch_size, batch_mode)
     for t, topic, payload in messages:
         run.message(t, topic, payload)
+    run.flush()
     if run.result.last_t is not None:
         run.advance(run.result.last_t + FLUSH_S, inclusive=True)
     return run.result
@@ -172,8 +207,19 @@ def run_messages(
 class _Run:
     """One pass: the clock, the pipeline and what it emitted."""
 
-    def __init__(self, registry: Registry, prefix: str, mine: Callable[[str], bool] | None):
+    def __init__(
+        self,
+        registry: Registry,
+        prefix: str,
+        mine: Callable[[str], bool] | None,
+        batch_size: int | None = None,
+        batch_mode: str = "batch",
+    ):
+        if batch_mode not in ("batch", "messages"):
+            raise ValueError(f"batch_mode {batch_mode!r}: 'batch' or 'messages'")
         self.registry, self.prefix = registry, prefix
+        self.batch_size, self.batch_mode = batch_size, batch_mode
+        self.batch: list[tuple[float, dict[str, Any]]] = []  # (t, reading) not yet processed
         # The fall detector's window is kept live; no other worker will take the device over
         # here, so the table snapshot (a restart's starting point) is not taken every 10 s.
         self.pipeline = DetectorPipeline(lambda: registry, fall_save_every_s=math.inf)
@@ -206,17 +252,19 @@ class _Run:
     def message(self, t: float, topic: str, payload: Any) -> None:
         result = self.result
         self.index += 1
-        self.advance(t)
+        if not self.batch:  # timers tick between batches only (every message without batches)
+            self.advance(t)
         self.now = t
         result.messages += 1
         result.first_t = t if result.first_t is None else result.first_t
         result.last_t = t
-        if t >= self.next_tick:
+        if t >= self.next_tick and not self.batch:
             self.take(self.pipeline.tick(t))
             self.next_tick = t + TICK_S
         if not self._handles(topic):
             return
         if topic.endswith("/status"):
+            self.flush()
             self.status(t, topic, payload)
             return
         verdict = validate(topic, payload, t, self.prefix)
@@ -229,7 +277,27 @@ class _Run:
             return
         reading = verdict.reading
         reading["resident_id"] = resident_id
-        self.take(self.pipeline.process(reading, t))
+        if self.batch_size is None:
+            self.take(self.pipeline.process(reading, t))
+            return
+        self.batch.append((t, reading))
+        if len(self.batch) >= self.batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        """Process the readings of the batch in hand."""
+        if not self.batch:
+            return
+        nows = [t for t, _ in self.batch]
+        readings = [r for _, r in self.batch]
+        self.batch = []
+        if self.batch_mode == "batch":
+            self.take(self.pipeline.process_batch(readings, nows[-1], nows))
+            return
+        out = Outputs()
+        for now, reading in zip(nows, readings, strict=True):
+            out.extend(self.pipeline.process(reading, now))
+        self.take(out)
 
     def status(self, t: float, topic: str, payload: Any) -> None:
         status = validate_status(topic, encode(payload), self.prefix)
@@ -247,6 +315,7 @@ class _Run:
             getattr(result, name).extend(items)
             result.emitted_at[name].extend([self.index] * len(items))
         result.rejected += len(out.rejected)
+        result.dead_letters.extend(dict(d) for d in out.rejected)
 
     def owner(self, device_id: str) -> str | None:
         if device_id not in self._owners:
