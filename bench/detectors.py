@@ -15,8 +15,10 @@ Sections:
 - news2: ``score_arrays`` over N readings, ``score`` and ``VitalsMonitor.observe`` per reading;
   reference one ``np.searchsorted`` band lookup over the same N;
 - pipeline in-process: ``DetectorPipeline`` (all detectors, the state mappings as dicts, no Kafka,
-  no Faust) over fleet telemetry made by ``simulators.fleet.Fleet.telemetry``, split by stage
-  (generate, bridge validation, JSON codec, detectors), and the state each device keeps.
+  no Faust, detectors kept live as in the worker) over fleet telemetry made by
+  ``simulators.fleet.Fleet.telemetry``, split by stage (generate, bridge validation, JSON codec,
+  detectors reading by reading and ``process_batch`` in batches of 500), the memory the worker
+  holds per device and the state each device's snapshot stores.
 
 Usage: bench/detectors [--devices 200] [--minutes 5] [--fixes 1000000] [--quick]
 """
@@ -30,6 +32,7 @@ for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import gc  # noqa: E402
+import math  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from typing import Any  # noqa: E402
@@ -318,15 +321,24 @@ def bench_pipeline_inprocess(devices: int, minutes: float, repeat: int) -> None:
     )
     decoded = [orjson.loads(r) for r in readings]
     states: dict[str, dict[str, Any]] = {}
+    batch = 500  # the worker's stream.take batch (faust batch_size)
 
-    def run_detect() -> None:
+    def run_detect(batched: bool = False) -> None:
         nonlocal states
         dev_state: dict[str, Any] = {}
         res_state: dict[str, Any] = {}
-        pipe = DetectorPipeline(lambda: registry, dev_state, res_state)
-        for r in decoded:
-            now = float(r["received_at"])
-            pipe.process(dict(r), now)
+        # As the worker runs it: detectors live, their state written only when saved.
+        pipe = DetectorPipeline(lambda: registry, dev_state, res_state, fall_save_every_s=math.inf)
+        if batched:
+            for i in range(0, n, batch):
+                taken = [dict(r) for r in decoded[i : i + batch]]
+                pipe.process_batch(taken, float(taken[-1]["received_at"]))
+        else:
+            for r in decoded:
+                now = float(r["received_at"])
+                pipe.process(dict(r), now)
+        for device_id in dev_state:
+            pipe.save_live_state(device_id)  # what a snapshot writes
         states = {"device": dev_state, "resident": res_state}
 
     t_det = best_of(run_detect, repeat)
@@ -336,8 +348,12 @@ def bench_pipeline_inprocess(devices: int, minutes: float, repeat: int) -> None:
         f"    = {fmt_rate(accel_samples / max(t_det.cpu, 1e-9))} accel samples/CPU-s through "
         f"all detectors"
     )
-    # Memory the worker keeps per device: the table values as Python objects plus the live fall
-    # detectors (pipeline._fall_live), measured with tracemalloc over a fresh pass.
+    t_batch = best_of(lambda: run_detect(True), repeat)
+    line(f"  detectors: process_batch, batches of {batch}", n, "msgs", t_batch)
+    # Memory the worker keeps per device: the live state dicts (device and resident, as Python
+    # objects) plus the live detectors and monitors, measured with tracemalloc over a fresh
+    # pass; between snapshots, and right after one (every changed device's detectors written
+    # into its state: they stay there until its next reading).
     import tracemalloc
 
     gc.collect()
@@ -345,29 +361,37 @@ def bench_pipeline_inprocess(devices: int, minutes: float, repeat: int) -> None:
     base = tracemalloc.get_traced_memory()[0]
     dev_state2: dict[str, Any] = {}
     res_state2: dict[str, Any] = {}
-    pipe2 = DetectorPipeline(lambda: registry, dev_state2, res_state2)
+    pipe2 = DetectorPipeline(lambda: registry, dev_state2, res_state2, fall_save_every_s=math.inf)
     for r in decoded:
         now = float(r["received_at"])
         pipe2.process(dict(r), now)
     gc.collect()
     held = tracemalloc.get_traced_memory()[0] - base
-    pipe2._fall_live.clear()
+    for device_id in dev_state2:
+        pipe2.save_live_state(device_id)
     gc.collect()
-    live = held - (tracemalloc.get_traced_memory()[0] - base)
+    saved = tracemalloc.get_traced_memory()[0] - base
+    pipe2._live.clear()
+    pipe2._resident_live.clear()
+    gc.collect()
+    dicts = tracemalloc.get_traced_memory()[0] - base
     tracemalloc.stop()
     nd = max(1, len(dev_state2))
     mem_per_device = held / nd
     print(
-        f"  worker memory per device (tracemalloc: table values as Python objects + live fall "
-        f"detectors): {mem_per_device:,.0f} B, of which live fall detectors {live / nd:,.0f} B"
-        f"  target <= {TARGET_STATE:,}: {verdict(mem_per_device <= TARGET_STATE)}"
+        f"  worker memory per device (tracemalloc: live state dicts + live detectors, "
+        f"{len(res_state2) / nd:.2f} residents per device): {mem_per_device:,.0f} B between "
+        f"snapshots  target <= {TARGET_STATE:,}: {verdict(mem_per_device <= TARGET_STATE)}; "
+        f"{saved / nd:,.0f} B right after a snapshot (live detectors "
+        f"{(saved - dicts) / nd:,.0f} B, state dicts {dicts / nd:,.0f} B)"
     )
     dev_bytes = [len(orjson.dumps(s)) for s in states["device"].values()]
     res_bytes = [len(orjson.dumps(s)) for s in states["resident"].values()]
     per_device = (sum(dev_bytes) + sum(res_bytes)) / max(1, len(dev_bytes))
     print(
-        f"  table state per device (JSON as Faust stores it): device {np.mean(dev_bytes):,.0f} B "
-        f"(max {max(dev_bytes):,}), resident {np.mean(res_bytes):,.0f} B; "
+        f"  snapshot state per device (JSON as the worker's snapshots store it): device "
+        f"{np.mean(dev_bytes):,.0f} B (max {max(dev_bytes):,}), "
+        f"resident {np.mean(res_bytes):,.0f} B; "
         f"{per_device:,.0f} B per device  target <= {TARGET_STATE:,}: "
         f"{verdict(per_device <= TARGET_STATE)}"
     )
