@@ -4,7 +4,7 @@ The worker takes readings in batches (``stream.take``): many devices and residen
 in arrival order. The batch path converts and checks every accelerometer chunk of the batch in
 one numpy pass; everything per device still runs in the readings' order. These tests compare the
 two paths' outputs (alerts, updates, commands, suspicions, dead letters, serialised with orjson)
-and the states they leave, on odd batches and on a generated 20-resident, 24-hour scenario.
+and the states they leave, on odd batches and on a generated 20-resident scenario (8 h here).
 """
 
 from __future__ import annotations
@@ -186,22 +186,27 @@ def outputs_of(result: InProcessResult) -> bytes:
     )
 
 
+# The suite runs a third of the day (the full 20 x 24 h comparison, 157 s on a loaded machine,
+# passed when the batch path landed: issue 16's note). The same kind of proof, cheaper.
+HOURS = 8.0
+
+
 @pytest.fixture(scope="module")
 def day(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from simulators.scenario import generate
 
     folder = tmp_path_factory.mktemp("batch_day")
-    generate(folder, residents=20, hours=24.0, seed=1, jobs=2)
+    generate(folder, residents=20, hours=HOURS, seed=1, jobs=2)
     return folder
 
 
-def test_a_20_resident_day_in_batches_of_500_is_the_same_as_message_by_message(
+def test_20_residents_in_batches_of_500_are_the_same_as_message_by_message(
     day: Path,
 ) -> None:
     """Batches of 500 consecutive readings, timers ticking between batches as in the worker:
     process_batch and process reading by reading give the same bytes."""
     one_by_one = run_scenario(day, jobs=2, batch_size=500, batch_mode="messages")
     batched = run_scenario(day, jobs=2, batch_size=500, batch_mode="batch")
-    assert one_by_one.messages > 100_000 and len(one_by_one.alerts) > 0
+    assert one_by_one.messages > 30_000 and len(one_by_one.alerts) > 0
     assert one_by_one.suspicions and one_by_one.dead_letters == batched.dead_letters
     assert outputs_of(batched) == outputs_of(one_by_one)
