@@ -855,15 +855,21 @@ def analyse(
             f"processed): {'YES' if sustained else 'NO'}"
         )
     # Kafka records per reading: what the bridge wrote to `readings` and the worker wrote
-    # (outputs, changelogs, snapshots), per reading the worker processed
-    d_read = at(w1, col) - at(w0, col)
-    if stats_mode and timeline[-1][6] >= 0 and d_read > 0:
-        per = (at(w1, 6) - at(w0, 6) + at(w1, 2) - at(w0, 2)) / d_read
+    # (outputs, snapshots), per reading the worker processed, over the whole run with the drain
+    # (a window under lag would count readings the worker has not reached yet)
+    last = timeline[-1]
+    if stats_mode and last[6] >= 0 and last[5] > 0:
+        n_readings = min(last[2], last[5])  # `readings` records of the processed readings
+        per = (last[6] + n_readings) / last[5]
         f["kafka_records_per_reading"] = per
         ph.say(
-            f"  Kafka records per reading (steady window): {per:.2f} = (worker records_out "
-            f"{at(w1, 6) - at(w0, 6):,.0f} + `readings` {at(w1, 2) - at(w0, 2):,.0f}) / "
-            f"readings processed {d_read:,.0f}"
+            f"  Kafka records per reading (whole run): {per:.2f} = (worker records_out "
+            f"{last[6]:,} + `readings` {n_readings:,}) / readings processed {last[5]:,}"
+            + (
+                f" ({last[2] - last[5]:,} readings not processed by the end of the drain)"
+                if last[2] > last[5]
+                else ""
+            )
         )
     else:
         ph.say(
