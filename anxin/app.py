@@ -151,55 +151,77 @@ def create_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
             await stream.ack(event)
         stats["acked"] += len(taken)
 
-    def outputs_of(out: Outputs) -> int:
-        return len(out.alerts) + len(out.updates) + len(out.commands) + len(out.suspicions)
+    def changed_by(out: Outputs) -> set[str]:
+        """Residents whose alerts or checks these outputs change: snapshotted at once."""
+        changed = {a.resident_id for a in out.alerts}
+        changed |= {str(u["resident_id"]) for u in out.updates}
+        changed |= {s["resident_id"] for s in out.suspicions}
+        changed |= {live.owner.get(str(c["device_id"]), "") for c in out.commands}
+        return changed - {""}
 
-    def reading_step(record: dict[str, Any], now: float, partition: int) -> tuple[Outputs, str]:
-        resident_id = str(record.get("resident_id"))
-        live.note(str(record["device_id"]), resident_id, partition)
-        stats["readings"] += 1
-        return pipeline.process(record, now), resident_id
+    def reject(stage: str, raw: bytes, exc: Exception, now: float, out: Outputs) -> None:
+        """One poisoned record must not stop the partition: it is dead-lettered."""
+        log.error("%s: record could not be processed: %s", stage, type(exc).__name__)
+        reason = f"{stage} error: {type(exc).__name__}"
+        out.rejected.append(dead_letter(reason, stage, now, payload=raw))
 
-    def status_step(record: dict[str, Any], now: float, partition: int) -> tuple[Outputs, str]:
-        stats["statuses"] += 1
-        owner = registry.current.device_owner(str(record["device_id"]))
-        if owner is None:
-            return Outputs(), ""
-        live.note(str(record["device_id"]), owner[0], partition)
-        return pipeline.process_status(record, now), owner[0]
+    def run_readings(events: list[Any], now: float, out: Outputs) -> None:
+        """Decode the batch, then every detector over it at once (``process_batch``)."""
+        records, raws = [], []
+        for event in events:
+            raw = event.value
+            try:
+                record = loads(raw)
+                device_id, resident_id = record["device_id"], record["resident_id"]
+                if not isinstance(device_id, str) or not isinstance(resident_id, str):
+                    raise TypeError("device_id and resident_id must be strings")
+                live.note(device_id, resident_id, event.message.partition)
+            except Exception as exc:
+                reject("detect", raw, exc, now, out)
+                continue
+            records.append(record)
+            raws.append(raw)
+        stats["readings"] += len(records)
 
-    def batch_agent(topic: Any, name: str, step: Any) -> None:
-        """An agent running ``step`` over batches of its topic, acknowledging after snapshots."""
+        def failed(i: int, exc: Exception) -> None:
+            log.exception("detect: a reading raised")
+            reject("detect", raws[i], exc, now, out)
+
+        out.extend(pipeline.process_batch(records, now, on_error=failed))
+
+    def run_statuses(events: list[Any], now: float, out: Outputs) -> None:
+        for event in events:
+            raw = event.value
+            try:
+                record = loads(raw)
+                device_id = str(record["device_id"])
+                stats["statuses"] += 1
+                owner = registry.current.device_owner(device_id)
+                if owner is None:
+                    continue
+                live.note(device_id, owner[0], event.message.partition)
+                out.extend(pipeline.process_status(record, now))
+            except Exception as exc:
+                reject("device-status", raw, exc, now, out)
+
+    def batch_agent(topic: Any, name: str, run: Any) -> None:
+        """An agent running ``run`` over batches of its topic, acknowledging after snapshots."""
 
         async def agent(stream: Any) -> None:
             async for events in stream.noack_take(f.batch_size, within=f.batch_timeout):
                 await ready.wait()
                 async with lock:
-                    out, now, changed = Outputs(), time.time(), set()
-                    for event in events:
-                        raw = event.value
-                        try:
-                            result, resident_id = step(loads(raw), now, event.message.partition)
-                        except Exception as exc:  # one poisoned record must not stop the partition
-                            log.exception("%s: record could not be processed", name)
-                            out.rejected.append(
-                                dead_letter(
-                                    f"{name} error: {type(exc).__name__}", name, now, payload=raw
-                                )
-                            )
-                            continue
-                        if outputs_of(result):
-                            changed.add(resident_id)
-                        out.extend(result)
+                    out, now = Outputs(), time.time()
+                    run(events, now, out)
                     pending.extend((stream, e) for e in events)
-                    await settle(out, changed)
+                    await settle(out, changed_by(out))
                     if time.time() - last_flush[0] >= f.snapshot_interval_s:
                         await flush_all()
 
         app.agent(topic, name=name)(agent)
 
-    batch_agent(readings, "detect", reading_step)
-    batch_agent(statuses, "device-status", status_step)
+    batch_agent(readings, "detect", run_readings)
+    batch_agent(statuses, "device-status", run_statuses)
 
     @app.timer(interval=f.tick_interval)
     async def timers() -> None:
@@ -213,11 +235,7 @@ def create_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
             except Exception:  # one bad state must not stop every timer of the worker
                 log.exception("timers failed")
                 return
-            changed = {a.resident_id for a in out.alerts}
-            changed |= {str(u["resident_id"]) for u in out.updates}
-            changed |= {s["resident_id"] for s in out.suspicions}
-            changed |= {live.owner.get(str(c["device_id"]), "") for c in out.commands}
-            await settle(out, changed - {""})
+            await settle(out, changed_by(out))
 
     @app.timer(interval=min(0.5, f.snapshot_interval_s))
     async def snapshot_timer() -> None:

@@ -338,18 +338,29 @@ class DetectorPipeline:
         return self._process(reading, now, None)
 
     def process_batch(
-        self, readings: Sequence[State], now: float, nows: Sequence[float] | None = None
+        self,
+        readings: Sequence[State],
+        now: float,
+        nows: Sequence[float] | None = None,
+        on_error: Callable[[int, Exception], None] | None = None,
     ) -> Outputs:
         """A batch of readings (many devices and residents, in arrival order): exactly what
         ``process`` on each in turn gives, in one ``Outputs`` (same records, same order, same
         states afterwards), with the per-batch work done once in numpy: every accelerometer
         chunk converted in one pass and checked by ``check_accel_chunks``. Each device's
         detectors still run in its readings' order. ``nows``: each reading's own ``now``
-        (a replay's arrival times); else ``now`` for all."""
+        (a replay's arrival times); else ``now`` for all. ``on_error(i, exc)``: a reading that
+        raises is handed over and the batch goes on (the worker dead-letters it, as it does a
+        reading ``process`` raises on); without it the exception propagates."""
         out = Outputs()
         chunks = _accel_chunks(readings)
         for i, reading in enumerate(readings):
-            out.extend(self._process(reading, now if nows is None else nows[i], chunks[i]))
+            try:
+                out.extend(self._process(reading, now if nows is None else nows[i], chunks[i]))
+            except Exception as exc:
+                if on_error is None:
+                    raise
+                on_error(i, exc)
         return out
 
     def _process(
