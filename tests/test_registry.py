@@ -221,3 +221,30 @@ def test_the_usual_file_is_never_parsed_whole(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(registry_module, "load_yaml_model", whole)
     for path in (EXAMPLE, TEST_REGISTRY):
         assert load_registry(path).residents
+
+
+def test_a_reload_keeps_the_residents_it_leaves_as_they_were(tmp_path: Path) -> None:
+    """Only what changed is held twice during a reload (and caches keyed by the resident stay)."""
+    path = demo_file(tmp_path, 3)
+    watcher = RegistryWatcher(path, reload_every_s=0)
+    first = watcher.current
+    changed = yaml.safe_load(path.read_text(encoding="utf-8"))
+    changed["residents"]["R002"]["vitals"] = {"spo2_scale": 2}
+    changed["residents"]["R003"]["family"][0]["relation"] = "daughter"
+    path.write_text(yaml.safe_dump(changed, allow_unicode=True), encoding="utf-8")
+    os.utime(path, (time.time() + 5, time.time() + 5))
+    second = watcher.current
+    assert second is not first
+    kept = [second.residents[r] is first.residents[r] for r in ("R001", "R002", "R003")]
+    assert kept == [True, False, False]
+    owner = second.device_owner("W002")
+    assert owner is not None and owner[1].vitals.spo2_scale == 2
+    # equal values, but one more field given: a new instance (model_fields_set stays exact)
+    before = load_registry(EXAMPLE)
+    given = tmp_path / "given.yaml"
+    text = EXAMPLE.read_text(encoding="utf-8")
+    given.write_text(text.replace("    escalation: default\n", ""), encoding="utf-8")
+    fewer = load_registry(given, previous=before).residents["R001"]
+    assert fewer is not before.residents["R001"]
+    assert fewer == before.residents["R001"]  # "default" given or not
+    assert load_registry(EXAMPLE, previous=before).residents["R001"] is before.residents["R001"]

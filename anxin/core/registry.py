@@ -23,7 +23,7 @@ import sys
 import time
 import weakref
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, BinaryIO, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -336,13 +336,36 @@ class Registry(_Strict):
         return self._device_index
 
 
-def load_registry(path: Path) -> Registry:
-    """Load and validate a registry file; raises ConfigError naming file, line and field."""
+def load_registry(path: Path, previous: Registry | None = None) -> Registry:
+    """Load and validate a registry file; raises ConfigError naming file, line and field.
+
+    A resident of ``previous`` (the version in force) that the file leaves as it was is kept:
+    the same instance, so a reload holds only what changed twice.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
-        return _load_by_resident(text)
+        # read by the parser as it goes: the file's text is never all in memory at once
+        with path.open("rb") as stream:
+            if stream.read(2) in (b"\xff\xfe", b"\xfe\xff"):
+                raise _Unusual  # UTF-16: the other path reads UTF-8 only, and says so
+            stream.seek(0)
+            return _load_by_resident(stream, previous)
     except Exception:  # invalid or unusual: the whole-document path decides, and words errors
         return load_yaml_model(path, Registry)
+
+
+def _identical(a: Any, b: Any) -> bool:
+    """Equal values of the same types, and the same fields given, all the way down."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, BaseModel):
+        if a.model_fields_set != b.model_fields_set:
+            return False
+        a, b = a.__dict__, b.__dict__
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_identical(v, b[k]) for k, v in a.items())
+    if isinstance(a, list | tuple):
+        return len(a) == len(b) and all(map(_identical, a, b))
+    return bool(a == b)
 
 
 class _Unusual(Exception):
@@ -365,11 +388,11 @@ class _ResidentLoader(
     yaml.constructor.SafeConstructor,
     yaml.resolver.Resolver,
 ):
-    def __init__(self, text: str):
+    def __init__(self, stream: BinaryIO):
         if len(_EVENTS) == 1:
-            CParser.__init__(self, text)
+            CParser.__init__(self, stream)
         else:  # pragma: no cover
-            yaml.reader.Reader.__init__(self, text)
+            yaml.reader.Reader.__init__(self, stream)
             yaml.scanner.Scanner.__init__(self)
             yaml.parser.Parser.__init__(self)
         yaml.composer.Composer.__init__(self)
@@ -387,7 +410,7 @@ class _ResidentLoader(
         self.get_event()
 
 
-def _load_by_resident(text: str) -> Registry:
+def _load_by_resident(stream: BinaryIO, previous: Registry | None = None) -> Registry:
     """The registry of a document ``{residents: {id: {...}, ...}}``, parsed and validated one
     resident at a time, so no more than one resident's parser nodes and dicts exist at once.
 
@@ -395,7 +418,8 @@ def _load_by_resident(text: str) -> Registry:
     ``_Unusual``, an invalid resident its ValidationError: the caller then loads the whole
     document the usual way, for the same result or the usual errors (file, line and field).
     """
-    loader = _ResidentLoader(text)
+    before = previous.residents if previous is not None else {}
+    loader = _ResidentLoader(stream)
     try:
         loader.get_event()  # stream start
         if loader.check_event(yaml.StreamEndEvent):
@@ -413,7 +437,11 @@ def _load_by_resident(text: str) -> Registry:
                 resident_id = loader.next_object()
                 if not isinstance(resident_id, str) or resident_id in residents:
                     raise _Unusual  # a duplicate or merge key, a number as id
-                residents[resident_id] = Resident.model_validate(loader.next_object())
+                resident = Resident.model_validate(loader.next_object())
+                same = before.get(resident_id)
+                residents[resident_id] = (
+                    resident if same is None or not _identical(same, resident) else same
+                )
             loader.get_event()  # mapping end
             top[key] = residents
         loader.get_event()  # mapping end
@@ -450,7 +478,7 @@ class RegistryWatcher:
             if mtime != self._mtime:
                 self._mtime = mtime
                 try:
-                    self._registry = load_registry(self.path)
+                    self._registry = load_registry(self.path, previous=self._registry)
                     log.info("registry reloaded: %d residents", len(self._registry.residents))
                 except ConfigError as exc:
                     log.error("registry change refused, keeping the previous one:\n%s", exc)
