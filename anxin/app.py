@@ -11,6 +11,7 @@ events are acknowledged only once a snapshot holding them is delivered.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import time
 import uuid
@@ -359,6 +360,12 @@ def run_worker(settings: Settings, ready_file: Path | None = None) -> None:
     settings.faust.data_dir.mkdir(parents=True, exist_ok=True)
     _cap_fetch_wait(settings.faust.fetch_max_wait_ms)
     app = create_app(settings, ready_file)
+    # Each reading decodes into a few hundred objects; with the default thresholds the cyclic
+    # collector ran every few readings and its older generations walked the live state of every
+    # device: a third of the worker's time (py-spy, 2,000 devices). Objects made at start move
+    # out of its reach, and it runs less often (readings per CPU-second +40 %, RSS +5 %).
+    gc.freeze()
+    gc.set_threshold(*settings.faust.gc_thresholds)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
     logs.configure(settings.log_level)
     worker.execute_from_commandline()

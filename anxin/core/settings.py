@@ -98,6 +98,8 @@ class FaustSettings(BaseModel):
     snapshot_interval_s: float = 5.0
     snapshot_buckets: int = 64  # snapshot records per partition (residents grouped by hash)
     stats_file: Path | None = None  # counters as JSON, rewritten about once a second
+    # The cyclic garbage collector's thresholds in the worker (anxin/app.py run_worker).
+    gc_thresholds: tuple[int, int, int] = (50_000, 20, 100)
 
 
 class InfluxSettings(BaseModel):
