@@ -87,7 +87,9 @@ def create_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
     pipeline = DetectorPipeline(lambda: registry.current, fall_save_every_s=float("inf"))
     live = LiveState(f.snapshot_buckets, pipeline.save_fall_window)
     pipeline.device_state, pipeline.resident_state = live.devices, live.residents
-    lock = asyncio.Lock()  # one batch, timer or snapshot at a time: a snapshot is consistent
+    lock = asyncio.Lock()  # one batch or tick at a time, its outputs enqueued before release
+    snapping = asyncio.Lock()  # one snapshot at a time: a bucket's records stay in order
+    transitions: set[str] = set()  # residents whose alerts or checks changed since a snapshot
     ready = asyncio.Event()  # cleared while a rebalance loads snapshots
     ready.set()
     pending: list[tuple[Any, Any]] = []  # (stream, event): acknowledged after the next snapshot
@@ -128,29 +130,34 @@ def create_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
         stats["dead_letters"] += len(out.rejected)
         stats["records_out"] += len(sends)
 
-    async def write_snapshots(residents: set[str]) -> None:
-        for partition, key, value in live.snapshot(residents):
-            await snapshots.send(key=key, value=value, partition=partition)
-            stats["snapshots"] += 1
-            stats["records_out"] += 1
-
-    async def settle(out: Outputs, changed: set[str]) -> None:
-        """Publish; residents whose alerts or checks changed are snapshotted after delivery."""
-        await publish(out)
-        if changed:
-            await app.producer.flush()  # the outputs first: a snapshot never runs ahead of them
-            await write_snapshots(changed)
-
-    async def flush_all() -> None:
-        """Snapshot every changed resident, then acknowledge the events it holds."""
-        last_flush[0] = time.time()
-        await write_snapshots(live.dirty_residents())
-        await app.producer.flush()
-        taken = pending[:]
-        del pending[:]
-        for stream, event in taken:
-            await stream.ack(event)
-        stats["acked"] += len(taken)
+    async def snapshot(everyone: bool) -> None:
+        """A consistent cut: the chosen residents' state as of now, sent once every output made
+        before the cut is delivered (so no snapshot runs ahead of its outputs); with
+        ``everyone``, the events processed before the cut are acknowledged once it is delivered.
+        Processing goes on while the records travel: only the cut holds ``lock``."""
+        async with snapping:
+            async with lock:
+                chosen = live.dirty_residents() if everyone else set(transitions)
+                transitions.difference_update(chosen)
+                records = live.snapshot(chosen)
+                taken = pending[:] if everyone else []
+                if everyone:
+                    del pending[:]
+                    last_flush[0] = time.time()
+            try:
+                await app.producer.flush()  # the outputs of everything before the cut
+                for partition, key, value in records:
+                    await snapshots.send(key=key, value=value, partition=partition)
+                await app.producer.flush()
+            except BaseException:  # not delivered: the next snapshot takes them again
+                live.residents.dirty.update(chosen)
+                pending[:0] = taken
+                raise
+            stats["snapshots"] += len(records)
+            stats["records_out"] += len(records)
+            for stream, event in taken:
+                await stream.ack(event)
+            stats["acked"] += len(taken)
 
     def changed_by(out: Outputs) -> set[str]:
         """Residents whose alerts or checks these outputs change: snapshotted at once."""
@@ -215,9 +222,8 @@ def create_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
                     out, now = Outputs(), time.time()
                     run(events, now, out)
                     pending.extend((stream, e) for e in events)
-                    await settle(out, changed_by(out))
-                    if time.time() - last_flush[0] >= f.snapshot_interval_s:
-                        await flush_all()
+                    await publish(out)
+                    transitions.update(changed_by(out))
 
         app.agent(topic, name=name)(agent)
 
@@ -236,16 +242,21 @@ def create_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
             except Exception:  # one bad state must not stop every timer of the worker
                 log.exception("timers failed")
                 return
-            await settle(out, changed_by(out))
+            await publish(out)
+            transitions.update(changed_by(out))
 
-    @app.timer(interval=min(0.5, f.snapshot_interval_s))
+    @app.timer(interval=min(0.2, f.snapshot_interval_s))
     async def snapshot_timer() -> None:
-        """Snapshots on time even when no batch comes, and at once when a rebalance starts
-        (Faust waits for every event to be acknowledged before it lets partitions go)."""
-        due = time.time() - last_flush[0] >= f.snapshot_interval_s
-        if ready.is_set() and (due or app.rebalancing) and (pending or live.dirty_residents()):
-            async with lock:
-                await flush_all()
+        """Every changed resident each ``snapshot_interval_s`` (at once when a rebalance starts:
+        Faust waits for every event to be acknowledged before it lets partitions go); those
+        whose alerts or checks changed within a fraction of a second."""
+        if not ready.is_set():
+            return
+        due = time.time() - last_flush[0] >= f.snapshot_interval_s or app.rebalancing
+        if due and (pending or live.dirty_residents()):
+            await snapshot(everyone=True)
+        elif transitions:
+            await snapshot(everyone=False)
 
     @app.timer(interval=1.0)
     async def write_stats() -> None:
@@ -292,23 +303,21 @@ def create_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
             await consumer.stop()
         return live.load(latest.items(), partitions)
 
-    async def final_flush() -> None:
-        async with lock:
-            await flush_all()
+    async def final_snapshot() -> None:
+        await snapshot(everyone=True)
 
-    app.before_stop = final_flush
+    app.before_stop = final_snapshot
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def _revoked(sender: Any, revoked: set[Any], **kwargs: Any) -> None:
-        async with lock:
-            await flush_all()  # the next owner starts from everything this worker did
+        await snapshot(everyone=True)  # the next owner starts from everything this worker did
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def _assigned(sender: Any, assigned: set[Any], **kwargs: Any) -> None:
         mine = {tp.partition for tp in assigned if tp.topic == k.readings_topic}
         ready.clear()
         try:
-            async with lock:
+            async with snapping, lock:
                 held = set(live.partition.values())
                 devices, residents = live.drop(held - mine)
                 pipeline.forget(devices, residents)

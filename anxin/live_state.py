@@ -4,9 +4,14 @@ Writing every device's and resident's state to a changelog after each reading ma
 records per reading and most of the broker's work (issue 16). Here the state lives in plain
 dicts in the worker, and the table gets **snapshots**:
 
-- every ``snapshot_interval_s`` (and at once at a rebalance), the residents whose state changed;
-- at once, before their outputs are acknowledged, the residents whose batch or timer changed an
-  alert or a check (a suspicion opened or closed, an alert raised or resolved, a command sent).
+- every ``snapshot_interval_s`` (and at once at a rebalance or a stop), the residents whose
+  state changed;
+- within a fraction of a second, the residents whose batch or timer changed an alert or a check
+  (a suspicion opened or closed, an alert raised or resolved, a command sent).
+
+Each snapshot is a consistent cut (``anxin/app.py``): the state is taken between batches, and
+sent only once every output made before it is delivered, so a snapshot never runs ahead of the
+alerts it implies.
 
 A snapshot record holds a **bucket** of residents (``partition/bucket`` keys, ``bucket_count``
 buckets per partition), each with its resident state and all its devices' states, so the number
@@ -57,6 +62,16 @@ def parse_bucket_key(key: bytes) -> Bucket | None:
         return int(p), int(b)
     except ValueError:
         return None
+
+
+def encode_bucket(body: dict[str, Any]) -> bytes:
+    """JSON, deflated: a state is mostly repeated keys and base64 (2.2 KB a device -> 0.37 KB,
+    about 11 us a device), and the broker's load follows the bytes it is sent."""
+    return zlib.compress(orjson.dumps(body), 1)
+
+
+def decode_bucket(value: bytes) -> Any:
+    return orjson.loads(value if value[:1] == b"{" else zlib.decompress(value))
 
 
 @dataclass
@@ -118,7 +133,7 @@ class LiveState:
         records = []
         for bucket in sorted({self.bucket_of(r) for r in wanted}):
             body = {rid: self._resident_blob(rid) for rid in sorted(self.buckets.get(bucket, ()))}
-            records.append((bucket[0], bucket_key(bucket), orjson.dumps(body)))
+            records.append((bucket[0], bucket_key(bucket), encode_bucket(body)))
         return records
 
     def _resident_blob(self, resident_id: str) -> dict[str, Any]:
@@ -135,8 +150,8 @@ class LiveState:
             if bucket is None or bucket[0] not in partitions or bucket[0] in held:
                 continue
             try:
-                body = orjson.loads(value)
-            except orjson.JSONDecodeError:
+                body = decode_bucket(value)
+            except (orjson.JSONDecodeError, zlib.error):
                 log.error("snapshot %s unreadable: its residents start afresh", key.decode())
                 continue
             for resident_id, blob in body.items():

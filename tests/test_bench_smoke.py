@@ -48,6 +48,11 @@ def test_bench_scenario_quick(run_root: Path) -> None:
         assert section in out
 
 
+def test_bench_registry_quick(run_root: Path) -> None:
+    out = run("registry", "--quick", timeout=180, tmp=run_root / "bench")
+    assert "per resident" in out
+
+
 def test_bench_ceiling_quick(run_root: Path) -> None:
     out = run("ceiling", "--quick", "--keep", timeout=180, tmp=run_root / "bench")
     for section in ("mqtt:", "kafka: aiokafka produce", "framework ceiling", "victoriametrics:"):
@@ -62,7 +67,7 @@ def test_bench_pipeline_tiny(run_root: Path) -> None:
         "--devices",
         "30",
         "--minutes",
-        "0.3",
+        "0.2",
         "--burst-s",
         "0",
         "--drain-s",

@@ -152,6 +152,10 @@ def workers(
         "ANXIN_REGISTRY": str(registry),
         "ANXIN_FAUST__APP_ID": f"anxin-state-{tag}",
         "ANXIN_FAUST__SNAPSHOT_INTERVAL_S": "1",
+        # A takeover waits for the dead member's session to time out, and a join for half the
+        # rebalance timeout (Tansu): shorter than the service's 10 s, still far above a beat.
+        "ANXIN_FAUST__SESSION_TIMEOUT": "6",
+        "ANXIN_FAUST__REBALANCE_TIMEOUT": "6",
         "ANXIN_KAFKA__READINGS_TOPIC": topics["readings"],
         "ANXIN_KAFKA__STATUS_TOPIC": topics["device-status"],
         "ANXIN_KAFKA__ALERTS_TOPIC": topics["alerts"],
