@@ -217,43 +217,11 @@ def pregenerate(
     return ids, plan, dict(fleet.counts)
 
 
-def _child(
-    k: int,
-    registry: dict[str, Any],
-    host: str,
-    port: int,
-    prefix: str,
-    interval_s: float,
-    sos_rate: float,
-    fall_rate: float,
-    seconds: float,
-    seed: int,
-    passwords: dict[str, str] | None,
-    out_path: str,
-    events: Any,
-    go: Any,
-    t0_value: Any,
-    published: Any,
-) -> None:
+def _child(k: int, events: Any, *args: Any) -> None:
+    """A generator process (``_child_run``, whose arguments follow ``k`` and ``events`` in its
+    own order with ``events`` taken out); a failure goes to the parent as text."""
     try:
-        _child_run(
-            k,
-            registry,
-            host,
-            port,
-            prefix,
-            interval_s,
-            sos_rate,
-            fall_rate,
-            seconds,
-            seed,
-            passwords,
-            out_path,
-            events,
-            go,
-            t0_value,
-            published,
-        )
+        _child_run(k, *args[:11], events, *args[11:])
     except BaseException:
         events.put(("error", k, traceback.format_exc()))
         raise
@@ -496,6 +464,7 @@ def run_loadgen(
             target=_child,
             args=(
                 k,
+                events,
                 part,
                 brokers[j][0],
                 brokers[j][1],
@@ -507,7 +476,6 @@ def run_loadgen(
                 seed * 1000 + k,
                 pw,
                 out,
-                events,
                 go,
                 t0_value,
                 published,
