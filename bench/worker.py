@@ -1,0 +1,148 @@
+"""bench/worker: the detector worker's own capacity, with nothing else running.
+
+Usage: bench/worker [DEVICES=2000] [REPORTS_PER_DEVICE=10] [ENV=VALUE ...]
+
+Fleet telemetry (2 s of 25 Hz accel, vitals and GPS per report) is validated as the bridge does
+and produced to `readings` first (keyed by resident); then one worker starts on its own Kafka
+(Tansu) and the bench reads its stats file until every reading is processed: readings per
+CPU-second of the worker, readings per second, its RSS, and the Kafka records it wrote. ENV=VALUE
+pairs go to the worker (e.g. ANXIN_FAUST__SNAPSHOT_INTERVAL_S=10); WB_SPY=seconds has py-spy
+sample the worker into /tmp/w.spy.
+"""
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import orjson
+import psutil
+import yaml
+
+from anxin.core.registry import Registry
+from anxin.services import Supervisor
+from ingest.telemetry import validate_telemetry
+from simulators.fleet import Fleet, demo_registry
+
+devices = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
+per_dev = int(sys.argv[2]) if len(sys.argv) > 2 else 10
+run = Path(tempfile.mkdtemp(prefix="wbench-"))
+reg = demo_registry(devices)
+(run / "registry.yaml").write_text(yaml.safe_dump(reg, allow_unicode=True))
+registry = Registry.model_validate(reg)
+fleet = Fleet(reg, "127.0.0.1", 1, interval_s=10.0, sos_rate=0.0)
+for d in fleet.devices.values():
+    d.rate, d.chunk_s, d.interval_s = 25, 2.0, 10.0
+devs = list(fleet.devices.values())
+t0 = time.time() - per_dev * 10
+recs = []
+for i in range(per_dev):
+    for d in devs:
+        p = fleet.telemetry(d, t0 + i * 10)
+        p["seq"] = i
+        v = validate_telemetry(
+            f"anxin/v1/devices/{d.device_id}/telemetry",
+            orjson.dumps(p, option=orjson.OPT_SERIALIZE_NUMPY),
+            t0 + i * 10 + 1,
+        )
+        r = v.reading
+        rid = registry.device_owner(d.device_id)[0]
+        r["resident_id"] = rid
+        recs.append((rid.encode(), orjson.dumps(r)))
+fleet.pool.sel.close()
+print(f"{len(recs)} readings of {devices} devices, ~{sum(len(v) for _, v in recs) // len(recs)} B")
+sup = Supervisor(run / "services", only=("kafka",))
+ep = sup.start()
+try:
+    from aiokafka import AIOKafkaProducer
+
+    from anxin.core.settings import KafkaSettings
+    from anxin.core.topics import ensure_topics
+
+    async def produce():
+        await ensure_topics(KafkaSettings(bootstrap=ep.kafka_bootstrap))
+        pr = AIOKafkaProducer(
+            bootstrap_servers=ep.kafka_bootstrap, linger_ms=20, max_batch_size=262144
+        )
+        await pr.start()
+        for k, v in recs:
+            await pr.send("readings", v, key=k)
+        await pr.flush()
+        await pr.stop()
+
+    asyncio.run(produce())
+    stats = run / "w.stats.json"
+    env = {
+        **os.environ,
+        **ep.env(),
+        "ANXIN_REGISTRY": str(run / "registry.yaml"),
+        "ANXIN_FAUST__DATA_DIR": str(run / "faust"),
+        "ANXIN_FAUST__STATS_FILE": str(stats),
+        "ANXIN_LOG_LEVEL": "WARNING",
+    }
+    extra = dict(a.split("=", 1) for a in sys.argv[3:])
+    env.update(extra)
+    w = subprocess.Popen(
+        [sys.executable, "-m", "anxin.cli", "worker"],
+        env=env,
+        stdout=open(run / "w.log", "wb"),  # noqa: SIM115 - handed to the child
+        stderr=subprocess.STDOUT,
+    )
+    pw = psutil.Process(w.pid)
+    first = None
+    while True:
+        time.sleep(0.2)
+        try:
+            s = json.loads(stats.read_text())
+        except Exception:
+            continue
+        if s["readings"] and first is None:
+            c = pw.cpu_times()
+            first = (time.time(), c.user + c.system, s["readings"])
+            if os.environ.get("WB_SPY"):
+                spy = subprocess.Popen(
+                    [
+                        str(Path(sys.executable).parent / "py-spy"),
+                        "record",
+                        "-p",
+                        str(w.pid),
+                        "-d",
+                        os.environ["WB_SPY"],
+                        "-f",
+                        "raw",
+                        "-o",
+                        "/tmp/w.spy",
+                        "-r",
+                        "200",
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+        if s["readings"] >= len(recs) and first is not None:
+            break
+    c = pw.cpu_times()
+    cpu = c.user + c.system
+    wall = time.time() - first[0]
+    n = s["readings"] - first[2]
+    per_cpu = n / max(1e-6, cpu - first[1])
+    print(
+        f"worker: {n:,} readings in {wall:.1f} s wall, {cpu - first[1]:.1f} CPU-s -> "
+        f"{per_cpu:,.0f} readings/CPU-s (target >= 5,000: {'MET' if per_cpu >= 5000 else 'NO'}), "
+        f"{n / max(wall, 1e-6):,.0f}/s; RSS {pw.memory_info().rss / 1e6:.0f} MB; "
+        f"records_out {s['records_out']:,}, snapshots {s['snapshots']:,}"
+    )
+    t_stop = time.time()
+    w.terminate()
+    try:
+        w.wait(60)
+        print(f"stopped in {time.time() - t_stop:.1f} s, rc {w.returncode}")
+    except subprocess.TimeoutExpired:
+        print("NOT STOPPED in 60 s")
+        w.kill()
+finally:
+    sup.stop()
