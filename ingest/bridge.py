@@ -438,6 +438,11 @@ class Bridge:
             group_id=downlink_group(self.settings),
             enable_auto_commit=False,
             auto_offset_reset="earliest",
+            # The group timeouts the worker and the alerts worker use: a restarted bridge takes
+            # the downlink over in seconds (Tansu's join waits half the rebalance timeout).
+            session_timeout_ms=int(self.settings.faust.session_timeout * 1000),
+            rebalance_timeout_ms=int(self.settings.faust.rebalance_timeout * 1000),
+            heartbeat_interval_ms=int(self.settings.faust.heartbeat_interval * 1000),
         )
         await consumer.start()
         try:

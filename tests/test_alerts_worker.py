@@ -61,6 +61,9 @@ class AlertsWorker:
             "ANXIN_ALERTS__POLICIES": str(POLICIES),
             "ANXIN_ALERTS__GROUP_ID": f"alerts-test-{uuid.uuid4().hex[:8]}",
             "ANXIN_ALERTS__TICK_S": "0.1",
+            # A restart joins the group once the killed worker's session times out: shorter.
+            "ANXIN_FAUST__SESSION_TIMEOUT": "6",
+            "ANXIN_FAUST__REBALANCE_TIMEOUT": "6",
             "ANXIN_TWILIO__BASE_URL": twilio.url,
             "ANXIN_TWILIO__AUTH_TOKEN": TOKEN,
         }
@@ -557,10 +560,13 @@ def test_a_second_sos_ten_minutes_after_the_acknowledgement_rings_the_nurse_agai
 def test_a_poison_record_on_alerts_is_dead_lettered_and_the_next_alert_is_notified(
     services: Endpoints, alerts_worker: AlertsWorker, twilio: TwilioRecorder
 ) -> None:
-    """Issue 17: invalid records were only logged; an unknown kind must pass through."""
+    """Issue 17: invalid records were only logged; an unknown kind must pass through.
+
+    On an alerts topic of its own: the poison must not reach any other test's consumers."""
     w = alerts_worker
-    w.start()
     tag = uuid.uuid4().hex[:8]
+    topic = f"alerts-poison-{tag}"
+    w.env["ANXIN_KAFKA__ALERTS_TOPIC"] = topic
     good, checkin = f"sos-after-poison-{tag}", f"checkin-{tag}"
     poison = [
         b'{"alert_id": "poison-' + tag.encode() + b'", "kind": "sos"',  # cut short
@@ -571,7 +577,7 @@ def test_a_poison_record_on_alerts_is_dead_lettered_and_the_next_alert_is_notifi
     ]
     produce_raw(
         services.kafka_bootstrap,
-        "alerts",
+        topic,
         "R053",
         [
             *poison,
@@ -579,6 +585,7 @@ def test_a_poison_record_on_alerts_is_dead_lettered_and_the_next_alert_is_notifi
             alert_record(checkin, "checkin", "R053", "V053", T0),
         ],
     )
+    w.start()  # the topic exists now; a new consumer group reads it from the start
     w.wait_for(
         "the SOS notified",
         lambda: steps_sent(w, good).get((0, 0)) == ["nurse-li sms", "nurse-li voice"],
@@ -598,14 +605,14 @@ def test_a_poison_record_on_alerts_is_dead_lettered_and_the_next_alert_is_notifi
     # (the one dead-letter topic has several partitions: compare in payload order)
     letters.sort(key=lambda r: poison.index(r["payload"].encode()))
     assert [(r["reason"], r["stage"], r["topic"], r["device_id"]) for r in letters] == [
-        ("invalid JSON", "alerts", "alerts", None),
+        ("invalid JSON", "alerts", topic, None),
         (
             "invalid alert record: severity: Input should be 'warning' or 'critical'",
             "alerts",
-            "alerts",
+            topic,
             "V053",
         ),
-        ("alerts could not store it: DataError", "alerts", "alerts", "V053"),
+        ("alerts could not store it: DataError", "alerts", topic, "V053"),
     ]
     assert w.child is not None and w.child.alive()
     assert_nothing_twice(w, twilio)

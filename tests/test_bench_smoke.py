@@ -19,17 +19,30 @@ import pytest
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 
 
-def run(script: str, *args: str, timeout: float, tmp: Path) -> str:
+def start(script: str, *args: str, tmp: Path) -> subprocess.Popen[str]:
     tmp.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run(
+    return subprocess.Popen(
         [sys.executable, str(BENCH / f"{script}.py"), *args],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=timeout,
         env={**os.environ, "TMPDIR": str(tmp)},
     )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc.stdout
+
+
+def finish(proc: subprocess.Popen[str], timeout: float) -> str:
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        raise AssertionError(f"timed out: {out[-3000:]}{err[-3000:]}") from None
+    assert proc.returncode == 0, out[-3000:] + err[-3000:]
+    return out
+
+
+def run(script: str, *args: str, timeout: float, tmp: Path) -> str:
+    return finish(start(script, *args, tmp=tmp), timeout)
 
 
 def test_bench_detectors_quick(run_root: Path) -> None:
@@ -53,21 +66,17 @@ def test_bench_registry_quick(run_root: Path) -> None:
     assert "per resident" in out
 
 
-def test_bench_ceiling_quick(run_root: Path) -> None:
-    out = run("ceiling", "--quick", "--keep", timeout=180, tmp=run_root / "bench")
-    for section in ("mqtt:", "kafka: aiokafka produce", "framework ceiling", "victoriametrics:"):
-        assert section in out
-
-
 @pytest.mark.timeout(300)
-def test_bench_pipeline_tiny(run_root: Path) -> None:
-    out = run(
+def test_bench_ceiling_quick_and_pipeline_tiny(run_root: Path) -> None:
+    """Both start their own services (most of their time): run side by side."""
+    ceiling = start("ceiling", "--quick", "--keep", tmp=run_root / "bench")
+    pipeline = start(
         "pipeline",
         "--keep",
         "--devices",
         "30",
         "--minutes",
-        "0.2",
+        "0.1",
         "--burst-s",
         "0",
         "--drain-s",
@@ -75,9 +84,12 @@ def test_bench_pipeline_tiny(run_root: Path) -> None:
         "--no-ceilings",
         "--sos-per-min",
         "30",
-        timeout=280,
         tmp=run_root / "bench",
     )
+    out = finish(ceiling, timeout=180)
+    for section in ("mqtt:", "kafka: aiokafka produce", "framework ceiling", "victoriametrics:"):
+        assert section in out
+    out = finish(pipeline, timeout=280)
     for section in (
         "steady window",
         "publish -> alert record",

@@ -146,6 +146,9 @@ def test_a_command_is_committed_only_after_the_brokers_puback(
         "ANXIN_KAFKA__REJECTED_TOPIC": f"downlink-{uid}-rejected",
         "ANXIN_KAFKA__STATUS_TOPIC": f"downlink-{uid}-status",
         "ANXIN_KAFKA__COMMANDS_TOPIC": commands,
+        # A killed bridge's downlink is taken over once its session times out: shorter here.
+        "ANXIN_FAUST__SESSION_TIMEOUT": "6",
+        "ANXIN_FAUST__REBALANCE_TIMEOUT": "6",
     }
     starts = iter(range(10))
 

@@ -261,5 +261,6 @@ def test_a_killed_worker_loses_no_alert_and_its_timers_fire_on_the_new_owner(
 
     # A worker asked to stop snapshots, acknowledges what it holds and exits by itself (Faust
     # waits for every event in hand: without the final snapshot it would wait forever).
-    workers.group.stop(a, sig=signal.SIGTERM, timeout=60)
+    workers.group.stop(sig=signal.SIGTERM, timeout=60)  # both at once: no handover between
     assert a.proc.returncode == 0, a_log.read_text()[-3000:]
+    assert b.proc.returncode == 0, b.log_path.read_text()[-3000:]
