@@ -230,12 +230,24 @@ def create_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
     batch_agent(readings, "detect", run_readings)
     batch_agent(statuses, "device-status", run_statuses)
 
+    seen_registry: list[Any] = [registry.current]
+
+    def owner_of(device_id: str) -> str | None:
+        owner = registry.current.device_owner(device_id)
+        return owner[0] if owner else None
+
     @app.timer(interval=f.tick_interval)
     async def timers() -> None:
         """Silence, grace periods, check windows: fire even when nothing arrives."""
         if not ready.is_set():
             return
         async with lock:
+            if registry.current is not seen_registry[0]:  # reloaded: devices may have moved
+                seen_registry[0] = registry.current
+                moved = live.moved(owner_of)
+                pipeline.forget(moved, [])
+                if moved:
+                    log.info("%d device(s) moved to another resident: state dropped", len(moved))
             now = time.time()
             try:
                 out = pipeline.tick(now)

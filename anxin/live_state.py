@@ -166,6 +166,18 @@ class LiveState:
                 loaded += 1
         return loaded
 
+    def moved(self, owner_of: Callable[[str], str | None]) -> list[str]:
+        """Forget the devices the registry now gives to another resident (or to nobody): their
+        readings go to the new resident's partition, whose owner starts them afresh, and a
+        state left here would go on ticking (a stale ``silent`` alert). Returns their ids."""
+        gone = [d for d, r in self.owner.items() if owner_of(d) != r]
+        for device_id in gone:
+            resident_id = self.owner.pop(device_id)
+            self.members.get(resident_id, set()).discard(device_id)
+            self.devices.dirty.discard(device_id)
+            self.residents.dirty.add(resident_id)  # its snapshot no longer holds the device
+        return gone
+
     def drop(self, partitions: set[int]) -> tuple[list[str], list[str]]:
         """Forget the partitions another worker now owns: (device ids, resident ids) dropped."""
         residents = [r for r, p in self.partition.items() if p in partitions]
