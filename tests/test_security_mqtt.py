@@ -112,7 +112,10 @@ def secure(services: Endpoints, anxin_env: dict[str, str], run_root: Path) -> It
         "status": f"sec-{uid}-status",
         "commands": f"sec-{uid}-commands",
     }
-    group = ProcessGroup(folder / "logs", env=anxin_env)
+    # Bridges come and go in this module; their downlink group rebalances each time (Tansu's
+    # join waits half the rebalance timeout): shorter group timeouts, as in the other tests.
+    group_env = {"ANXIN_FAUST__SESSION_TIMEOUT": "6", "ANXIN_FAUST__REBALANCE_TIMEOUT": "6"}
+    group = ProcessGroup(folder / "logs", env={**anxin_env, **group_env})
     ready = folder / "bridge.ready"
     bridge_client_id = f"anxin-ingest-secure-{uid}"
     bridge = group.spawn(
