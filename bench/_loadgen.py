@@ -384,20 +384,7 @@ class Pool(ClientPool):
         self._misc_i = 0
         self._misc_t = time.monotonic()
 
-    def pump(self, timeout: float = 0.0) -> None:
-        for key, _mask in self.sel.select(timeout):
-            client = self.clients.get(str(key.data))
-            if client is not None:
-                client.loop_read()
-                if client.want_write():
-                    self._dirty.add(str(key.data))
-        for device_id in list(self._dirty):
-            client = self.clients[device_id]
-            if client.want_write():
-                client.loop_write()
-            if not client.want_write():
-                self._dirty.discard(device_id)
-        now = time.monotonic()
+    def _keep_alive(self, now: float) -> None:
         if now - self._misc_t >= 0.1 and self.clients:
             order = list(self.clients.values())
             n = min(len(order), math.ceil(len(order) * (now - self._misc_t) / MISC_EVERY_S))

@@ -156,7 +156,10 @@ class ClientPool:
                 client.loop_write()
             if not client.want_write():
                 self._dirty.discard(device_id)
-        now = time.monotonic()
+        self._keep_alive(time.monotonic())
+
+    def _keep_alive(self, now: float) -> None:
+        """paho's ``loop_misc`` (pings, timeouts) for every client, once a second."""
         if now - self._misc_at > 1.0:
             self._misc_at = now
             for client in self.clients.values():
