@@ -681,6 +681,16 @@ def upsert_suspicion(conn: Conn, s: dict[str, Any], now: float) -> str:
     return str(kept["outcome"]) if kept else "unknown"
 
 
+def suspicions_mark(conn: Conn) -> tuple[int, float]:
+    """(open suspicions, latest change): moves whenever one is opened or closed, so the console
+    can tell its pages to refresh the list without reading it (both come from an index)."""
+    row = conn.execute(
+        "select (select count(*) from fall_suspicions where outcome = 'open') as open,"
+        " (select coalesce(max(updated_at), 0) from fall_suspicions) as latest"
+    ).fetchone()
+    return (int(row["open"]), float(row["latest"])) if row else (0, 0.0)
+
+
 def recent_suspicions(conn: Conn, since: float, limit: int = 200) -> list[dict[str, Any]]:
     """Open suspicions and those closed since ``since``, newest first (the console's list)."""
     rows: list[dict[str, Any]] = conn.execute(

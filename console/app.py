@@ -271,6 +271,10 @@ class Console:
         alerts = await run_in_threadpool(self.data.open_alerts)
         return self.render(request, "_rows.html", alerts=alerts)
 
+    async def board_suspicions(self, request: Request) -> Response:
+        suspicions = await run_in_threadpool(self.data.suspected_falls)
+        return self.render(request, "_suspicions.html", suspicions=suspicions)
+
     async def alert_page(self, request: Request) -> Response:
         alert_id = request.path_params["alert_id"]
         info = await run_in_threadpool(self.data.alert, alert_id)
@@ -446,6 +450,7 @@ class Console:
             Route("/lang", self.set_lang, methods=["GET"]),
             Route("/", g(self.board), methods=["GET"]),
             Route("/board/rows", g(self.board_rows, page=False), methods=["GET"]),
+            Route("/board/suspicions", g(self.board_suspicions, page=False), methods=["GET"]),
             Route("/events", g(self.events, page=False), methods=["GET"]),
             Route("/residents", g(self.residents), methods=["GET"]),
             Route("/alerts/{alert_id}", g(self.alert_page), methods=["GET"]),

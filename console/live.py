@@ -1,5 +1,6 @@
 """Live updates: alert events polled from PostgreSQL and fanned out to every open page (SSE),
-and device online/offline from the Kafka ``device-status`` topic.
+a ``suspicions`` event when a fall suspicion opens or closes, and device online/offline from
+the Kafka ``device-status`` topic.
 
 The console polls ``alert_events`` (the table the alerts worker writes in the same transaction as
 every change) rather than the ``alert-events`` topic: that is the system of record, it needs no
@@ -28,6 +29,7 @@ class EventHub:
         self.dsn = dsn
         self.poll_s = poll_s
         self.last_id = 0
+        self.suspicions: tuple[int, float] | None = None  # store.suspicions_mark, last seen
         self.subscribers: set[asyncio.Queue[bytes]] = set()
         self._conn: psycopg.Connection[dict[str, Any]] | None = None
 
@@ -37,11 +39,17 @@ class EventHub:
         return self._conn
 
     def start_at_end(self) -> None:
-        self.last_id = store.last_event_id(self._connection())
+        conn = self._connection()
+        self.last_id = store.last_event_id(conn)
+        self.suspicions = store.suspicions_mark(conn)
 
     def poll(self) -> list[dict[str, Any]]:
+        """Alert events since the last poll; a ``{"event": "suspicions"}`` row at the end when a
+        fall suspicion opened or closed (suspicions make no alert events)."""
         try:
-            rows = store.events_after(self._connection(), self.last_id)
+            conn = self._connection()
+            rows = store.events_after(conn, self.last_id)
+            mark = store.suspicions_mark(conn)
         except psycopg.Error as exc:
             log.warning("polling alert events failed: %s", type(exc).__name__)
             if self._conn is not None:
@@ -51,6 +59,9 @@ class EventHub:
             return []
         if rows:
             self.last_id = int(rows[-1]["event_id"])
+        if mark != self.suspicions:
+            self.suspicions = mark
+            rows.append({"event": "suspicions"})
         return rows
 
     def subscribe(self) -> asyncio.Queue[bytes]:
@@ -64,7 +75,10 @@ class EventHub:
     def publish(self, rows: list[dict[str, Any]]) -> None:
         for r in rows:
             data = orjson.dumps(r)
-            frame = b"id: %d\ndata: %s\n\n" % (r["event_id"], data)
+            if "event_id" in r:
+                frame = b"id: %d\ndata: %s\n\n" % (r["event_id"], data)
+            else:  # no id: a reconnecting page resumes after the last alert event
+                frame = b"data: %s\n\n" % data
             for q in list(self.subscribers):
                 try:
                     q.put_nowait(frame)

@@ -115,8 +115,8 @@ class Engine:
 @pytest.fixture
 def engine(services: Endpoints, twilio: TwilioRecorder, registry_file: Path) -> Engine:
     db = Database(fresh_database(services.pg_dsn))
-    assert migrate(db) == 2
-    assert migrate(db) == 2  # idempotent
+    assert migrate(db) == 3
+    assert migrate(db) == 3  # idempotent
     directory = Directory(load_policies(POLICIES), load_registry(registry_file))
     twilio.exchanges.clear()
     twilio.outage = False

@@ -441,6 +441,36 @@ def test_sos_shows_live_ack_stops_the_calls_and_the_second_nurse_sees_it(
     nurse_b.context.close()
 
 
+def test_a_fall_suspicion_shows_on_the_open_board_and_its_outcome_follows(
+    services: Endpoints, stack: dict[str, Any], browser: Any
+) -> None:
+    """Suspicions make no alert events: the hub tells open pages when one opens or closes."""
+    c: ConsoleServer = stack["console"]
+    nurse = logged_in(browser, c.url, "li")
+    sid = f"fall-board-{uuid.uuid4().hex[:8]}"
+    now = time.time()
+    suspicion = {
+        "suspicion_id": sid,
+        "resident_id": "R002",
+        "device_id": "P002",
+        "ts": now - 3,
+        "detected_at": now,
+        "outcome": "open",
+        "reason": "suspected by the accelerometer",
+        "details": {"probability": 0.8},
+    }
+    produce(services.kafka_bootstrap, [("R002", suspicion)], topic="fall-suspicions")
+    item = nurse.locator(f'li[data-suspicion="{sid}"]')
+    item.wait_for(timeout=15000)  # no reload: the page was opened before the suspicion
+    assert "正在询问老人" in item.inner_text()
+    assert nurse.locator(f'article[data-alert="{sid}"]').count() == 0  # never an alert row
+    closed = {**suspicion, "outcome": "cancelled", "reason": "wearer pressed I'm OK"}
+    produce(services.kafka_bootstrap, [("R002", closed)], topic="fall-suspicions")
+    nurse.locator(f'li[data-suspicion="{sid}"] .tag.sus-cancelled').wait_for(timeout=15000)
+    assert "老人表示无事" in item.inner_text()
+    nurse.context.close()
+
+
 def test_no_session_or_no_csrf_token_is_refused(services: Endpoints, stack: dict[str, Any]) -> None:
     c: ConsoleServer = stack["console"]
     w: AlertsWorker = stack["worker"]

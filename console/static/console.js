@@ -124,7 +124,10 @@
       const since = firstEventAt;
       freshIds = [];
       firstEventAt = null;
-      if (page === "board") await swap("/board/rows", "rows", ids, since);
+      if (page === "board") {
+        await swap("/board/rows", "rows", ids, since);
+        await swap("/board/suspicions", "suspicions");
+      }
       else if (page === "alert") await swap("/alerts/" + encodeURIComponent(body.dataset.alert) + "/live", "alert-live");
     }, 30);
   }
@@ -178,6 +181,7 @@
     es.onmessage = (m) => {
       let e;
       try { e = JSON.parse(m.data); } catch (err) { return; }
+      if (e.event === "suspicions") { if (page === "board") refresh(); return; }
       const rises = e.event === "opened" || e.event === "severity_raised" || e.event === "reopened";
       if (rises && e.severity === "critical") alarm();
       if (firstEventAt === null) firstEventAt = performance.now();
