@@ -13,6 +13,10 @@ Why this shape:
   have gathered, so the per-call Python overhead is paid once per few chunks. Any chunk with
   a candidate peak, and every chunk while a candidate or a "lying still" watch is open, is
   processed at once, so latency is not affected. The queue is part of the state (int16 mg).
+- Memory (a worker holds one detector per device): queued samples are kept as int16 milli-g
+  bytes (quantised on arrival, the values binning uses; 6 bytes a sample, not 24), with the
+  range of their float |a|^2 for ``still_for``; immutable defaults (the empty ring, ``part``,
+  ``held``, the placement's gates) are shared objects.
 - A candidate impact is a local maximum of |a| above a low gate (``GATE_G``). It is decided
   once ``POST_S`` seconds of data after it exist, by a learned model (``detectors/models/
   fall_model.json``, trained and cross-validated subject-wise by ``scripts/train-fall-model``;
@@ -203,11 +207,22 @@ def _pack(a: npt.NDArray[Any]) -> str:
     return base64.b64encode(np.ascontiguousarray(a, dtype="<i2").tobytes()).decode("ascii")
 
 
+def _mg_bytes(a: npt.NDArray[Any]) -> bytes:
+    """Integer milli-g (already clipped to the int16 range) as little-endian int16 bytes."""
+    return np.ascontiguousarray(a, dtype="<i2").tobytes()
+
+
 def _unpack(s: str, cols: int) -> I16:
     return np.frombuffer(base64.b64decode(s), dtype="<i2").reshape(-1, cols).astype(np.int16)
 
 
 _EMPTY_RING: I16 = np.zeros((0, 5), dtype=np.int16)
+_NO_PART: tuple[int, ...] = (0, 0, 0, 0, 0, 0)
+# Per placement: (candidate gate in mg, its square in g^2), shared by every detector.
+_GATES: dict[str, tuple[float, float]] = {
+    p: (min(GATE_G, s.peak_g) * 1000.0, (min(GATE_G, s.peak_g) * 1000.0 / 1000.0) ** 2)
+    for p, s in SLOW.items()
+}
 _ARANGE: dict[int, FloatArray] = {}
 _ZERO = np.zeros(1, dtype=np.int64)
 NEVER = 2**62
@@ -236,7 +251,7 @@ class FallDetector:
     ring: I16 = field(default_factory=lambda: _EMPTY_RING, repr=False)
     ring_end: int = 0  # absolute bin index one past the last closed bin
     part_bin: int | None = None  # the open (not yet closed) bin
-    part: list[int] = field(default_factory=lambda: [0, 0, 0, 0, 0, 0])  # n, sx, sy, sz, max, min
+    part: tuple[int, ...] = _NO_PART  # n, sx, sy, sz, max, min
     last_t: float | None = None  # time of the last accepted sample (queued ones included)
     decided_end: int = 0  # candidates below this absolute bin were already decided
     last_finding_bin: int = -(10**12)
@@ -244,11 +259,14 @@ class FallDetector:
     hist_start: int = 0  # absolute bin where the current unbroken history starts
     due_bin: int = NEVER  # process the queue once a sample reaches this bin (a decision is due)
     watch: list[float] | None = None  # slow path: [bin, peak, post x, y, z, score, angle]
-    pend: list[FloatArray] = field(default_factory=list, repr=False)  # queued quiet chunks
+    pend: bytes = field(default=b"", repr=False)  # queued quiet samples, int16 mg ("<i2", N x 3)
     pend_t0: float = 0.0  # time of the first queued sample
     pend_rate: float = 0.0
     pend_n: int = 0
-    held: list[FallFinding] = field(default_factory=list)  # findings not yet returned
+    # min and max of the queued samples' float |a|^2 (``still_for`` reads their range)
+    pend_lo2: float = field(default=math.inf, repr=False, compare=False)
+    pend_hi2: float = field(default=-math.inf, repr=False, compare=False)
+    held: tuple[FallFinding, ...] = ()  # findings not yet returned
     # training only (not state): when a list, every candidate's (impact_ts, features) is
     # appended to it and nothing is decided, so thresholds can be chosen offline
     collect: list[tuple[float, FloatArray]] | None = field(default=None, repr=False)
@@ -263,8 +281,7 @@ class FallDetector:
             raise ValueError(f"unknown placement {self.placement!r}")
         self._slow = SLOW[self.placement]
         self._wrist = self.placement == "wrist"
-        self._cand_mg = min(GATE_G, self._slow.peak_g) * 1000.0
-        self._hot2 = (self._cand_mg / 1000.0) ** 2
+        self._cand_mg, self._hot2 = _GATES[self.placement]
 
     # ---- state -------------------------------------------------------------------------
     def to_state(self) -> dict[str, Any]:
@@ -283,7 +300,7 @@ class FallDetector:
             "hist_start": self.hist_start,
             "due_bin": self.due_bin,
             "watch": self.watch,
-            "pend": _pack(self._pending_mg().astype(np.int16)) if self.pend_n else "",
+            "pend": base64.b64encode(self.pend).decode("ascii") if self.pend_n else "",
             "pend_t0": self.pend_t0,
             "pend_rate": self.pend_rate,
             "held": [f.to_dict() for f in self.held],
@@ -297,7 +314,7 @@ class FallDetector:
             ring=_unpack(s["ring"], 5),
             ring_end=int(s["ring_end"]),
             part_bin=None if s["part_bin"] is None else int(s["part_bin"]),
-            part=[int(v) for v in s["part"]],
+            part=tuple(int(v) for v in s["part"]),
             last_t=None if s["last_t"] is None else float(s["last_t"]),
             decided_end=int(s["decided_end"]),
             last_finding_bin=int(s["last_finding_bin"]),
@@ -308,18 +325,35 @@ class FallDetector:
             d.due_bin = int(s["due_bin"])
             d.watch = None if s["watch"] is None else [float(v) for v in s["watch"]]
             if s["pend"]:
-                q = _unpack(s["pend"], 3).astype(np.float64) / 1000.0
-                d.pend, d.pend_n = [q], q.shape[0]
+                q = _unpack(s["pend"], 3)
+                d.pend, d.pend_n = _mg_bytes(q), q.shape[0]
                 d.pend_t0, d.pend_rate = float(s["pend_t0"]), float(s["pend_rate"])
-            d.held = [FallFinding.from_dict(f) for f in s["held"]]
+                d._note_range(q.astype(np.float64) / 1000.0)  # as the samples were restored
+            d.held = tuple(FallFinding.from_dict(f) for f in s["held"])
         else:
             d.hist_start = d.ring_end - d.ring.shape[0]
         return d
 
     def _pending_mg(self) -> FloatArray:
         """Queued samples in integer milli-g (as float64), clipped to the int16 range."""
-        a = self.pend[0] if len(self.pend) == 1 else np.concatenate(self.pend)
-        return np.minimum(np.maximum(np.rint(a * 1000.0), -32767.0), 32767.0)
+        return np.frombuffer(self.pend, dtype="<i2").reshape(-1, 3).astype(np.float64)
+
+    def _queue(self, a: FloatArray, m2: FloatArray | None) -> None:
+        """Queue samples ``a`` as int16 mg (what binning will use) with the range of their
+        |a|^2 ``m2`` (None: the queue is binned at once, its range is never read)."""
+        self.pend += _mg_bytes(np.minimum(np.maximum(np.rint(a * 1000.0), -32767.0), 32767.0))
+        self.pend_n += a.shape[0]
+        if m2 is not None:
+            self.pend_lo2 = min(self.pend_lo2, float(m2.min()))
+            self.pend_hi2 = max(self.pend_hi2, float(m2.max()))
+
+    def _note_range(self, a: FloatArray) -> None:
+        m2 = np.einsum("ij,ij->i", a, a)
+        self.pend_lo2, self.pend_hi2 = float(m2.min()), float(m2.max())
+
+    def _drop_queue(self) -> None:
+        self.pend, self.pend_n = b"", 0
+        self.pend_lo2, self.pend_hi2 = math.inf, -math.inf
 
     # ---- input -------------------------------------------------------------------------
     def feed(self, ts: float, rate: float, g: Any) -> list[FallFinding]:
@@ -343,7 +377,7 @@ class FallDetector:
             # The history restarts. Queued samples cannot complete any decision (a decision
             # falling due is processed when its sample arrives), so they are dropped unbinned:
             # a device reporting a short chunk every few seconds costs one check per chunk.
-            self.pend, self.pend_n = [], 0
+            self._drop_queue()
             self._restart()
         elif self.pend_n and (
             rate != self.pend_rate
@@ -354,19 +388,21 @@ class FallDetector:
         self.last_t = t_end
         if not self.pend_n:
             self.pend_t0, self.pend_rate = ts, rate
-        self.pend.append(a)
-        self.pend_n += n
         # decide as soon as a candidate's post window (or a watch) is complete; else queue
         if math.floor(t_end * BIN_HZ + 1e-3) < self.due_bin:
-            self._check_peaks(a, ts, rate)
+            m2 = np.einsum("ij,ij->i", a, a)
+            self._check_peaks(m2, ts, rate)
+            self._queue(a, m2)
             if self.pend_n < MAX_PENDING:
                 return self._take_held()
+        else:
+            self._queue(a, None)
         self._process()
         return self._take_held()
 
-    def _check_peaks(self, a: FloatArray, ts: float, rate: float) -> None:
-        """A candidate peak in the chunk: its decision is due ``POST_S`` after it."""
-        m2 = np.einsum("ij,ij->i", a, a)
+    def _check_peaks(self, m2: FloatArray, ts: float, rate: float) -> None:
+        """A candidate peak in the chunk (``m2``: its |a|^2): its decision is due ``POST_S``
+        after it."""
         if float(m2.max()) >= self._hot2:
             j = int(np.argmax(m2 >= self._hot2))
             due = math.floor((ts + j / rate) * BIN_HZ + 1e-3) + int(POST_S * BIN_HZ) + 1
@@ -380,7 +416,7 @@ class FallDetector:
     def _take_held(self) -> list[FallFinding]:
         if not self.held:
             return []
-        out, self.held = self.held, []
+        out, self.held = list(self.held), ()
         return out
 
     def _restart(self) -> None:
@@ -400,7 +436,7 @@ class FallDetector:
         k = np.floor(
             _arange(mg.shape[0]) * (BIN_HZ / self.pend_rate) + (self.pend_t0 * BIN_HZ + 1e-3)
         )
-        self.pend, self.pend_n = [], 0
+        self._drop_queue()
         dense, first = self._add_samples(k, mg)
         if not dense.shape[0]:
             return
@@ -463,7 +499,7 @@ class FallDetector:
                 acc = np.concatenate([np.array([p], dtype=np.float64), acc])
         # the last bin stays open until a later sample arrives
         self.part_bin = int(bins[-1])
-        self.part = [int(v) for v in acc[-1]]
+        self.part = tuple(int(v) for v in acc[-1])
         nb = bins.size - 1
         if not nb:
             return _EMPTY_RING, self.ring_end
@@ -500,9 +536,7 @@ class FallDetector:
         """Seconds the device has been still up to its latest sample (0 if moving)."""
         start, end = self.still_from, self.ring_end / BIN_HZ
         if self.pend_n:  # queued samples count if they are still too (no state change here)
-            a = self.pend[0] if len(self.pend) == 1 else np.concatenate(self.pend)
-            mag = np.sqrt(np.einsum("ij,ij->i", a, a))
-            if float(mag.max() - mag.min()) >= STILL_RANGE_G:
+            if math.sqrt(self.pend_hi2) - math.sqrt(self.pend_lo2) >= STILL_RANGE_G:
                 return 0.0
             start = self.pend_t0 if start is None else start
             end = max(end, self.pend_t0 + self.pend_n / self.pend_rate)
@@ -566,7 +600,8 @@ class FallDetector:
     def _emit(self, absbin: int, ev: dict[str, float | bool], p: float) -> None:
         self.last_finding_bin = absbin
         self.watch = None
-        self.held.append(
+        self.held = (
+            *self.held,
             FallFinding(
                 impact_ts=(absbin + 0.5) / BIN_HZ,
                 peak_g=float(ev["peak_g"]),
@@ -574,7 +609,7 @@ class FallDetector:
                 evidence=ev,
                 lying_still=bool(ev["lying_still"]),
                 probability=p,
-            )
+            ),
         )
 
     def _confirm(self, work: I16, ws: int, upto: int) -> None:
