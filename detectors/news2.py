@@ -5,6 +5,10 @@ Why this shape:
   shared with the scenario generator's ground truth; it is re-exported here.
 - ``VitalsMonitor`` keeps only what it needs (latest value per parameter, the open severity,
   hourly maxima of the aggregate for the trend rule) so its JSON state fits a Faust table row.
+  A worker holds one live monitor per resident, so the numeric history is kept flat in
+  ``array('d')`` (the recent measurements of every median parameter in one array of fixed
+  slots, value, ts pairs; hourly maxima as start, max, count triples: no Python list and float
+  object per entry), the latest values as tuples, and the device ids interned.
 - The chart's own alerts are unchanged (RCP 2017): aggregate >= 5 warning, >= 7 critical, a 3 in
   any single parameter warning.
 
@@ -33,8 +37,11 @@ always speaks.
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Mapping
+import sys
+from array import array
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeGuard
 
@@ -140,6 +147,34 @@ def _median(values: list[float]) -> float:
     return (data[n // 2 - 1] + data[n // 2]) / 2
 
 
+def _device(device_id: Any) -> Any:
+    """One shared string per device id (every reading brings a copy of its own)."""
+    return sys.intern(device_id) if type(device_id) is str else device_id
+
+
+def _flat(rows: Iterable[Iterable[float]]) -> array[float]:
+    return array("d", itertools.chain.from_iterable(rows))
+
+
+def _rows(flat: array[float], width: int) -> list[list[float]]:
+    return [flat[i : i + width].tolist() for i in range(0, len(flat), width)]
+
+
+def _slots() -> dict[str, tuple[int, int]]:
+    """Where each median parameter's measurements sit in ``VitalsMonitor.recent``: the offset
+    of its first pair (in doubles) and how many (value, ts) pairs it keeps."""
+    slots, at = {}, 0
+    for key, keep in MEDIAN_OF.items():
+        slots[key] = (at, keep)
+        at += 2 * keep
+    return slots
+
+
+_SLOT = _slots()
+_UNUSED = array("d", [math.nan]) * sum(2 * keep for _, keep in _SLOT.values())  # NaN: empty
+_NO_RECENT: array[float] = array("d")  # shared, never written: no measurement yet
+
+
 SEVERITY_RANK: dict[str | None, int] = {None: 0, "warning": 1, "critical": 2}
 
 
@@ -201,15 +236,17 @@ class VitalsMonitor:
     """
 
     config: VitalsConfig = field(default_factory=VitalsConfig)
-    latest: dict[str, list[Any]] = field(default_factory=dict)  # param -> [value, ts, device]
+    latest: dict[str, tuple[Any, float, str]] = field(default_factory=dict)  # value, ts, device
     open: str | None = None  # severity of the open alert
     low_since: float | None = None
     now: float = -INF
-    # The last few measurements of each numeric parameter, [[value, ts], ...]: the score uses
-    # their median, so one noisy reading (a pulse spike, a slipped probe) does not page a nurse,
-    # while a real change shows after the second reading.
-    recent: dict[str, list[list[float]]] = field(default_factory=dict)
-    hours: list[list[float]] = field(default_factory=list)  # [hour start, max aggregate, readings]
+    # The last few measurements of each median parameter (``_SLOT``: value, ts pairs, ts
+    # ascending, unused pairs NaN at the end): the score uses their median, so one noisy reading
+    # (a pulse spike, a slipped probe) does not page a nurse, while a real change shows after
+    # the second reading.
+    recent: array[float] = field(default_factory=lambda: _NO_RECENT)
+    # hour start, max aggregate, readings: triples flat, by hour start
+    hours: array[float] = field(default_factory=lambda: array("d"))
     rise: list[float] | None = None  # [since, readings, baseline]: the score above the baseline
     reason: str | None = None  # why the open alert was raised ("trend" or the chart's reason)
     trend_base: int | None = None  # the baseline an open trend alert was raised over
@@ -222,8 +259,8 @@ class VitalsMonitor:
             "open": self.open,
             "low_since": self.low_since,
             "now": None if self.now == -INF else self.now,
-            "recent": {k: [list(x) for x in v] for k, v in self.recent.items()},
-            "hours": [list(b) for b in self.hours],
+            "recent": {k: [list(p) for p in self._kept(k)] for k in _SLOT if self._kept(k)},
+            "hours": [[b[0], int(b[1]), int(b[2])] for b in _rows(self.hours, 3)],
             "rise": None if self.rise is None else list(self.rise),
             "why": self.reason,
             "tbase": self.trend_base,
@@ -238,24 +275,29 @@ class VitalsMonitor:
             return cls(cfg)
         now = state.get("now")
         rise = state.get("rise")
-        return cls(
+        monitor = cls(
             cfg,
-            {k: list(v) for k, v in state.get("latest", {}).items()},
+            {k: (v[0], v[1], _device(v[2])) for k, v in state.get("latest", {}).items()},
             state.get("open"),
             state.get("low_since"),
             -INF if now is None else float(now),
-            {k: [list(x) for x in v] for k, v in state.get("recent", {}).items()},
-            [list(b) for b in state.get("hours", [])],
+            _NO_RECENT,
+            _flat(state.get("hours", [])),
             None if rise is None else list(rise),
             state.get("why"),
             state.get("tbase"),
         )
+        for key, pairs in state.get("recent", {}).items():
+            if key in _SLOT and pairs:
+                monitor._keep(key, [(float(v), float(t)) for v, t in pairs])
+        return monitor
 
     # --- inputs
 
     def observe(self, ts: float, vitals: Mapping[str, Any], device_id: str = "") -> Decision | None:
         """Take one (already plausible) reading and decide."""
         measured = False
+        device = _device(device_id)
         for key in PARAMETERS:
             val = vitals.get(key)
             if not _present(val):
@@ -263,17 +305,39 @@ class VitalsMonitor:
             measured = True
             prev = self.latest.get(key)
             if prev is None or ts >= prev[1]:
-                self.latest[key] = [val, ts, device_id]
+                self.latest[key] = (val, ts, device)
             if key in MEDIAN_OF and isinstance(val, int | float):
-                kept = self.recent.get(key)
-                if not kept or kept[-1][1] < ts:  # the usual case: newer than all (kept sorted)
-                    history = [*kept, [float(val), ts]] if kept else [[float(val), ts]]
-                else:
-                    history = [x for x in kept if x[1] != ts] + [[float(val), ts]]
-                    history.sort(key=lambda x: x[1])
-                self.recent[key] = history[-MEDIAN_OF[key] :]
+                self._remember(key, float(val), ts)
         self.now = max(self.now, ts)
         return self._evaluate(self.now, track=measured and self.config.trend)
+
+    def _kept(self, key: str) -> list[tuple[float, float]]:
+        """The (value, ts) pairs held for a median parameter, oldest first."""
+        h = self.recent
+        if not h:
+            return []
+        at, keep = _SLOT[key]
+        return [(h[i], h[i + 1]) for i in range(at, at + 2 * keep, 2) if h[i + 1] == h[i + 1]]
+
+    def _keep(self, key: str, pairs: list[tuple[float, float]]) -> None:
+        """Hold the last pairs of ``pairs`` (oldest first) that fit the parameter's slot."""
+        if not self.recent:
+            self.recent = array("d", _UNUSED)  # this monitor's own, written in place
+        h = self.recent
+        at, keep = _SLOT[key]
+        pairs = pairs[-keep:]
+        for j in range(keep):
+            h[at + 2 * j], h[at + 2 * j + 1] = pairs[j] if j < len(pairs) else (math.nan, math.nan)
+
+    def _remember(self, key: str, value: float, ts: float) -> None:
+        """Measured ``value`` at ``ts`` (a measurement at a ts already held is replaced)."""
+        kept = self._kept(key)
+        if not kept or kept[-1][1] < ts:  # the usual case: newer than all (kept sorted)
+            history = [*kept, (value, float(ts))]
+        else:
+            history = [x for x in kept if x[1] != ts] + [(value, float(ts))]
+            history.sort(key=lambda x: x[1])
+        self._keep(key, history)
 
     def check(self, now: float) -> Decision | None:
         """Timer tick: lets a low score resolve when no new readings arrive."""
@@ -287,8 +351,13 @@ class VitalsMonitor:
     def _fresh_values(self, t: float) -> dict[str, Any]:
         window = self.config.freshness_s
         fresh = {k: v[0] for k, v in self.latest.items() if t - v[1] <= window}
-        for key in fresh.keys() & self.recent.keys():
-            values = [x[0] for x in self.recent[key] if t - x[1] <= window]
+        h = self.recent
+        if not h:
+            return fresh
+        for key in fresh.keys() & _SLOT.keys():
+            at, keep = _SLOT[key]
+            # an unused pair's NaN ts is never within the window
+            values = [h[i] for i in range(at, at + 2 * keep, 2) if t - h[i + 1] <= window]
             if values:
                 fresh[key] = _median(values)
         return fresh
@@ -298,29 +367,35 @@ class VitalsMonitor:
     def _baseline(self, now: float) -> tuple[int, int] | None:
         """(highest aggregate, readings) of the baseline window, or None without evidence."""
         cfg = self.config
+        h = self.hours
         old = [
-            b
-            for b in self.hours
-            if now - cfg.trend_baseline_s - HOUR_S <= b[0]
-            and b[0] + HOUR_S <= now - cfg.trend_recent_s
+            i
+            for i in range(0, len(h), 3)
+            if now - cfg.trend_baseline_s - HOUR_S <= h[i]
+            and h[i] + HOUR_S <= now - cfg.trend_recent_s
         ]
-        readings = int(sum(b[2] for b in old))
+        readings = int(sum(h[i + 2] for i in old))
         if readings < cfg.trend_min_readings:
             return None
-        return int(max(b[1] for b in old)), readings
+        return int(max(h[i + 1] for i in old)), readings
 
     def _track(self, now: float, total: int) -> None:
         """Record this reading's aggregate (hourly maxima) and whether it is above the baseline."""
         cfg = self.config
         start = math.floor(now / HOUR_S) * HOUR_S
-        for b in self.hours:
-            if b[0] == start:
-                b[1], b[2] = max(b[1], total), b[2] + 1
+        h = self.hours
+        for i in range(0, len(h), 3):
+            if h[i] == start:
+                h[i + 1], h[i + 2] = max(h[i + 1], total), h[i + 2] + 1
                 break
         else:
-            self.hours = sorted([*self.hours, [start, total, 1]], key=lambda b: b[0])
+            rows = [*_rows(h, 3), [start, float(total), 1.0]]
+            rows.sort(key=lambda b: b[0])
+            h = _flat(rows)
         horizon = now - cfg.trend_baseline_s - 2 * HOUR_S
-        self.hours = [b for b in self.hours if b[0] >= horizon]
+        if any(h[i] < horizon for i in range(0, len(h), 3)):
+            h = _flat(b for b in _rows(h, 3) if b[0] >= horizon)
+        self.hours = h
         base = self._baseline(now)
         if base is None or total < base[0] + cfg.trend_rise:
             self.rise = None
