@@ -20,6 +20,9 @@ Why this shape:
   it learned: it is the net for the falls the accelerometer misses. A quantile of the last 20
   gaps, not their maximum, so one outage (which raised its own alert) does not teach the device
   to be silent. The gaps are whole seconds in the state (about 100 bytes).
+- A worker holds one live ``DeviceHealth`` per device: the gaps are an ``array('i')`` (4 bytes
+  each, not a list of pointers), and the usual values of ``bat_armed`` and ``open`` are shared
+  immutable objects, replaced (never changed in place) when they change.
 """
 
 from __future__ import annotations
@@ -27,8 +30,10 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from collections.abc import Mapping
+from array import array
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 from anxin.core.registry import DEFAULT_EXPECTED_INTERVAL_S, TYPE_EXPECTED_INTERVAL_S
@@ -43,6 +48,18 @@ LEARN_MARGIN = 1.5
 LEARN_CAP_S = 1800.0  # a worn device's learned silence never waits longer than this
 # Device types whose silence is not a fault by default (None: no ``silent`` alert at all).
 TYPE_SILENT_AFTER_S: dict[str, float | None] = TYPE_EXPECTED_INTERVAL_S
+GAP_MAX_S = 2**31 - 1  # a gap is kept as a C int (68 years: any longer one learns the same cap)
+
+# Shared immutable values: (warning, critical) re-armed flags, and no open alert.
+_ARMED: dict[tuple[bool, bool], tuple[bool, bool]] = {
+    (a, b): (a, b) for a in (True, False) for b in (True, False)
+}
+_NONE_OPEN: Mapping[str, str] = MappingProxyType({})
+_NO_GAPS: array[int] = array("i")  # never changed in place: replaced when a gap is added
+
+
+def _gaps(values: Iterable[Any]) -> array[int]:
+    return array("i", (min(int(g), GAP_MAX_S) for g in values)) or _NO_GAPS
 
 
 @dataclass(frozen=True)
@@ -78,7 +95,7 @@ def config_for(
     return base
 
 
-def learned_silence(gaps: list[int], floor: float, cap: float) -> float | None:
+def learned_silence(gaps: Sequence[int], floor: float, cap: float) -> float | None:
     """The silence a device's own recent gaps justify, or None until there are enough of them."""
     if len(gaps) < LEARN_MIN_GAPS:
         return None
@@ -113,16 +130,27 @@ class DeviceHealth:
     unworn_since: float | None = None
     removed_event: bool = False
     battery: float | None = None
-    bat_armed: list[bool] = field(default_factory=lambda: [True, True])  # [warning, critical]
-    open: dict[str, str] = field(default_factory=dict)  # reason -> severity
-    gaps: list[int] = field(default_factory=list)  # recent inter-arrival gaps, whole seconds
+    bat_armed: tuple[bool, bool] = (True, True)  # (warning, critical)
+    # reason -> severity; replaced, never changed in place (the empty one is shared)
+    open: Mapping[str, str] = field(default_factory=lambda: _NONE_OPEN)
+    # recent inter-arrival gaps, whole seconds (``gaps``: as a list)
+    gap_s: array[int] = field(default_factory=lambda: _NO_GAPS)
+
+    @property
+    def gaps(self) -> list[int]:
+        """The recent inter-arrival gaps, whole seconds, oldest first."""
+        return self.gap_s.tolist()
+
+    @gaps.setter
+    def gaps(self, values: Iterable[int]) -> None:
+        self.gap_s = _gaps(values)
 
     def silent_after(self) -> float | None:
         """How long a silence may last before it is an alert (None: never), as of now."""
         cfg = self.config
         if cfg.silent_after_s is None or not cfg.learn:
             return cfg.silent_after_s
-        learned = learned_silence(self.gaps, cfg.silent_after_s, cfg.learn_cap_s)
+        learned = learned_silence(self.gap_s, cfg.silent_after_s, cfg.learn_cap_s)
         return cfg.silent_after_s if learned is None else learned
 
     # --- state
@@ -136,7 +164,7 @@ class DeviceHealth:
             "bat": self.battery,
             "armed": list(self.bat_armed),
             "open": dict(self.open),
-            "gaps": list(self.gaps),
+            "gaps": self.gap_s.tolist(),
             "after": self.silent_after(),  # for the caller's timer
         }
 
@@ -148,9 +176,10 @@ class DeviceHealth:
         if state:
             h.last_seen, h.offline_since = state["seen"], state["off"]
             h.unworn_since, h.removed_event = state["unworn"], bool(state["rm"])
-            h.battery, h.bat_armed = state["bat"], [bool(x) for x in state["armed"]]
-            h.open = dict(state["open"])
-            h.gaps = list(state.get("gaps", ()))[-LEARN_GAPS:]
+            warning, critical = (bool(x) for x in state["armed"])
+            h.battery, h.bat_armed = state["bat"], _ARMED[warning, critical]
+            h.open = dict(state["open"]) or _NONE_OPEN
+            h.gap_s = _gaps(list(state.get("gaps", ()))[-LEARN_GAPS:])
         return h
 
     # --- inputs
@@ -159,7 +188,8 @@ class DeviceHealth:
         """One telemetry message (fields ``battery``, ``worn``, ``event`` are used)."""
         out: list[Decision] = []
         if self.last_seen is not None and ts > self.last_seen and self.config.learn:
-            self.gaps = [*self.gaps, round(ts - self.last_seen)][-LEARN_GAPS:]
+            gap = array("i", (min(round(ts - self.last_seen), GAP_MAX_S),))
+            self.gap_s = self.gap_s[1 - LEARN_GAPS :] + gap  # an exact-size new array
         self.last_seen = ts if self.last_seen is None else max(self.last_seen, ts)
         if "silent" in self.open:
             out.append(self._resolve("silent", ts))
@@ -259,7 +289,7 @@ class DeviceHealth:
         self.battery = float(level)
         out: list[Decision] = []
         if level >= cfg.battery_rearm:
-            self.bat_armed = [True, True]
+            self.bat_armed = _ARMED[True, True]
         if level >= cfg.battery_warning:
             # Resolved once charged (re-armed), not when a reading jitters back over 15 %: one
             # alert per discharge, and its critical step keeps the same episode.
@@ -270,16 +300,16 @@ class DeviceHealth:
         idx = 1 if severity == "critical" else 0
         current = self.open.get("battery_low")
         if self.bat_armed[idx] and current != "critical" and current != severity:
-            self.bat_armed[idx] = False
-            if severity == "critical":
-                self.bat_armed[0] = False  # no warning after critical in the same discharge
+            # no warning after critical in the same discharge
+            self.bat_armed = _ARMED[False, False] if idx else _ARMED[False, self.bat_armed[1]]
             out.append(self._raise("battery_low", severity, ts, {"battery": round(level, 3)}))
         return out
 
     def _raise(self, reason: str, severity: str, ts: float, details: dict[str, Any]) -> Raise:
-        self.open[reason] = severity
+        self.open = {**self.open, reason: severity}
         return Raise(reason, severity, ts, details)
 
     def _resolve(self, reason: str, ts: float) -> Resolve:
-        self.open.pop(reason, None)
+        if reason in self.open:
+            self.open = {k: v for k, v in self.open.items() if k != reason} or _NONE_OPEN
         return Resolve(reason, ts)
