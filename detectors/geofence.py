@@ -13,10 +13,13 @@ Why this shape:
   twice in a row.
   A device lying still indoors (30-80 m accuracy, 120 m fence) therefore never alerts, while a
   walker with 5-15 m outdoor accuracy is confirmed within two fixes.
+- A worker holds a monitor per device and fences per resident: fences and windows have slots,
+  equal windows are one object, and monitors share the default config.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,7 +38,7 @@ EARTH_RADIUS_M = 6_371_008.8  # IUGG mean radius
 # ---------------------------------------------------------------- time windows
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Window:
     """Daily window in the resident's local time, minutes [start, end); wraps midnight."""
 
@@ -45,6 +48,12 @@ class Window:
     @classmethod
     def parse(cls, text: str) -> Window:
         """Parse ``HH:MM-HH:MM``; 24:00 only as an end; equal ends are rejected as ambiguous."""
+        if cls is Window:
+            return _parse_window(text)  # every resident's "08:00-17:30" is one object
+        return cls._parse(text)
+
+    @classmethod
+    def _parse(cls, text: str) -> Window:
         try:
             a, b = (part.strip() for part in text.split("-"))
             start, end = _minutes(a), _minutes(b)
@@ -63,6 +72,11 @@ class Window:
 
     def __str__(self) -> str:
         return f"{_hhmm(self.start_min)}-{_hhmm(self.end_min)}"
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_window(text: str) -> Window:
+    return Window._parse(text)
 
 
 def _minutes(hhmm: str) -> int:
@@ -110,7 +124,7 @@ def _check_latlon(lat: float, lon: float) -> None:
         raise ValueError(f"bad coordinate {lat}, {lon}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Circle:
     name: str
     lat: float
@@ -132,7 +146,7 @@ class Circle:
         return haversine_arr(self.lat, self.lon, la, lo) - self.radius_m
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Polygon:
     name: str
     vertices: tuple[tuple[float, float], ...]  # (lat, lon), any order, closed implicitly
@@ -280,13 +294,16 @@ class GeofenceConfig:
     severity: str = "warning"
 
 
+DEFAULT_CONFIG = GeofenceConfig()  # one for every monitor without its own (it is frozen)
+
+
 @dataclass(slots=True)  # many live ones in a worker: no per-instance dict
 class GeofenceMonitor:
     """Wander state of one device of one resident. Fences, zone and config are not state."""
 
     fences: Sequence[Fence]
     tz: ZoneInfo
-    config: GeofenceConfig = field(default_factory=GeofenceConfig)
+    config: GeofenceConfig = field(default_factory=lambda: DEFAULT_CONFIG)
     out_n: int = 0
     out_since: float | None = None
     in_n: int = 0
@@ -311,7 +328,7 @@ class GeofenceMonitor:
         config: GeofenceConfig | None = None,
     ) -> GeofenceMonitor:
         zone = tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz)
-        m = cls(fences, zone, config or GeofenceConfig())
+        m = cls(fences, zone, config or DEFAULT_CONFIG)
         if state:
             m.out_n, m.out_since = state["out"]
             m.in_n, m.in_since = state["in"]
