@@ -218,6 +218,7 @@ def _unpack(s: str, cols: int) -> I16:
 
 _EMPTY_RING: I16 = np.zeros((0, 5), dtype=np.int16)
 _NO_PART: tuple[int, ...] = (0, 0, 0, 0, 0, 0)
+_NO_CLIP_G2 = 32.7**2  # |a|^2 below this: no axis reaches the int16 range in milli-g
 # Per placement: (candidate gate in mg, its square in g^2), shared by every detector.
 _GATES: dict[str, tuple[float, float]] = {
     p: (min(GATE_G, s.peak_g) * 1000.0, (min(GATE_G, s.peak_g) * 1000.0 / 1000.0) ** 2)
@@ -338,14 +339,19 @@ class FallDetector:
         """Queued samples in integer milli-g (as float64), clipped to the int16 range."""
         return np.frombuffer(self.pend, dtype="<i2").reshape(-1, 3).astype(np.float64)
 
-    def _queue(self, a: FloatArray, m2: FloatArray | None) -> None:
-        """Queue samples ``a`` as int16 mg (what binning will use) with the range of their
-        |a|^2 ``m2`` (None: the queue is binned at once, its range is never read)."""
-        self.pend += _mg_bytes(np.minimum(np.maximum(np.rint(a * 1000.0), -32767.0), 32767.0))
+    def _queue(self, a: FloatArray, lo2: float, hi2: float) -> None:
+        """Queue samples ``a`` as int16 mg (what binning will use), ``lo2`` and ``hi2`` the
+        least and largest of their |a|^2 (``still_for`` reads the range)."""
+        q = a * 1000.0
+        np.rint(q, out=q)
+        if not hi2 < _NO_CLIP_G2:  # an axis may be beyond the int16 range (NaN: clip too)
+            np.minimum(np.maximum(q, -32767.0, out=q), 32767.0, out=q)
+        self.pend += q.astype("<i2").tobytes()
         self.pend_n += a.shape[0]
-        if m2 is not None:
-            self.pend_lo2 = min(self.pend_lo2, float(m2.min()))
-            self.pend_hi2 = max(self.pend_hi2, float(m2.max()))
+        if lo2 < self.pend_lo2:
+            self.pend_lo2 = lo2
+        if hi2 > self.pend_hi2:
+            self.pend_hi2 = hi2
 
     def _note_range(self, a: FloatArray) -> None:
         m2 = np.einsum("ij,ij->i", a, a)
@@ -391,22 +397,23 @@ class FallDetector:
         # decide as soon as a candidate's post window (or a watch) is complete; else queue
         if math.floor(t_end * BIN_HZ + 1e-3) < self.due_bin:
             m2 = np.einsum("ij,ij->i", a, a)
-            self._check_peaks(m2, ts, rate)
-            self._queue(a, m2)
+            hi2 = float(m2.max())
+            if hi2 >= self._hot2:
+                self._check_peaks(m2, ts, rate)
+            self._queue(a, float(m2.min()), hi2)
             if self.pend_n < MAX_PENDING:
                 return self._take_held()
-        else:
-            self._queue(a, None)
+        else:  # binned at once: the range is not read
+            self._queue(a, math.inf, math.inf)
         self._process()
         return self._take_held()
 
     def _check_peaks(self, m2: FloatArray, ts: float, rate: float) -> None:
-        """A candidate peak in the chunk (``m2``: its |a|^2): its decision is due ``POST_S``
-        after it."""
-        if float(m2.max()) >= self._hot2:
-            j = int(np.argmax(m2 >= self._hot2))
-            due = math.floor((ts + j / rate) * BIN_HZ + 1e-3) + int(POST_S * BIN_HZ) + 1
-            self.due_bin = min(self.due_bin, due)
+        """A candidate peak in the chunk (``m2``: its |a|^2, some above the gate): its decision
+        is due ``POST_S`` after it."""
+        j = int(np.argmax(m2 >= self._hot2))
+        due = math.floor((ts + j / rate) * BIN_HZ + 1e-3) + int(POST_S * BIN_HZ) + 1
+        self.due_bin = min(self.due_bin, due)
 
     def flush(self) -> list[FallFinding]:
         """Bin queued quiet samples now (they hold no candidate); return any held findings."""
