@@ -171,6 +171,7 @@ def _slots() -> dict[str, tuple[int, int]]:
 
 
 _SLOT = _slots()
+_PAIRS = {k: tuple((i, i + 1) for i in range(at, at + 2 * n, 2)) for k, (at, n) in _SLOT.items()}
 _UNUSED = array("d", [math.nan]) * sum(2 * keep for _, keep in _SLOT.values())  # NaN: empty
 _NO_RECENT: array[float] = array("d")  # shared, never written: no measurement yet
 
@@ -331,12 +332,25 @@ class VitalsMonitor:
 
     def _remember(self, key: str, value: float, ts: float) -> None:
         """Measured ``value`` at ``ts`` (a measurement at a ts already held is replaced)."""
-        kept = self._kept(key)
-        if not kept or kept[-1][1] < ts:  # the usual case: newer than all (kept sorted)
-            history = [*kept, (value, float(ts))]
-        else:
-            history = [x for x in kept if x[1] != ts] + [(value, float(ts))]
-            history.sort(key=lambda x: x[1])
+        h = self.recent
+        if not h:
+            h = self.recent = array("d", _UNUSED)  # this monitor's own, written in place
+        at, keep = _SLOT[key]
+        end = at + 2 * keep
+        last = h[end - 1]
+        if last < ts:  # the usual case: full (NaN is not < ts), and newer than all: shift
+            h[at : end - 2] = h[at + 2 : end]
+            h[end - 2], h[end - 1] = value, ts
+            return
+        n = 0  # pairs held
+        while n < keep and h[at + 2 * n + 1] == h[at + 2 * n + 1]:
+            n += 1
+        if n < keep and (n == 0 or h[at + 2 * n - 1] < ts):  # room, and newer than all
+            h[at + 2 * n], h[at + 2 * n + 1] = value, ts
+            return
+        # out of order: in its place by ts
+        history = [x for x in self._kept(key) if x[1] != ts] + [(value, float(ts))]
+        history.sort(key=lambda x: x[1])
         self._keep(key, history)
 
     def check(self, now: float) -> Decision | None:
@@ -355,9 +369,8 @@ class VitalsMonitor:
         if not h:
             return fresh
         for key in fresh.keys() & _SLOT.keys():
-            at, keep = _SLOT[key]
             # an unused pair's NaN ts is never within the window
-            values = [h[i] for i in range(at, at + 2 * keep, 2) if t - h[i + 1] <= window]
+            values = [h[i] for i, j in _PAIRS[key] if t - h[j] <= window]
             if values:
                 fresh[key] = _median(values)
         return fresh
@@ -368,23 +381,24 @@ class VitalsMonitor:
         """(highest aggregate, readings) of the baseline window, or None without evidence."""
         cfg = self.config
         h = self.hours
+        first, last = now - cfg.trend_baseline_s - HOUR_S, now - cfg.trend_recent_s
         old = [
-            i
-            for i in range(0, len(h), 3)
-            if now - cfg.trend_baseline_s - HOUR_S <= h[i]
-            and h[i] + HOUR_S <= now - cfg.trend_recent_s
+            (top, n)
+            for start, top, n in zip(h[::3], h[1::3], h[2::3], strict=True)
+            if first <= start and start + HOUR_S <= last
         ]
-        readings = int(sum(h[i + 2] for i in old))
+        readings = int(sum(n for _, n in old))
         if readings < cfg.trend_min_readings:
             return None
-        return int(max(h[i + 1] for i in old)), readings
+        return int(max(top for top, _ in old)), readings
 
     def _track(self, now: float, total: int) -> None:
         """Record this reading's aggregate (hourly maxima) and whether it is above the baseline."""
         cfg = self.config
         start = math.floor(now / HOUR_S) * HOUR_S
         h = self.hours
-        for i in range(0, len(h), 3):
+        # the current hour is the last one but after a clock step back
+        for i in range(len(h) - 3, -1, -3):
             if h[i] == start:
                 h[i + 1], h[i + 2] = max(h[i + 1], total), h[i + 2] + 1
                 break
@@ -393,7 +407,7 @@ class VitalsMonitor:
             rows.sort(key=lambda b: b[0])
             h = _flat(rows)
         horizon = now - cfg.trend_baseline_s - 2 * HOUR_S
-        if any(h[i] < horizon for i in range(0, len(h), 3)):
+        if h and min(h[::3]) < horizon:
             h = _flat(b for b in _rows(h, 3) if b[0] >= horizon)
         self.hours = h
         base = self._baseline(now)
