@@ -152,11 +152,12 @@ def _device(device_id: Any) -> Any:
     return sys.intern(device_id) if type(device_id) is str else device_id
 
 
-def _flat(rows: Iterable[Iterable[float]]) -> array[float]:
-    return array("d", itertools.chain.from_iterable(rows))
+def _hours(rows: Iterable[Iterable[int]]) -> array[int]:
+    """Rows of whole numbers as one C-int array (from a list: an iterator over-allocates)."""
+    return array("i", list(itertools.chain.from_iterable(rows)))
 
 
-def _rows(flat: array[float], width: int) -> list[list[float]]:
+def _rows(flat: array[Any], width: int) -> list[list[Any]]:
     return [flat[i : i + width].tolist() for i in range(0, len(flat), width)]
 
 
@@ -228,6 +229,9 @@ def _severity(result: News2) -> tuple[str | None, str]:
     return None, ""
 
 
+DEFAULT_CONFIG = VitalsConfig()  # one for every resident without settings of their own (frozen)
+
+
 @dataclass(slots=True)  # many live ones in a worker: no per-instance dict
 class VitalsMonitor:
     """One resident's vitals alert: merges every device's latest values, one open alert.
@@ -236,7 +240,7 @@ class VitalsMonitor:
     device ``ts`` is fine; out-of-order readings never replace newer values.
     """
 
-    config: VitalsConfig = field(default_factory=VitalsConfig)
+    config: VitalsConfig = field(default_factory=lambda: DEFAULT_CONFIG)
     latest: dict[str, tuple[Any, float, str]] = field(default_factory=dict)  # value, ts, device
     open: str | None = None  # severity of the open alert
     low_since: float | None = None
@@ -246,8 +250,9 @@ class VitalsMonitor:
     # (a pulse spike, a slipped probe) does not page a nurse, while a real change shows after
     # the second reading.
     recent: array[float] = field(default_factory=lambda: _NO_RECENT)
-    # hour start, max aggregate, readings: triples flat, by hour start
-    hours: array[float] = field(default_factory=lambda: array("d"))
+    # Hourly maxima of the aggregate: (hour, max aggregate, readings) triples flat, by hour;
+    # ``hour`` is the hour's start / HOUR_S (a whole number for any epoch seconds: C ints).
+    hours: array[int] = field(default_factory=lambda: array("i"))
     rise: list[float] | None = None  # [since, readings, baseline]: the score above the baseline
     reason: str | None = None  # why the open alert was raised ("trend" or the chart's reason)
     trend_base: int | None = None  # the baseline an open trend alert was raised over
@@ -261,7 +266,7 @@ class VitalsMonitor:
             "low_since": self.low_since,
             "now": None if self.now == -INF else self.now,
             "recent": {k: [list(p) for p in self._kept(k)] for k in _SLOT if self._kept(k)},
-            "hours": [[b[0], int(b[1]), int(b[2])] for b in _rows(self.hours, 3)],
+            "hours": [[k * HOUR_S, top, n] for k, top, n in _rows(self.hours, 3)],
             "rise": None if self.rise is None else list(self.rise),
             "why": self.reason,
             "tbase": self.trend_base,
@@ -271,7 +276,7 @@ class VitalsMonitor:
     def from_state(
         cls, state: Mapping[str, Any] | None, config: VitalsConfig | None = None
     ) -> VitalsMonitor:
-        cfg = config or VitalsConfig()
+        cfg = config or DEFAULT_CONFIG
         if not state:
             return cls(cfg)
         now = state.get("now")
@@ -283,7 +288,10 @@ class VitalsMonitor:
             state.get("low_since"),
             -INF if now is None else float(now),
             _NO_RECENT,
-            _flat(state.get("hours", [])),
+            _hours(
+                (round(start / HOUR_S), int(top), int(n))
+                for start, top, n in state.get("hours", [])
+            ),
             None if rise is None else list(rise),
             state.get("why"),
             state.get("tbase"),
@@ -384,31 +392,31 @@ class VitalsMonitor:
         first, last = now - cfg.trend_baseline_s - HOUR_S, now - cfg.trend_recent_s
         old = [
             (top, n)
-            for start, top, n in zip(h[::3], h[1::3], h[2::3], strict=True)
-            if first <= start and start + HOUR_S <= last
+            for k, top, n in zip(h[::3], h[1::3], h[2::3], strict=True)
+            if first <= k * HOUR_S and k * HOUR_S + HOUR_S <= last
         ]
-        readings = int(sum(n for _, n in old))
+        readings = sum(n for _, n in old)
         if readings < cfg.trend_min_readings:
             return None
-        return int(max(top for top, _ in old)), readings
+        return max(top for top, _ in old), readings
 
     def _track(self, now: float, total: int) -> None:
         """Record this reading's aggregate (hourly maxima) and whether it is above the baseline."""
         cfg = self.config
-        start = math.floor(now / HOUR_S) * HOUR_S
+        hour = math.floor(now / HOUR_S)
         h = self.hours
         # the current hour is the last one but after a clock step back
         for i in range(len(h) - 3, -1, -3):
-            if h[i] == start:
+            if h[i] == hour:
                 h[i + 1], h[i + 2] = max(h[i + 1], total), h[i + 2] + 1
                 break
         else:
-            rows = [*_rows(h, 3), [start, float(total), 1.0]]
+            rows = [*_rows(h, 3), [hour, total, 1]]
             rows.sort(key=lambda b: b[0])
-            h = _flat(rows)
+            h = _hours(rows)
         horizon = now - cfg.trend_baseline_s - 2 * HOUR_S
-        if h and min(h[::3]) < horizon:
-            h = _flat(b for b in _rows(h, 3) if b[0] >= horizon)
+        if h and min(h[::3]) * HOUR_S < horizon:
+            h = _hours(b for b in _rows(h, 3) if b[0] * HOUR_S >= horizon)
         self.hours = h
         base = self._baseline(now)
         if base is None or total < base[0] + cfg.trend_rise:
