@@ -120,11 +120,14 @@ class DeviceHealthConfig:
     battery_rearm: float = 0.30
 
 
+DEFAULT_CONFIG = DeviceHealthConfig()  # one for every device without its own (it is frozen)
+
+
 @dataclass(slots=True)  # many live ones in a worker: no per-instance dict
 class DeviceHealth:
     """Trouble state of one device: feed telemetry, status messages and timer ticks."""
 
-    config: DeviceHealthConfig = field(default_factory=DeviceHealthConfig)
+    config: DeviceHealthConfig = field(default_factory=lambda: DEFAULT_CONFIG)
     last_seen: float | None = None
     offline_since: float | None = None
     unworn_since: float | None = None
@@ -172,7 +175,7 @@ class DeviceHealth:
     def from_state(
         cls, state: Mapping[str, Any] | None, config: DeviceHealthConfig | None = None
     ) -> DeviceHealth:
-        h = cls(config or DeviceHealthConfig())
+        h = cls(config or DEFAULT_CONFIG)
         if state:
             h.last_seen, h.offline_since = state["seen"], state["off"]
             h.unworn_since, h.removed_event = state["unworn"], bool(state["rm"])
