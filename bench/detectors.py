@@ -18,7 +18,8 @@ Sections:
   no Faust, detectors kept live as in the worker) over fleet telemetry made by
   ``simulators.fleet.Fleet.telemetry``, split by stage (generate, bridge validation, JSON codec,
   detectors reading by reading and ``process_batch`` in batches of 500), the memory the worker
-  holds per device and the state each device's snapshot stores.
+  holds per device (and where it goes: each kind of live detector, the state dicts, the
+  pipeline's own caches) and the state each device's snapshot stores.
 
 Usage: bench/detectors [--devices 200] [--minutes 5] [--fixes 1000000] [--quick]
 """
@@ -385,6 +386,7 @@ def bench_pipeline_inprocess(devices: int, minutes: float, repeat: int) -> None:
         f"{saved / nd:,.0f} B right after a snapshot (live detectors "
         f"{(saved - dicts) / nd:,.0f} B, state dicts {dicts / nd:,.0f} B)"
     )
+    print("    of which: " + _breakdown(registry, decoded), flush=True)
     dev_bytes = [len(orjson.dumps(s)) for s in states["device"].values()]
     res_bytes = [len(orjson.dumps(s)) for s in states["resident"].values()]
     per_device = (sum(dev_bytes) + sum(res_bytes)) / max(1, len(dev_bytes))
@@ -395,6 +397,55 @@ def bench_pipeline_inprocess(devices: int, minutes: float, repeat: int) -> None:
         f"{per_device:,.0f} B per device  target <= {TARGET_STATE:,}: "
         f"{verdict(per_device <= TARGET_STATE)}"
     )
+
+
+def _breakdown(registry: Any, decoded: list[dict[str, Any]]) -> str:
+    """Where the worker's memory per device goes: a fresh pipeline over the same readings,
+    its parts let go one by one (tracemalloc, bytes per device)."""
+    import tracemalloc
+
+    from detectors.pipeline import DetectorPipeline
+
+    dev: dict[str, Any] = {}
+    res: dict[str, Any] = {}
+    gc.collect()
+    tracemalloc.start()
+    pipe = DetectorPipeline(lambda: registry, dev, res, fall_save_every_s=math.inf)
+    for r in decoded:
+        pipe.process(dict(r), float(r["received_at"]))
+    nd = max(1, len(dev))
+    devices, residents = pipe._live, pipe._resident_live
+
+    def drop(holders: dict[str, Any], attr: str) -> Callable[[], None]:
+        def let_go() -> None:
+            for holder in holders.values():
+                setattr(holder, attr, None)
+
+        return let_go
+
+    def holders() -> None:
+        devices.clear()
+        residents.clear()
+
+    parts: dict[str, float] = {}
+    for name, let_go in (
+        ("fall detectors", drop(devices, "fall")),
+        ("wander monitors", drop(devices, "wander")),
+        ("device health", drop(devices, "health")),
+        ("NEWS2 monitors", drop(residents, "monitor")),
+        ("live holders", holders),
+        ("resident states", res.clear),
+        ("device states", dev.clear),
+    ):
+        gc.collect()
+        before = tracemalloc.get_traced_memory()[0]
+        let_go()
+        gc.collect()
+        parts[name] = (before - tracemalloc.get_traced_memory()[0]) / nd
+    rest = tracemalloc.get_traced_memory()[0] / nd  # what the pipeline object still holds
+    tracemalloc.stop()
+    text = ", ".join(f"{k} {v:,.0f} B" for k, v in parts.items())
+    return f"{text}, the pipeline's caches and timers (and allocator free lists) {rest:,.0f} B"
 
 
 def main() -> None:
