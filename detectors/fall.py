@@ -55,7 +55,9 @@ POST_START_S = FF.POST_START_S  # post window starts this long after the impact 
 REF_S = FF.REF_S  # older reference orientation for the slow path (slides rotate slowly)
 PEAK_HALF_S = 0.5  # a candidate must be the largest |a| within +-this
 RING_BINS = int((REF_S[0] + POST_S) * BIN_HZ) + 4  # 6.2 s: every undecided candidate's context
-REFRACTORY_S = 5.0  # one finding per fall (bounces and rolling are not new falls)
+REFRACTORY_S = 5.0  # one finding per fall (bounces and rolling are not new falls) ...
+# ... unless a candidate within it is more probable than the finding: it upgrades that finding
+# (a stumble or step found just before the real impact must not hide the impact)
 MAX_GAP_S = 2.0  # a longer gap in the samples restarts the history
 MIN_HISTORY_S = 1.2  # an impact with less history before it has no "before" orientation
 STILL_RANGE_G = FF.STILL_RANGE_G  # a bin whose |a| varies less than this counts as still
@@ -256,6 +258,7 @@ class FallDetector:
     last_t: float | None = None  # time of the last accepted sample (queued ones included)
     decided_end: int = 0  # candidates below this absolute bin were already decided
     last_finding_bin: int = -(10**12)
+    last_finding_p: float = 1.0  # probability of that finding (1.0: nothing can upgrade it)
     still_from: float | None = None  # start of the current still period (epoch s)
     hist_start: int = 0  # absolute bin where the current unbroken history starts
     due_bin: int = NEVER  # process the queue once a sample reaches this bin (a decision is due)
@@ -297,6 +300,7 @@ class FallDetector:
             "last_t": self.last_t,
             "decided_end": self.decided_end,
             "last_finding_bin": self.last_finding_bin,
+            "last_finding_p": self.last_finding_p,
             "still_from": self.still_from,
             "hist_start": self.hist_start,
             "due_bin": self.due_bin,
@@ -319,6 +323,7 @@ class FallDetector:
             last_t=None if s["last_t"] is None else float(s["last_t"]),
             decided_end=int(s["decided_end"]),
             last_finding_bin=int(s["last_finding_bin"]),
+            last_finding_p=float(s.get("last_finding_p", 1.0)),
             still_from=None if s["still_from"] is None else float(s["still_from"]),
         )
         if s.get("v", 1) >= 2:
@@ -574,20 +579,25 @@ class FallDetector:
                 j0 = max(0, c - half)
                 if int(np.argmax(amax[j0 : c + half + 1])) + j0 != c:
                     continue  # not the first largest |a| nearby
-                if absbin < self.last_finding_bin + REFRACTORY_S * BIN_HZ:
-                    continue
                 if absbin - self.hist_start < MIN_HISTORY_S * BIN_HZ:
                     continue  # no orientation before it to compare with
-                self._candidate(work, c, absbin)
+                upgrade_only = absbin < self.last_finding_bin + REFRACTORY_S * BIN_HZ
+                self._candidate(work, c, absbin, upgrade_only)
         self._confirm(work, ws, end)
 
-    def _candidate(self, work: I16, c: int, absbin: int) -> None:
+    def _candidate(self, work: I16, c: int, absbin: int, upgrade_only: bool = False) -> None:
+        """Decide one candidate; within the refractory (``upgrade_only``) only a more probable
+        one than the last finding is emitted (it upgrades that finding: the same fall)."""
         x, ev, post_vec = self._features(work, c)
         if self.collect is not None:
             self.collect.append(((absbin + 0.5) / BIN_HZ, x))
             return
         p = float(fall_model().probability(x)[0])
         ev["probability"] = round(p, 4)
+        if upgrade_only:
+            if p >= SUSPECT_P and p > self.last_finding_p:
+                self._emit(absbin, ev, p)
+            return
         if p >= SUSPECT_P:
             self._emit(absbin, ev, p)
             return
@@ -605,7 +615,7 @@ class FallDetector:
             self.watch += [p, float(ev["ref_angle_deg"])]
 
     def _emit(self, absbin: int, ev: dict[str, float | bool], p: float) -> None:
-        self.last_finding_bin = absbin
+        self.last_finding_bin, self.last_finding_p = absbin, p
         self.watch = None
         self.held = (
             *self.held,

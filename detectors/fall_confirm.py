@@ -171,6 +171,13 @@ class Suspicion:
             return min(self.closes_at, self.last_seen + self.silent_after)
         return self.deadline
 
+    def upgrade(self, impact_ts: float, probability: float, lying: bool) -> None:
+        """A more probable impact of the same fall (found within the detector's refractory, or
+        while the wearer is being asked): the question stays, the evidence is the stronger one.
+        The walking test starts again from the new impact."""
+        self.impact_ts, self.probability, self.lying = float(impact_ts), float(probability), lying
+        self.buf, self.buf_rate, self.buf_end_ts = "", 0.0, -math.inf
+
     # -- evidence ------------------------------------------------------------------------------
     def seen(self, now: float) -> None:
         """Any message of the device: it is not silent."""

@@ -206,13 +206,21 @@ def replay(rec: Record, baseline: ModuleType | None) -> None:
 
 # ---- evaluation ----------------------------------------------------------------------------
 def emitted(rec: Record, p: FloatArray, suspect: float) -> list[int]:
-    """Candidates the detector would emit (p >= suspect, 5 s refractory after each)."""
+    """Suspicions the detector would raise, each as its strongest candidate: p >= suspect, a
+    5 s refractory after each, within which a more probable candidate upgrades the suspicion
+    (the detector emits it and the confirmation step raises the open question's probability)."""
     out: list[int] = []
     last = -1e18
     for j in np.argsort(rec.cand_ts, kind="stable").tolist():
-        if p[j] >= suspect and rec.cand_ts[j] >= last + REFRACTORY_S:
+        if p[j] < suspect:
+            continue
+        if rec.cand_ts[j] >= last + REFRACTORY_S:
             out.append(j)
-            last = rec.cand_ts[j]
+        elif p[j] > p[out[-1]]:
+            out[-1] = j  # an upgrade: the same suspicion, stronger evidence
+        else:
+            continue
+        last = rec.cand_ts[j]
     return out
 
 

@@ -681,13 +681,16 @@ class DetectorPipeline:
         out: Outputs,
     ) -> None:
         """An accelerometer finding: ask the wearer; nobody else is told yet."""
+        probability = float(getattr(finding, "probability", 1.0))
+        open_one = self._suspicion(state)
+        if open_one is not None:  # the wearer is being asked already: one question at a time
+            if probability > open_one.probability:
+                self._upgrade(open_one, finding, probability, state)
+            return
         last = state.get("fall")
         if last and abs(finding.impact_ts - last["impact"]) <= FALL_EPISODE_S:
             return  # the same fall (raised by the device, or an earlier finding)
-        if state.get("suspicion"):
-            return  # the wearer is being asked already: one question at a time
         config = self._confirm_config(resident)
-        probability = float(getattr(finding, "probability", 1.0))
         sid = alert_id("fall", reading["device_id"], round(finding.impact_ts, 1))
         quiet_gap = float((state.get("quiet_gap") or (0.0, 0.0))[0])
         suspicion = Suspicion.open(
@@ -719,6 +722,24 @@ class DetectorPipeline:
                 "timeout_s": int(config.window_s),
             }
         )
+
+    @staticmethod
+    def _upgrade(
+        suspicion: Suspicion, finding: FallFinding, probability: float, state: State
+    ) -> None:
+        """The open question gets the stronger evidence (a weak candidate just before the real
+        impact, e.g. the stumble of a trip, must not decide the fall with its own probability)."""
+        suspicion.upgrade(finding.impact_ts, probability, finding.lying_still)
+        state["suspicion"] = suspicion.to_state()
+        state["fall"] = {**state["fall"], "impact": finding.impact_ts}
+        details = state.get("suspicion_details") or {}
+        details.update(
+            probability=round(probability, 4),
+            peak_g=round(finding.peak_g, 2),
+            lying_still=finding.lying_still,
+            evidence=finding.evidence,
+        )
+        state["suspicion_details"] = details
 
     def _record(
         self,

@@ -377,3 +377,60 @@ def test_one_question_at_a_time() -> None:
                 out.extend(p.process({**r, "ts": ts + 0.5, "event": "ok"}, now))
         runs.append([(s["outcome"], round(s["ts"] - T0 - impact)) for s in out.suspicions])
     assert runs == [[("open", 0)], [("open", 0), ("cancelled", 0), ("open", 35)]]
+
+
+# --------------------------------------------------------------------------- upgrades
+
+
+def test_a_stronger_impact_upgrades_the_open_question() -> None:
+    s = opened(p=0.6, lying_still=False)  # weak: no page on no answer, nor on silence (0.7)
+    assert not s.strong and not s.telling_silence
+    feed(s, lying(2), T0 + 1.0, still=False)
+    assert s.buf  # samples after the first impact kept for the walking test
+    s.upgrade(T0 + 2.0, 0.95, True)
+    assert (s.impact_ts, s.probability, s.lying) == (T0 + 2.0, 0.95, True)
+    assert s.strong and s.telling_silence and s.buf == ""  # the walking test starts again
+    assert s.suspicion_id == "fall-x" and s.deadline == T0 + 3.0 + 30.0  # the same question
+    assert Suspicion.from_state(orjson.loads(orjson.dumps(s.to_state()))) == s
+
+
+class _ByPeak:
+    """Probabilities set by the impact's size, so the test fixes them (not the model's)."""
+
+    def probability(self, x: np.ndarray) -> np.ndarray:
+        from detectors.fall_features import FEATURES
+
+        return np.where(np.atleast_2d(x)[:, FEATURES.index("peak_g")] >= 4.0, 0.95, 0.6)
+
+
+def stumble_then_fall() -> tuple[np.ndarray, float, float]:
+    """A 3 g stumble, 1.5 s later a 6 g impact and lying still: (g, stumble, impact) offsets."""
+    upright = np.tile([0.0, -1.0, 0.0], (int(4 * RATE), 1))
+    bump = upright[:4] * (1 + 2.0 * np.sin(np.linspace(0, np.pi, 4)))[:, None]
+    fall, impact = clear_fall(before_s=1.5 - 4 / RATE, after_s=30.0)
+    return np.vstack([upright, bump, fall]), 4 + 2 / RATE, 4 + 4 / RATE + impact
+
+
+@pytest.mark.parametrize("placement_device", ["W001", "P002"])
+def test_the_stumble_before_a_fall_does_not_decide_it(
+    monkeypatch: pytest.MonkeyPatch, placement_device: str
+) -> None:
+    """Trips and slips: the stumble is found first (weak), the impact 1.5 s later, within the
+    detector's 5 s refractory. The impact upgrades the open question, so the fall pages;
+    judged by the stumble alone it would be cancelled as too uncertain."""
+    from detectors import fall as fall_module
+
+    monkeypatch.setattr(fall_module, "fall_model", lambda: _ByPeak())
+    p = DetectorPipeline(lambda: REGISTRY, fall_alert_p=0.9)
+    g, stumble, impact = stumble_then_fall()
+    out = run(p, placement_device, g)
+    opened_, confirmed = out.suspicions
+    assert abs(opened_["ts"] - (T0 + stumble)) < 0.1  # the question was asked at the stumble
+    assert opened_["details"]["probability"] == 0.6
+    assert confirmed["outcome"] == "confirmed" and confirmed["reason"] == "lying still"
+    (alert,) = out.alerts
+    assert alert.alert_id == opened_["suspicion_id"]  # one question, one alert
+    assert abs(alert.ts - (T0 + impact)) < 0.1  # the fall is the impact, not the stumble
+    assert alert.details["probability"] == 0.95
+    assert alert.detected_at - alert.ts <= 60
+    assert [c["cmd"] for c in out.commands] == ["check"]  # asked once
