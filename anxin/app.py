@@ -16,7 +16,7 @@ import inspect
 import os
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,14 @@ class DetectorApp(faust.App):
 
     before_stop: Callable[[], Awaitable[None]] | None = None
 
+    def on_init_dependencies(self) -> Iterable[Any]:
+        """Without the web views nobody reads Faust's ``Monitor``: it is left out of the sensors
+        (its per-message hooks were 2 % of the worker's time, and its sampler ticks at idle)."""
+        dependencies = super().on_init_dependencies()
+        if not self.conf.web_enabled:
+            self.sensors.remove(self.monitor)
+        return dependencies
+
     async def on_stop(self) -> None:
         if self.before_stop is not None:
             try:
@@ -51,6 +59,15 @@ class DetectorApp(faust.App):
             except Exception:  # the next owner re-processes what was not acknowledged
                 log.exception("final snapshot failed")
         await super().on_stop()
+
+
+def stream_buffer(partitions: int) -> int:
+    """Events a stream may hold before Faust stops fetching: room for two fetches of every
+    partition (1 MiB each, ~800 readings). With Faust's 4,096 a single fetch round of four
+    partitions (~3,200) crossed its high-pressure mark (4,096 / 1.25): fetching stopped until
+    the stream drained to 40 %, and a catching-up worker sat idle a third of the time waiting
+    for the next fetch (bench/worker: 4,000 -> 5,750 readings/s, RSS +27 MB while behind)."""
+    return max(4096, 2048 * partitions)
 
 
 def create_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
@@ -70,6 +87,7 @@ def create_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
         datadir=str(f.data_dir),
         producer_acks=-1,
         producer_linger_ms=f.producer_linger_ms,
+        stream_buffer_maxsize=stream_buffer(k.partitions),
     )
     registry = RegistryWatcher(settings.registry, settings.registry_reload_s)
 
