@@ -7,7 +7,8 @@ and produced to `readings` first (keyed by resident); then one worker starts on 
 (Tansu) and the bench reads its stats file until every reading is processed: readings per
 CPU-second of the worker, readings per second, its RSS, and the Kafka records it wrote. ENV=VALUE
 pairs go to the worker (e.g. ANXIN_FAUST__SNAPSHOT_INTERVAL_S=10); WB_SPY=seconds has py-spy
-sample the worker into /tmp/w.spy.
+sample the worker into /tmp/w.spy; WB_IDLE=seconds measures the worker's CPU once it has caught
+up (its fixed cost: timers, fetches, snapshots of nothing).
 """
 
 import asyncio
@@ -26,7 +27,7 @@ import yaml
 
 from anxin.core.registry import Registry
 from anxin.services import Supervisor
-from ingest.telemetry import validate_telemetry
+from ingest.telemetry import Accepted, validate_telemetry
 from simulators.fleet import Fleet, demo_registry
 
 devices = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
@@ -50,8 +51,11 @@ for i in range(per_dev):
             orjson.dumps(p, option=orjson.OPT_SERIALIZE_NUMPY),
             t0 + i * 10 + 1,
         )
+        assert isinstance(v, Accepted), v  # the fleet sends valid telemetry
         r = v.reading
-        rid = registry.device_owner(d.device_id)[0]
+        owner = registry.device_owner(d.device_id)
+        assert owner is not None
+        rid = owner[0]
         r["resident_id"] = rid
         recs.append((rid.encode(), orjson.dumps(r)))
 fleet.pool.sel.close()
@@ -64,7 +68,7 @@ try:
     from anxin.core.settings import KafkaSettings
     from anxin.core.topics import ensure_topics
 
-    async def produce():
+    async def produce() -> None:
         await ensure_topics(KafkaSettings(bootstrap=ep.kafka_bootstrap))
         pr = AIOKafkaProducer(
             bootstrap_servers=ep.kafka_bootstrap, linger_ms=20, max_batch_size=262144
@@ -136,6 +140,13 @@ try:
         f"{n / max(wall, 1e-6):,.0f}/s; RSS {pw.memory_info().rss / 1e6:.0f} MB; "
         f"records_out {s['records_out']:,}, snapshots {s['snapshots']:,}"
     )
+    idle_s = float(os.environ.get("WB_IDLE", "0"))
+    if idle_s > 0:  # the fixed cost: the worker's CPU with nothing left to read
+        c0 = pw.cpu_times()
+        time.sleep(idle_s)
+        c1 = pw.cpu_times()
+        used = (c1.user + c1.system) - (c0.user + c0.system)
+        print(f"idle: {100 * used / idle_s:.1f} % of a core over {idle_s:.0f} s")
     t_stop = time.time()
     w.terminate()
     try:
