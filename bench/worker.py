@@ -7,8 +7,9 @@ and produced to `readings` first (keyed by resident); then one worker starts on 
 (Tansu) and the bench reads its stats file until every reading is processed: readings per
 CPU-second of the worker, readings per second, its RSS, and the Kafka records it wrote. ENV=VALUE
 pairs go to the worker (e.g. ANXIN_FAUST__SNAPSHOT_INTERVAL_S=10); WB_SPY=seconds has py-spy
-sample the worker into /tmp/w.spy; WB_IDLE=seconds measures the worker's CPU once it has caught
-up (its fixed cost: timers, fetches, snapshots of nothing).
+sample the worker into /tmp/w.spy. WB_RATE=readings/s produces them at that rate once the worker
+has started instead (its CPU per reading at a steady load: small batches); WB_IDLE=seconds
+measures the worker's CPU once it has caught up (its fixed cost: timers, fetches).
 """
 
 import asyncio
@@ -68,18 +69,24 @@ try:
     from anxin.core.settings import KafkaSettings
     from anxin.core.topics import ensure_topics
 
-    async def produce() -> None:
+    async def produce(rate: float = 0.0) -> None:
+        """Every reading to ``readings``: at once, or ``rate`` a second (WB_RATE)."""
         await ensure_topics(KafkaSettings(bootstrap=ep.kafka_bootstrap))
         pr = AIOKafkaProducer(
             bootstrap_servers=ep.kafka_bootstrap, linger_ms=20, max_batch_size=262144
         )
         await pr.start()
-        for k, v in recs:
+        start = time.monotonic()
+        for i, (k, v) in enumerate(recs):
+            if rate and (delay := start + i / rate - time.monotonic()) > 0:
+                await asyncio.sleep(delay)
             await pr.send("readings", v, key=k)
         await pr.flush()
         await pr.stop()
 
-    asyncio.run(produce())
+    rate = float(os.environ.get("WB_RATE", "0"))
+    if not rate:
+        asyncio.run(produce())
     stats = run / "w.stats.json"
     env = {
         **os.environ,
@@ -98,6 +105,48 @@ try:
         stderr=subprocess.STDOUT,
     )
     pw = psutil.Process(w.pid)
+
+    def spy() -> None:
+        if os.environ.get("WB_SPY"):
+            subprocess.Popen(
+                [
+                    str(Path(sys.executable).parent / "py-spy"),
+                    "record",
+                    "-p",
+                    str(w.pid),
+                    "-d",
+                    os.environ["WB_SPY"],
+                    "-f",
+                    "raw",
+                    "-o",
+                    "/tmp/w.spy",
+                    "-r",
+                    "200",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+
+    if rate:  # the worker at a steady load: its CPU per reading with small batches
+        while True:
+            time.sleep(0.2)
+            try:
+                if json.loads(stats.read_text())["partitions"]:
+                    break
+            except Exception:
+                continue
+        c = pw.cpu_times()
+        cpu0, t_paced = c.user + c.system, time.time()
+        spy()
+        asyncio.run(produce(rate))
+        while json.loads(stats.read_text())["readings"] < len(recs):
+            time.sleep(0.2)
+        c = pw.cpu_times()
+        used, wall = c.user + c.system - cpu0, time.time() - t_paced
+        print(
+            f"paced: {len(recs):,} readings at {rate:,.0f}/s in {wall:.1f} s, worker "
+            f"{100 * used / wall:.1f} % CPU -> {len(recs) / used:,.0f} readings/CPU-s"
+        )
     first = None
     while True:
         time.sleep(0.2)
@@ -108,25 +157,7 @@ try:
         if s["readings"] and first is None:
             c = pw.cpu_times()
             first = (time.time(), c.user + c.system, s["readings"])
-            if os.environ.get("WB_SPY"):
-                spy = subprocess.Popen(
-                    [
-                        str(Path(sys.executable).parent / "py-spy"),
-                        "record",
-                        "-p",
-                        str(w.pid),
-                        "-d",
-                        os.environ["WB_SPY"],
-                        "-f",
-                        "raw",
-                        "-o",
-                        "/tmp/w.spy",
-                        "-r",
-                        "200",
-                    ],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
+            spy()
         if s["readings"] >= len(recs) and first is not None:
             break
     c = pw.cpu_times()
