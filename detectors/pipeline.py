@@ -803,7 +803,8 @@ class DetectorPipeline:
         impact, e.g. the stumble of a trip, must not decide the fall with its own probability)."""
         suspicion.upgrade(finding.impact_ts, probability, finding.lying_still)
         state["suspicion"] = suspicion.to_state()
-        state["fall"] = {**state["fall"], "impact": finding.impact_ts}
+        episode = state.get("fall") or {"alert_id": suspicion.suspicion_id, "severity": None}
+        state["fall"] = {**episode, "impact": finding.impact_ts}
         details = state.get("suspicion_details") or {}
         details.update(
             probability=round(probability, 4),
