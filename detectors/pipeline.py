@@ -179,6 +179,17 @@ class Outputs:
         del self.rejected[mark[3] :], self.suspicions[mark[4] :]
 
 
+def _finding_details(finding: FallFinding, probability: float) -> dict[str, Any]:
+    """What a suspicion's record and alert say of the finding that opened (or upgraded) it."""
+    return {
+        "probability": round(probability, 4),
+        "peak_g": round(finding.peak_g, 2),
+        "placement": finding.placement,
+        "lying_still": finding.lying_still,
+        "evidence": finding.evidence,
+    }
+
+
 def _samples(rows: list[Any]) -> np.ndarray:
     """``np.asarray(rows, np.float64)``, twice as fast when every row is a list of three: numpy
     then reads the values in one flat pass instead of walking nested lists. Each value converts
@@ -771,11 +782,7 @@ class DetectorPipeline:
         state["fall"] = {"impact": finding.impact_ts, "alert_id": sid, "severity": None}
         state["suspicion_details"] = {
             "detected_by": "accelerometer",
-            "probability": round(probability, 4),
-            "peak_g": round(finding.peak_g, 2),
-            "placement": finding.placement,
-            "lying_still": finding.lying_still,
-            "evidence": finding.evidence,
+            **_finding_details(finding, probability),
             "check_timeout_s": resident.check_timeout_s if resident else 30,
             "suspected_at": now,
         }
@@ -806,12 +813,7 @@ class DetectorPipeline:
         episode = state.get("fall") or {"alert_id": suspicion.suspicion_id, "severity": None}
         state["fall"] = {**episode, "impact": finding.impact_ts}
         details = state.get("suspicion_details") or {}
-        details.update(
-            probability=round(probability, 4),
-            peak_g=round(finding.peak_g, 2),
-            lying_still=finding.lying_still,
-            evidence=finding.evidence,
-        )
+        details.update(_finding_details(finding, probability))
         state["suspicion_details"] = details
 
     def _record(
