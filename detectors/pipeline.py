@@ -290,7 +290,6 @@ class DetectorPipeline:
         self._fences: dict[str, tuple[int, list[geofence.Fence], ZoneInfo]] = {}
         self._vitals_configs: dict[tuple[int, float], news2.VitalsConfig] = {}
         self._health_configs: dict[tuple[Any, Any], device_health.DeviceHealthConfig] = {}
-        self._vitals_overridden = type(self).process_vitals is not DetectorPipeline.process_vitals
         # (due, 0 device / 1 resident, key): every due time set since; a popped entry whose
         # state holds a later due is stale and skipped (the later one has its own entry)
         self._timers: list[tuple[float, int, str]] = []
@@ -479,10 +478,7 @@ class DetectorPipeline:
                 "ts": reading["ts"],
                 "vitals": vitals,
             }
-            if self._vitals_overridden:  # a subclass's own process_vitals sees every record
-                out.extend(self.process_vitals(record, now))
-            else:
-                self._vitals(record, now, out, self._vitals_config(resident))
+            self._vitals(record, now, out, self._vitals_config(resident))
 
     def _detector_failed(
         self, name: str, exc: Exception, reading: State, now: float, out: Outputs

@@ -29,9 +29,9 @@ class Scoring(DetectorPipeline):
         super().__init__(lambda: REGISTRY)
         self.scored: list[float] = []
 
-    def process_vitals(self, record: Any, now: float) -> Outputs:
+    def _vitals(self, record: Any, now: float, out: Outputs, config: Any = None) -> None:
         self.scored.append(float(record["ts"]))
-        return super().process_vitals(record, now)
+        super()._vitals(record, now, out, config)
 
 
 def message(seq: int, ts: float, sos: bool) -> dict[str, Any]:
