@@ -32,6 +32,9 @@ from detectors.pipeline import DetectorPipeline, Outputs
 log = get_logger(__name__)
 MARKER_KEY = b"~marker"  # not a snapshot: where a new owner's read of a partition ends
 LOAD_TIMEOUT_S = 120.0
+NO_SLICE = -1  # an event of no resident (a dead letter): acknowledged with the next slice
+EVERYONE = -2  # a snapshot of every changed resident, acknowledging every event
+SNAPSHOT_TICK_S = 0.2
 STOP_FLUSH_TIMEOUT_S = 10.0
 
 
@@ -70,6 +73,12 @@ def stream_buffer(partitions: int) -> int:
     return max(4096, 2048 * partitions)
 
 
+def snapshot_ticks(interval_s: float, buckets: int) -> int:
+    """Slices (timer ticks) a snapshot interval is dealt into: one every ~0.2 s, at most one
+    per bucket."""
+    return max(1, min(buckets, round(interval_s / SNAPSHOT_TICK_S)))
+
+
 def create_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
     f, k = settings.faust, settings.kafka
     app = DetectorApp(
@@ -104,14 +113,18 @@ def create_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
     snapshots = raw_topic(k.state_topic)
 
     pipeline = DetectorPipeline(lambda: registry.current, fall_save_every_s=float("inf"))
-    live = LiveState(f.snapshot_buckets, pipeline.save_fall_window)
+    ticks = snapshot_ticks(f.snapshot_interval_s, f.snapshot_buckets)
+    live = LiveState(f.snapshot_buckets, pipeline.save_forms, pipeline.drop_forms, ticks)
     pipeline.device_state, pipeline.resident_state = live.devices, live.residents
     lock = asyncio.Lock()  # one batch or tick at a time, its outputs enqueued before release
     snapping = asyncio.Lock()  # one snapshot at a time: a bucket's records stay in order
     transitions: set[str] = set()  # residents whose alerts or checks changed since a snapshot
     ready = asyncio.Event()  # cleared while a rebalance loads snapshots
     ready.set()
-    pending: list[tuple[Any, Any]] = []  # (stream, event): acknowledged after the next snapshot
+    # (stream, event) by the slice of the event's resident (NO_SLICE: none), acknowledged once a
+    # snapshot of that slice made after it is delivered
+    pending: dict[int, list[tuple[Any, Any]]] = {}
+    turn = [0]  # the slice whose dirty residents the next periodic snapshot writes
     stats = {
         "readings": 0,
         "statuses": 0,
@@ -121,7 +134,6 @@ def create_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
         "dead_letters": 0,
         "acked": 0,
     }
-    last_flush = [time.time()]
     owned: list[int] = []  # the readings partitions this worker holds (stats, logs)
 
     async def publish(out: Outputs) -> None:
@@ -149,20 +161,23 @@ def create_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
         stats["dead_letters"] += len(out.rejected)
         stats["records_out"] += len(sends)
 
-    async def snapshot(everyone: bool) -> None:
-        """A consistent cut: the chosen residents' state as of now, sent once every output made
-        before the cut is delivered (so no snapshot runs ahead of its outputs); with
-        ``everyone``, the events processed before the cut are acknowledged once it is delivered.
-        Processing goes on while the records travel: only the cut holds ``lock``."""
+    async def snapshot(scope: int) -> None:
+        """A consistent cut of the chosen residents' state as of now, sent once every output
+        made before the cut is delivered (so no snapshot runs ahead of its outputs). ``scope``:
+        a slice (its changed residents and those whose alerts or checks changed; then its
+        events are acknowledged) or EVERYONE (every changed resident, every event). Processing
+        goes on while the records travel: only the cut holds ``lock``."""
         async with snapping:
             async with lock:
-                chosen = live.dirty_residents() if everyone else set(transitions)
+                if scope == EVERYONE:
+                    chosen = live.dirty_residents()
+                    taken = dict(pending)
+                    pending.clear()
+                else:
+                    chosen = live.dirty_residents(scope) | transitions
+                    taken = {k: pending.pop(k) for k in (scope, NO_SLICE) if k in pending}
                 transitions.difference_update(chosen)
                 records = live.snapshot(chosen)
-                taken = pending[:] if everyone else []
-                if everyone:
-                    del pending[:]
-                    last_flush[0] = time.time()
             try:
                 await app.producer.flush()  # the outputs of everything before the cut
                 for partition, key, value in records:
@@ -170,13 +185,15 @@ def create_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
                 await app.producer.flush()
             except BaseException:  # not delivered: the next snapshot takes them again
                 live.residents.dirty.update(chosen)
-                pending[:0] = taken
+                for k, events in taken.items():
+                    pending[k] = events + pending.get(k, [])
                 raise
             stats["snapshots"] += len(records)
             stats["records_out"] += len(records)
-            for stream, event in taken:
-                await stream.ack(event)
-            stats["acked"] += len(taken)
+            for events in taken.values():
+                for stream, event in events:
+                    await stream.ack(event)
+                stats["acked"] += len(events)
 
     def changed_by(out: Outputs) -> set[str]:
         """Residents whose alerts or checks these outputs change: snapshotted at once."""
@@ -192,9 +209,10 @@ def create_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
         reason = f"{stage} error: {type(exc).__name__}"
         out.rejected.append(dead_letter(reason, stage, now, payload=raw))
 
-    def run_readings(events: list[Any], now: float, out: Outputs) -> None:
-        """Decode the batch, then every detector over it at once (``process_batch``)."""
-        records, raws = [], []
+    def run_readings(events: list[Any], now: float, out: Outputs) -> list[int]:
+        """Decode the batch, then every detector over it at once (``process_batch``); returns
+        each event's slice."""
+        records, raws, slices = [], [], []
         for event in events:
             raw = event.value
             try:
@@ -205,7 +223,9 @@ def create_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
                 live.note(device_id, resident_id, event.message.partition)
             except Exception as exc:
                 reject("detect", raw, exc, now, out)
+                slices.append(NO_SLICE)
                 continue
+            slices.append(live.slice_of(resident_id))
             records.append(record)
             raws.append(raw)
         stats["readings"] += len(records)
@@ -215,21 +235,26 @@ def create_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
             reject("detect", raws[i], exc, now, out)
 
         out.extend(pipeline.process_batch(records, now, on_error=failed))
+        return slices
 
-    def run_statuses(events: list[Any], now: float, out: Outputs) -> None:
+    def run_statuses(events: list[Any], now: float, out: Outputs) -> list[int]:
+        slices = []
         for event in events:
             raw = event.value
+            home = NO_SLICE
             try:
                 record = loads(raw)
                 device_id = str(record["device_id"])
                 stats["statuses"] += 1
                 owner = registry.current.device_owner(device_id)
-                if owner is None:
-                    continue
-                live.note(device_id, owner[0], event.message.partition)
-                out.extend(pipeline.process_status(record, now))
+                if owner is not None:
+                    live.note(device_id, owner[0], event.message.partition)
+                    home = live.slice_of(owner[0])
+                    out.extend(pipeline.process_status(record, now))
             except Exception as exc:
                 reject("device-status", raw, exc, now, out)
+            slices.append(home)
+        return slices
 
     def batch_agent(topic: Any, name: str, run: Any) -> None:
         """An agent running ``run`` over batches of its topic, acknowledging after snapshots."""
@@ -239,8 +264,8 @@ def create_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
                 await ready.wait()
                 async with lock:
                     out, now = Outputs(), time.time()
-                    run(events, now, out)
-                    pending.extend((stream, e) for e in events)
+                    for event, home in zip(events, run(events, now, out), strict=True):
+                        pending.setdefault(home, []).append((stream, event))
                     await publish(out)
                     transitions.update(changed_by(out))
 
@@ -276,18 +301,22 @@ def create_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
             await publish(out)
             transitions.update(changed_by(out))
 
-    @app.timer(interval=min(0.2, f.snapshot_interval_s))
+    @app.timer(interval=f.snapshot_interval_s / ticks)
     async def snapshot_timer() -> None:
-        """Every changed resident each ``snapshot_interval_s`` (at once when a rebalance starts:
-        Faust waits for every event to be acknowledged before it lets partitions go); those
-        whose alerts or checks changed within a fraction of a second."""
+        """One slice of the changed residents at each tick, so each is written every
+        ``snapshot_interval_s`` (everyone at once when a rebalance starts: Faust waits for every
+        event to be acknowledged before it lets partitions go), and with every slice those
+        whose alerts or checks changed."""
         if not ready.is_set():
             return
-        due = time.time() - last_flush[0] >= f.snapshot_interval_s or app.rebalancing
-        if due and (pending or live.dirty_residents()):
-            await snapshot(everyone=True)
-        elif transitions:
-            await snapshot(everyone=False)
+        if app.rebalancing:
+            if pending or live.dirty_residents():
+                await snapshot(EVERYONE)
+            return
+        part = turn[0]
+        turn[0] = (part + 1) % ticks
+        if part in pending or NO_SLICE in pending or transitions or live.dirty_residents(part):
+            await snapshot(part)
 
     @app.timer(interval=1.0)
     async def write_stats() -> None:
@@ -335,13 +364,13 @@ def create_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
         return live.load(latest.items(), partitions)
 
     async def final_snapshot() -> None:
-        await snapshot(everyone=True)
+        await snapshot(EVERYONE)
 
     app.before_stop = final_snapshot
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def _revoked(sender: Any, revoked: set[Any], **kwargs: Any) -> None:
-        await snapshot(everyone=True)  # the next owner starts from everything this worker did
+        await snapshot(EVERYONE)  # the next owner starts from everything this worker did
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def _assigned(sender: Any, assigned: set[Any], **kwargs: Any) -> None:

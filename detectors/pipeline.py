@@ -22,7 +22,7 @@ import binascii
 import hashlib
 import heapq
 import itertools
-from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -612,7 +612,30 @@ class DetectorPipeline:
         self._write_device(live, state)  # in place: the key is being snapshotted already
         self._save_resident(live.resident_id)
 
-    save_fall_window = save_live_state  # the worker's name for it (anxin/live_state.py)
+    def save_forms(self, resident_id: str, device_ids: Iterable[str]) -> None:
+        """The live detectors of ``device_ids`` and the resident's NEWS2 monitor into their
+        states, right before a snapshot serialises them (``anxin/live_state.py``)."""
+        for device_id in device_ids:
+            live = self._live.get(device_id)
+            state = self.device_state.get(device_id)
+            if live is not None and state is not None and live.token == state.get("token"):
+                self._write_device(live, state)
+        self._save_resident(resident_id)
+
+    def drop_forms(self, resident_id: str, device_ids: Iterable[str]) -> None:
+        """Out of the states again once serialised: the live objects hold the same, and forms
+        kept until each device's next reading cost 5 KB a device (bench/detectors). A form no
+        live object continues (a snapshot loaded, not read on yet) is the state: it stays."""
+        for device_id in device_ids:
+            live = self._live.get(device_id)
+            state = self.device_state.get(device_id)
+            if live is not None and state is not None and live.token == state.get("token"):
+                for form in _DEVICE_FORMS:
+                    state.pop(form, None)
+        live_r = self._resident_live.get(resident_id)
+        state_r = self.resident_state.get(resident_id)
+        if live_r is not None and state_r is not None and live_r.token == state_r.get("token"):
+            state_r.pop("news2", None)
 
     def _save_resident(self, resident_id: str) -> None:
         live = self._resident_live.get(resident_id)

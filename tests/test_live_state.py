@@ -19,7 +19,7 @@ T0 = 1_795_700_000.0
 
 def worker_state() -> tuple[DetectorPipeline, LiveState]:
     pipeline = DetectorPipeline(lambda: REGISTRY, fall_save_every_s=float("inf"))
-    live = LiveState(8, pipeline.save_fall_window)
+    live = LiveState(8, pipeline.save_forms, pipeline.drop_forms)
     pipeline.device_state, pipeline.resident_state = live.devices, live.residents
     return pipeline, live
 
@@ -62,3 +62,66 @@ def test_devices_that_stay_are_kept() -> None:
     pipeline.process({**reading("W001", "R001", T0), "battery": 0.9}, T0)
     assert live.moved(lambda device: "R001") == []
     assert "W001" in live.devices and live.owner == {"W001": "R001"}
+
+
+def walk(device: str, resident: str, seconds: int) -> list[dict[str, object]]:
+    """Readings with accel (1 s chunks at rest), vitals and battery: every detector has state."""
+    out: list[dict[str, object]] = []
+    for i in range(seconds):
+        g = [[0.0, 0.0, 1.0]] * 25
+        out.append(
+            {
+                **reading(device, resident, T0 + i),
+                "battery": 0.9,
+                "accel": {"rate": 25.0, "g": g},
+                "vitals": {"heart_rate": 70 + i % 3, "spo2": 97},
+            }
+        )
+    return out
+
+
+def test_a_snapshot_drops_the_forms_it_wrote_and_rewrites_clean_bucket_mates() -> None:
+    """The forms go once serialised (the live objects hold them); a bucket mate that did not
+    change is serialised again from its live objects, so every record is whole; and a worker
+    that loads the records holds the same states."""
+    pipeline, live = worker_state()
+    live.bucket_count = 1  # R001 and R002 share the one bucket of partition 0
+    for device, resident in (("W001", "R001"), ("W002", "R002")):
+        live.note(device, resident, 0)
+        for r in walk(device, resident, 12):
+            pipeline.process(r, float(r["ts"]))  # type: ignore[arg-type]
+    (first,) = live.snapshot(live.dirty_residents())
+    for device in ("W001", "W002"):
+        assert not {"fall_detector", "health"} & set(live.devices[device])
+    assert "news2" not in live.residents["R001"]
+
+    for r in walk("W002", "R002", 3):  # only R002 changes
+        pipeline.process({**r, "ts": float(r["ts"]) + 20}, float(r["ts"]) + 20)  # type: ignore[arg-type]
+    assert live.dirty_residents() == {"R002"}
+    (second,) = live.snapshot(live.dirty_residents())
+    body = decode_bucket(second[2])
+    assert body["R001"] == decode_bucket(first[2])["R001"]  # unchanged, written whole again
+    for resident, device in (("R001", "W001"), ("R002", "W002")):
+        assert {"fall_detector", "health"} <= set(body[resident]["d"][device])
+        assert "news2" in body[resident]["r"]
+
+    _, loaded = worker_state()
+    loaded.bucket_count = 1
+    assert loaded.load([(second[1], second[2])], {0}) == 2
+    assert loaded.devices["W001"] == body["R001"]["d"]["W001"]  # a loaded form is the state
+    (again,) = loaded.snapshot(["R001", "R002"])
+    assert decode_bucket(again[2]) == body  # kept: no live objects continue it yet
+
+
+def test_slices_deal_the_buckets_and_filter_the_changed_residents() -> None:
+    _, live = worker_state()
+    live.slices = 4
+    residents = ["R001", "R002", "R003"]
+    for i, resident in enumerate(residents):
+        live.note(f"X{i}", resident, 0)
+    parts = {r: live.slice_of(r) for r in residents}
+    assert all(0 <= p < 4 for p in parts.values())
+    assert parts == {r: live.bucket_of(r)[1] % 4 for r in residents}
+    for part in range(4):
+        assert live.dirty_residents(part) == {r for r, p in parts.items() if p == part}
+    assert set().union(*(live.dirty_residents(p) for p in range(4))) == set(residents)
