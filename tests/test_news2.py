@@ -534,4 +534,4 @@ def test_no_trend_when_disabled() -> None:
     m = VitalsMonitor(VitalsConfig(trend=False))
     feed(m, 0, 7200, 60, ORDINARY)
     assert feed(m, 7200, 20_000, 60, RAISED) == []
-    assert m.to_state()["hours"] == []
+    assert not m.hours and m.to_state()["hours64"] == ""

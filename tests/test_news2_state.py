@@ -1,0 +1,227 @@
+"""The saved form of ``VitalsMonitor``: base64 of its arrays' little-endian bytes, exact (a
+monitor read back decides as the one that wrote it), smaller than the list form it replaced,
+and that list form, still in Kafka changelogs, still loads."""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from array import array
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+
+from detectors import news2
+from detectors.news2 import MEDIAN_OF, VitalsMonitor
+
+T0 = 1_767_225_600.0
+EVERY = {
+    "rr": 16.0,
+    "spo2": 97.0,
+    "o2": False,
+    "sbp": 124.0,
+    "hr": 72.0,
+    "acvpu": "A",
+    "temp": 36.6,
+}
+
+
+def _readings(m: VitalsMonitor) -> None:
+    m.observe(T0, {"hr": 70, "spo2": 97.0, "rr": 16, "acvpu": "A", "o2": False}, "W001")
+    m.observe(T0 + 60, {"hr": 80, "temp": 37.1}, "W001")
+    m.observe(T0 + 30, {"hr": 75}, "W002")  # out of order: in its place
+    m.observe(T0 + 3600, {"hr": 90, "rr": 18}, "W001")
+    m.observe(T0 + 3660, {"hr": 131, "rr": 25}, "W001")
+    m.observe(T0 + 3720, {"hr": 132, "rr": 26, "sbp": 99}, "W001")
+
+
+# What the list-form version wrote after ``_readings`` (json.dumps of its ``to_state()``).
+OLD_FORM = json.loads(
+    '{"latest": {"rr": [26, 1767229320.0, "W001"], "hr": [132, 1767229320.0, "W001"], "sbp": '
+    '[99, 1767229320.0, "W001"]}, "open": "critical", "low_since": null, "now": 1767229320.0, '
+    '"recent": {"rr": [[18.0, 1767229200.0], [25.0, 1767229260.0], [26.0, 1767229320.0]], '
+    '"spo2": [[97.0, 1767225600.0]], "sbp": [[99.0, 1767229320.0]], "hr": [[90.0, 1767229200.0], '
+    '[131.0, 1767229260.0], [132.0, 1767229320.0]], "temp": [[37.1, 1767225660.0]]}, "hours": '
+    '[[1767225600.0, 0, 3], [1767229200.0, 8, 3]], "rise": null, "why": "aggregate>=7", '
+    '"tbase": null}'
+)
+
+
+def _saved(m: VitalsMonitor) -> dict[str, Any]:
+    """The state as a snapshot carries it: through orjson and back."""
+    return orjson.loads(orjson.dumps(m.to_state()))
+
+
+def _same(a: VitalsMonitor, b: VitalsMonitor) -> None:
+    assert a.recent.tobytes() == b.recent.tobytes()  # bit for bit, NaN padding included
+    assert a.hours.typecode == b.hours.typecode == "i" and a.hours == b.hours
+    assert a.latest == b.latest
+    assert (a.open, a.low_since, a.now, a.rise, a.reason, a.trend_base) == (
+        b.open,
+        b.low_since,
+        b.now,
+        b.rise,
+        b.reason,
+        b.trend_base,
+    )
+    assert orjson.dumps(a.to_state()) == orjson.dumps(b.to_state())
+
+
+def _day(m: VitalsMonitor, t0: float = T0, hours: float = 26.0) -> None:
+    """A day of ordinary readings every 10 min, with untidy values and timestamps."""
+    for i in range(int(hours * 6)):
+        vit = {**EVERY, "hr": 70.0 + i % 7, "temp": 36.1 + (i % 9) / 10, "sbp": 120 + i % 5}
+        m.observe(t0 + i * 600 + (i % 3) * 0.137, vit, "W001")
+
+
+def _tail(ms: list[VitalsMonitor], t0: float, every_trip: int = 0) -> list[str]:
+    """The same readings (a rise to a trend warning, the chart's critical, back to ordinary) to
+    each monitor; their decisions, which must agree. ``every_trip``: every so many readings
+    the second monitor is replaced by its saved state read back."""
+    seen: list[str] = []
+    for i in range(150):
+        if i < 30:
+            vit: dict[str, Any] = EVERY
+        elif i < 80:
+            vit = {**EVERY, "rr": 22.0, "temp": 38.4}  # NEWS2 3: +3 over the day's maximum
+        elif i < 90:
+            vit = {**EVERY, "rr": 26.0, "spo2": 91.0, "hr": 125.0 + i % 2}  # 3+3+2
+        else:
+            vit = EVERY
+        if every_trip and i % every_trip == 0:
+            ms[1] = VitalsMonitor.from_state(_saved(ms[1]), ms[1].config)
+        t = t0 + i * 120 + (i % 4) * 0.01
+        got = [repr(m.observe(t, vit, "W001")) for m in ms] + [repr(m.check(t + 60)) for m in ms]
+        assert got[0] == got[1] and got[2] == got[3], (i, got)
+        seen += [g for g in got[::2] if g != "None"]
+    return seen
+
+
+def test_a_round_trip_is_exact() -> None:
+    m = VitalsMonitor()
+    _readings(m)
+    s = _saved(m)
+    keys = "latest open low_since now recent64 hours64 rise why tbase"
+    assert sorted(s) == sorted(keys.split())
+    _same(VitalsMonitor.from_state(s), m)
+    assert json.loads(json.dumps(m.to_state())) == s  # stdlib json writes the same
+
+
+def test_the_arrays_are_little_endian_columns() -> None:
+    """``recent64``: every value then every ts, "<f8"; ``hours64``: hours, maxima, readings,
+    "<i4": what another machine reads, whatever its byte order."""
+    m = VitalsMonitor()
+    _readings(m)
+    s = _saved(m)
+    recent = np.frombuffer(base64.b64decode(s["recent64"]), "<f8")
+    pairs = np.frombuffer(m.recent, np.float64).reshape(-1, 2)
+    assert np.array_equal(recent, np.concatenate([pairs[:, 0], pairs[:, 1]]), equal_nan=True)
+    hours = np.frombuffer(base64.b64decode(s["hours64"]), "<i4")
+    hour = int(T0 // 3600)
+    assert hours.tolist() == [hour, hour + 1, 0, 8, 3, 3]  # two hours: maxima 0, 8; 3 readings
+
+
+def test_a_big_endian_host_swaps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a big-endian host ``_pack`` swaps to little-endian and ``_unpack`` back (simulated
+    here on a little-endian one: the text then holds the swapped bytes)."""
+    monkeypatch.setattr(news2, "_SWAP", True)
+    a = array("d", [1.5, math.nan, T0 + 0.137])
+    text = news2._pack(a)
+    assert base64.b64decode(text) == np.asarray(a, ">f8").tobytes()
+    assert news2._unpack("d", text).tobytes() == a.tobytes()
+    assert a.tolist()[0] == 1.5  # the monitor's own array is not swapped in place
+    h = array("i", [491_000, 3, 12])
+    assert news2._unpack("i", news2._pack(h)) == h
+
+
+def test_an_empty_monitor() -> None:
+    s = _saved(VitalsMonitor())
+    assert s["recent64"] == "" and s["hours64"] == ""
+    back = VitalsMonitor.from_state(s)
+    assert back.recent is news2._NO_RECENT and back.hours == array("i")
+    _same(back, VitalsMonitor())
+    _same(VitalsMonitor.from_state(None), VitalsMonitor())
+    _same(VitalsMonitor.from_state({}), VitalsMonitor())
+
+
+def test_a_monitor_read_back_mid_way_decides_alike() -> None:
+    """Saved and read back after a day, then again every 7 readings through a trend warning,
+    the chart's critical and the resolution: the same decisions as a monitor never saved."""
+    a, b = VitalsMonitor(), VitalsMonitor()
+    _day(a)
+    _day(b)
+    b = VitalsMonitor.from_state(_saved(b))
+    _same(a, b)
+    seen = _tail([a, b], T0 + 26 * 3600, every_trip=7)
+    kinds = [g.split("(")[0] for g in seen]
+    assert kinds == ["Raise", "Raise", "Resolve"], seen  # the rule, the chart, the end
+    assert "'reason': 'trend'" in seen[0] and "severity='critical'" in seen[1]
+
+
+def test_the_list_form_written_before_loads() -> None:
+    """A snapshot of the previous version reads back as the monitor that wrote it."""
+    m = VitalsMonitor()
+    _readings(m)
+    back = VitalsMonitor.from_state(OLD_FORM)
+    _same(back, m)
+    _tail([m, back], T0 + 3800)
+
+
+def test_a_list_form_with_other_order_and_more_pairs_loads() -> None:
+    """List-era ``recent`` keys in first-measured order, one kept longer than the median needs
+    (the last three count); then it decides as the monitor that wrote it."""
+    m = VitalsMonitor()
+    _day(m)
+    kept = {k: [list(p) for p in m._kept(k)] for k in MEDIAN_OF}
+    h = m.hours
+    old = {
+        **_saved(m),
+        "recent": {"hr": [[60.0, T0 - 10.0], *kept["hr"]], "rr": kept["rr"], "sbp": kept["sbp"]},
+        "hours": [[k * 3600.0, top, n] for k, top, n in zip(h[::3], h[1::3], h[2::3], strict=True)],
+    }
+    del old["recent64"], old["hours64"]
+    back = VitalsMonitor.from_state(old)
+    assert back.hours == m.hours
+    assert {k: back._kept(k) for k in ("hr", "rr", "sbp")} == {
+        k: m._kept(k) for k in ("hr", "rr", "sbp")
+    }
+    assert back._kept("temp") == [] and back._kept("spo2") == []
+    m2 = VitalsMonitor.from_state(old)  # the same, twice: the decisions of the form itself
+    _tail([back, m2], T0 + 26 * 3600)
+
+
+def test_recent64_of_other_slots_starts_the_medians_afresh() -> None:
+    """``recent64`` is laid out by ``MEDIAN_OF``; one of another length (a layout not this
+    one) is dropped rather than misread, the rest of the state loads."""
+    assert MEDIAN_OF == {"rr": 3, "spo2": 3, "sbp": 3, "hr": 3, "temp": 3}, (
+        "recent64's layout follows MEDIAN_OF: a change needs a new key (or a version) in the "
+        "saved form and a reader of the one before"
+    )
+    m = VitalsMonitor()
+    _readings(m)
+    s = _saved(m)
+    s["recent64"] = news2._pack(array("d", [1.0, T0]))
+    back = VitalsMonitor.from_state(s)
+    assert back.recent is news2._NO_RECENT and back.hours == m.hours and back.latest == m.latest
+
+
+def test_the_saved_form_is_smaller() -> None:
+    """A day of readings: the new form is smaller as JSON than the list form it replaced."""
+    m = VitalsMonitor()
+    _day(m)
+    h = m.hours
+    old = {
+        "latest": {k: list(v) for k, v in m.latest.items()},
+        "open": m.open,
+        "low_since": m.low_since,
+        "now": m.now,
+        "recent": {k: [list(p) for p in m._kept(k)] for k in MEDIAN_OF if m._kept(k)},
+        "hours": [[k * 3600.0, top, n] for k, top, n in zip(h[::3], h[1::3], h[2::3], strict=True)],
+        "rise": m.rise,
+        "why": m.reason,
+        "tbase": m.trend_base,
+    }
+    assert len(orjson.dumps(m.to_state())) < 0.92 * len(orjson.dumps(old))
