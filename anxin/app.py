@@ -265,6 +265,7 @@ def create_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
                 async with lock:
                     out, now = Outputs(), time.time()
                     for event, home in zip(events, run(events, now, out), strict=True):
+                        event.value = event.message.value = None  # held to be acked, not read
                         pending.setdefault(home, []).append((stream, event))
                     await publish(out)
                     transitions.update(changed_by(out))

@@ -105,38 +105,7 @@ def _day(m: VitalsMonitor, hours: float = 26.0, every_s: float = 600.0) -> None:
         m.observe(T0 + i * every_s, {**ORDINARY, "hr": 70.0 + i % 7}, "W001")
 
 
-def test_vitals_state_format_is_unchanged() -> None:
-    m = VitalsMonitor()
-    m.observe(T0, {"hr": 70, "spo2": 97.0}, "W001")
-    m.observe(T0 + 60, {"hr": 80}, "W001")
-    m.observe(T0 + 30, {"hr": 75}, "W002")  # out of order: in its place
-    m.observe(T0 + 60, {"hr": 90}, "W001")  # the same ts: replaces
-    s = m.to_state()
-    assert s["recent"] == {
-        "spo2": [[97.0, T0]],
-        "hr": [[70.0, T0], [75.0, T0 + 30], [90.0, T0 + 60]],
-    }
-    assert s["latest"]["hr"] == [90, T0 + 60, "W001"] and s["latest"]["spo2"] == [97.0, T0, "W001"]
-    assert s["hours"] == [[T0 - T0 % 3600, 0, 4]]
-    assert json.loads(json.dumps(s)) == s
-
-
-def test_a_state_written_with_lists_loads_and_continues_alike() -> None:
-    """A snapshot of the list-based monitor (recent keys in first-measured order, one kept
-    longer than the median needs) reads back and decides as the monitor that wrote it."""
-    m = VitalsMonitor()
-    _day(m)
-    written = json.loads(json.dumps(m.to_state()))
-    old = dict(written, recent={"hr": written["recent"]["hr"], "rr": written["recent"]["rr"]})
-    old["recent"]["hr"] = [[60.0, T0 - 10.0], *old["recent"]["hr"]]  # four: the last three count
-    back = VitalsMonitor.from_state(old)
-    assert back.to_state()["recent"] == {k: written["recent"][k] for k in ("rr", "hr")}
-    assert back.to_state()["hours"] == written["hours"]
-    t = T0 + 26 * 3600
-    for i in range(60):
-        vitals = {"rr": 26.0, "spo2": 91.0, "hr": 125.0} if i > 20 else ORDINARY
-        decisions = [x.observe(t + i * 300, vitals, "W001") for x in (back, m)]
-        assert repr(decisions[0]) == repr(decisions[1])
+# The saved form's tests (round trip, the list form written before): tests/test_news2_state.py
 
 
 def test_vitals_monitor_over_a_day_is_small() -> None:
