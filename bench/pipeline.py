@@ -18,9 +18,15 @@ One phase per device count (``--devices 1000,3000`` runs two, in fresh services 
    summed: readings processed, records out); with an app that writes none it counts ``vitals``
    instead (one record per processed reading with vitals: (device, ts) ties it to its publish,
    giving per-reading latency); psutil samples CPU and RSS of every process;
-5. at the end of the load the bridge is paused (SIGSTOP) for ``--burst-s`` while the fleet keeps
-   publishing into Mosquitto, then resumed: the catch-up rates of bridge and worker are their
-   capacities (the steady load alone cannot show a capacity above the offered rate);
+5. capacities (the steady load alone cannot show a rate above the offered one): at the end of
+   the load the bridge is paused (SIGSTOP) for ``--burst-s`` while the fleet keeps publishing
+   into Mosquitto, then resumed: its best 4 s catch-up is the bridge's capacity (the worker can
+   only follow it); after ``--settle-s`` for the pipeline to catch up, every worker process is
+   paused for ``--worker-burst-s`` while the fleet and the bridge go on, so the readings pile up
+   in Kafka, then resumed as the fleet stops: the workers' catch-up (best 4 s, or backlog / time
+   to drain when the drain is shorter than 6 s) is the worker's capacity, the figure divided by
+   the framework ceiling. The workers get a session timeout longer than their pause so the group
+   keeps them (a rebalance in the figure is reported);
 6. after a drain, the alerts database (PostgreSQL) and the proxy's log give alert -> first
    Twilio request; a plain aiokafka consume-and-decode loop over the same ``readings`` topic
    gives the framework ceiling; ``--profile`` has py-spy sample the worker(s) and the bridge.
@@ -31,6 +37,7 @@ vitals-bearing messages published - vitals records seen (fallback).
 
 Usage: bench/pipeline --devices N[,N2,...] --minutes M [--workers K] [--profile]
        [--load loadgen|fleet] [--gen-devices-per-proc 5000] [--mqtt-auth]
+       [--burst-s 20] [--settle-s 30] [--worker-burst-s 30] [--worker-session-timeout S]
 """
 
 from __future__ import annotations
@@ -67,7 +74,7 @@ from simulators.fleet import demo_registry
 
 TARGET_DEVICES_ONE_WORKER = 10_000
 TARGET_KNEE_TWO_WORKERS = 3_000
-TARGET_FRAMEWORK_RATIO = 0.5
+TARGET_FRAMEWORK_RATIO = 0.10  # issue 16 (0.5 before it)
 TARGET_ALERT_P99 = 1.0
 TARGET_TWILIO_P99 = 2.0
 TARGET_STATE_PER_DEVICE = 4096
@@ -94,6 +101,196 @@ def read_worker_stats(paths: list[Path]) -> dict[str, float] | None:
                 out[k] = out.get(k, 0) + d[k]
         out["files"] = out.get("files", 0) + 1
     return out if "readings" in out else None
+
+
+# (the worker's own write time `at`, its `readings` count, its partitions)
+StatsPoint = tuple[float, float, tuple[int, ...]]
+
+
+class StatsTrace(threading.Thread):
+    """Every write of each worker's stats file, with the time the worker wrote it (``at``).
+
+    The timeline samples the files every ``--sample-s`` at the bench's own clock, and a file
+    can be up to a second old when read: a 4 s rate from those samples could count up to 5 s of
+    work. Catch-up rates use these points instead: each is the worker's count at the moment it
+    wrote it. A stopped worker writes nothing, so its series has a gap over the pause (see
+    ``freeze_gap``). The partitions it names show an assignment change (a rebalance)."""
+
+    def __init__(self, paths: list[Path], every_s: float = 0.25) -> None:
+        super().__init__(daemon=True)
+        self.paths = paths
+        self.every_s = every_s
+        self.points: list[list[StatsPoint]] = [[] for _ in paths]
+        self.stop_flag = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop_flag.wait(self.every_s):
+            for k, path in enumerate(self.paths):
+                try:
+                    d = json.loads(path.read_bytes())  # replaced atomically by the worker
+                    at, n = float(d["at"]), float(d["readings"])
+                    parts = tuple(int(p) for p in d.get("partitions") or ())
+                except (OSError, ValueError, KeyError, TypeError):
+                    continue
+                pts = self.points[k]
+                if not pts or at > pts[-1][0]:
+                    pts.append((at, n, parts))
+
+
+def freeze_gap(pts: list[tuple[float, float]], t0: float, t1: float) -> list[tuple[float, float]]:
+    """A worker's (time, count) series with its stop from ``t0`` to ``t1`` made explicit: its last
+    write before the stop is up to a second old, so its count at ``t0`` is extrapolated at the
+    rate of the writes before (not above its first count after the resume), held flat until
+    ``t1``. Plain interpolation across the gap would instead spread the work done in the first
+    second after the resume over the whole pause."""
+    before = [p for p in pts if p[0] <= t0]
+    after = [p for p in pts if p[0] > t1]
+    if not before or not after:
+        return pts
+    n0 = before[-1][1]
+    if len(before) >= 2 and before[-1][0] > before[-2][0]:
+        (ta, na), (tb, nb) = before[-2], before[-1]
+        n0 += (nb - na) / (tb - ta) * (t0 - tb)
+    n0 = min(n0, after[0][1])
+    return [*before, (t0, n0), (t1, n0), *after]
+
+
+def interp(pts: list[tuple[float, float]], t: float) -> float | None:
+    """The count at ``t``, linear between points; None outside the series."""
+    if not pts or t < pts[0][0] or t > pts[-1][0]:
+        return None
+    i = bisect.bisect_left(pts, (t, float("-inf")))
+    if pts[i][0] == t or i == 0:
+        return pts[i][1]
+    (ta, na), (tb, nb) = pts[i - 1], pts[i]
+    return na + (nb - na) * (t - ta) / (tb - ta)
+
+
+def total_at(series: list[list[tuple[float, float]]], t: float) -> float | None:
+    vals = [interp(s, t) for s in series]
+    return None if any(v is None for v in vals) else sum(v or 0.0 for v in vals)
+
+
+def best_window(
+    series: list[list[tuple[float, float]]], t0: float, t1: float, width: float
+) -> float:
+    """The best rate over a ``width`` window inside [t0, t1] of the summed (piecewise linear)
+    counts: exact, since the best window starts or ends at a point of some series."""
+    if t1 - t0 < width:
+        return 0.0
+    starts = {t0, t1 - width}
+    for pts in series:
+        for t, _ in pts:
+            starts.update((t, t - width))
+    best = 0.0
+    for t in starts:
+        if t0 <= t <= t1 - width:
+            a, b = total_at(series, t), total_at(series, t + width)
+            if a is not None and b is not None:
+                best = max(best, (b - a) / width)
+    return best
+
+
+def first_reach(
+    series: list[list[tuple[float, float]]], target: float, t0: float
+) -> tuple[float, float] | None:
+    """When the summed counts reach ``target`` from ``t0`` on, as far as the points tell: (the
+    last point before, the first point at or above it). A worker writes its count once a second,
+    so the two can be a second apart."""
+    times = sorted({t for s in series for t, _ in s if t >= t0} | {t0})
+    prev = t0
+    for t in times:
+        n = total_at(series, t)
+        if n is None:
+            continue
+        if n >= target:
+            return prev, t
+        prev = t
+    return None
+
+
+def count_lines(path: Path, needle: str, offset: int = 0) -> tuple[int, list[str]]:
+    """Lines of a log from byte ``offset`` on that contain ``needle``: (count, the lines)."""
+    try:
+        with path.open("rb") as fh:
+            fh.seek(offset)
+            text = fh.read().decode(errors="replace")
+    except OSError:
+        return 0, []
+    lines = [ln for ln in text.splitlines() if needle in ln]
+    return len(lines), lines
+
+
+def tree_pids(pid: int) -> list[int]:
+    """A process and all its descendants (the root first)."""
+    import psutil
+
+    try:
+        return [pid] + [c.pid for c in psutil.Process(pid).children(recursive=True)]
+    except psutil.Error:
+        return [pid]
+
+
+def signal_pids(pids: list[int], sig: int) -> None:
+    for p in pids:
+        try:
+            os.kill(p, sig)
+        except ProcessLookupError:
+            pass
+
+
+# Each assignment the worker takes logs this (anxin/app.py, `_assigned`).
+ASSIGNED = "snapshots loaded"
+# aiokafka's group coordinator, when it logs: a member thrown out or rejoining.
+# aiokafka's INFO lines are not in the worker's log; Faust warns "Missing sensor state for
+# rebalance #N" at each rebalance.
+REBALANCE_HINTS = ("Heartbeat session expired", "Heartbeat failed", "for rebalance #")
+APP_SESSION_TIMEOUT_S = 10.0  # FaustSettings.session_timeout (anxin/core/settings.py)
+FAUST_REQUEST_TIMEOUT_S = 90.0  # Faust refuses a session timeout above broker_request_timeout
+
+
+def worker_session_timeout(a: argparse.Namespace) -> float:
+    """The bench's workers' consumer-group session timeout (``ANXIN_FAUST__SESSION_TIMEOUT``).
+
+    A stopped process sends no heartbeats. Apache Kafka evicts a member whose session times out
+    on a timer; Tansu 0.6.0 when any member of the group calls (`missed_heartbeat` in
+    tansu-broker/src/coordinator/group/administrator.rs): it evicts the others whose last contact
+    is older than the session timeout. With the app's 10 s the first of two workers to resume
+    threw the other out (`--workers 2 --worker-session-timeout 10`: "Heartbeat session expired",
+    both reassigned, a 6 s drain instead of 1 s; one worker alone is not evicted by Tansu, it
+    refreshes itself first), and the catch-up then includes a rebalance: not the worker's
+    capacity. A pause under 10 s leaves too small a backlog at ~1,000 readings/s for a catch-up
+    at ~6,000/s to be measured, so the workers get ``--worker-burst-s`` + 20 s instead (the
+    rebalance timeout, on which Tansu's join time depends, and the heartbeat interval stay the
+    app's). A longer session only delays noticing a worker that dies without leaving the group,
+    which the bench does not do."""
+    if a.worker_session_timeout > 0:
+        return float(a.worker_session_timeout)
+    if a.worker_burst_s <= 0:
+        return APP_SESSION_TIMEOUT_S
+    return min(FAUST_REQUEST_TIMEOUT_S, max(APP_SESSION_TIMEOUT_S, a.worker_burst_s + 20.0))
+
+
+@dataclass
+class Pauses:
+    """When the bench stopped the bridge and the workers (wall times), and what it saw."""
+
+    session_timeout: float = APP_SESSION_TIMEOUT_S
+    bridge_at: float | None = None
+    bridge_end: float | None = None
+    steady_again: float | None = None  # caught up again after the bridge pause
+    workers_at: float | None = None
+    workers_end: float | None = None
+    trace: list[list[StatsPoint]] = field(default_factory=list)  # StatsTrace.points
+    assignments: list[int] = field(default_factory=list)  # per worker, whole run
+    assigned_since_pause: list[int] = field(default_factory=list)  # per worker
+    rebalance_lines: list[str] = field(default_factory=list)
+
+    @property
+    def first(self) -> float | None:
+        """The start of the first pause: the steady window and the latency figures end here."""
+        starts = [t for t in (self.bridge_at, self.workers_at) if t is not None]
+        return min(starts) if starts else None
 
 
 # -- measurement consumer (a thread with its own event loop) -------------------------------------
@@ -386,6 +583,8 @@ def run_phase(
     stop_rec = mp.get_context("spawn").Event()
     rec_proc = None
     watcher = None
+    trace: StatsTrace | None = None
+    stopped: list[int] = []  # processes this bench holds stopped (SIGSTOP)
     edge: subprocess.Popen[bytes] | None = None
     try:
         ep = sup.start()
@@ -429,6 +628,7 @@ def run_phase(
         workers = []
         # One stats file per worker (the worker writes it about once a second; summed here).
         worker_stats = [run_dir / f"worker-{k}-stats.json" for k in range(1, a.workers + 1)]
+        session = worker_session_timeout(a)
         for k in range(1, a.workers + 1):
             workers.append(
                 start(
@@ -437,6 +637,9 @@ def run_phase(
                     env={
                         "ANXIN_FAUST__DATA_DIR": str(run_dir / f"faust-{k}"),
                         "ANXIN_FAUST__STATS_FILE": str(worker_stats[k - 1]),
+                        # Longer than the worker pause (see worker_session_timeout): the group
+                        # must not throw the stopped workers out.
+                        "ANXIN_FAUST__SESSION_TIMEOUT": f"{session:g}",
                     },
                 )
             )
@@ -460,11 +663,17 @@ def run_phase(
         watcher = Watcher(ep.kafka_bootstrap)
         watcher.start()
         watcher.ready.wait(60)
+        trace = StatsTrace(worker_stats)
+        trace.start()
 
         per_hour = 60.0 / devices
         connected, published = ctx.Event(), ctx.Value("q", 0)
         fleet_log = run_dir / "fleet.pkl"
         load_s = a.minutes * 60.0
+        # The fleet goes on through both pauses: the steady load, the bridge pause, the time the
+        # pipeline gets to catch up again, the worker pause; it stops as the workers resume.
+        settle_s = a.settle_s if a.burst_s > 0 and a.worker_burst_s > 0 else 0.0
+        fleet_s = load_s + a.burst_s + settle_s + a.worker_burst_s
         load_args = (
             registry,
             ep.host,
@@ -472,7 +681,7 @@ def run_phase(
             INTERVAL_S,
             a.sos_per_min * per_hour,
             a.falls_per_min * per_hour,
-            load_s + a.burst_s,
+            fleet_s,
             str(fleet_log),
             connected,
             published,
@@ -549,23 +758,85 @@ def run_phase(
                 int(ws["records_out"]) if ws and "records_out" in ws else -1,
             )
 
-        t_pause = t_start + load_s
-        paused = False
-        t_resume = None
+        # The schedule: steady load; the bridge paused for --burst-s (the bridge's capacity: its
+        # catch-up from a backlog in Mosquitto); --settle-s for the pipeline to catch up again;
+        # the workers paused for --worker-burst-s while the fleet and the bridge go on (the
+        # worker's capacity: its catch-up from a backlog in Kafka); the fleet stops as the
+        # workers resume, and the drain is their catch-up.
+        pz = Pauses(session_timeout=session)
+        t_bridge_due = t_start + load_s
+        t_workers_due = t_start + load_s + a.burst_s + settle_s
+        worker_pids: list[int] = []
+        wlog_at: list[int] = []
+
+        def caught_up(row: Row) -> tuple[bool, str]:
+            bridge_behind = row[1] - row[2]
+            worker_behind = row[2] - row[5] if row[5] >= 0 else 0
+            ok = bridge_behind <= max(100, 2 * offered) and worker_behind <= max(100, 5 * offered)
+            txt = f"bridge behind {bridge_behind:,}" + (
+                f", worker behind {worker_behind:,}" if row[5] >= 0 else ""
+            )
+            return ok, txt
+
         while True:
             time.sleep(a.sample_s)
             sampler.sample()
             row = sample_row()
             now = row[0]
             timeline.append(row)
-            if not paused and a.burst_s > 0 and now >= t_pause:
+            if a.burst_s > 0 and pz.bridge_at is None and now >= t_bridge_due:
                 os.kill(bridge.proc.pid, signal.SIGSTOP)
-                paused = True
-                t_pause = now
+                stopped.append(bridge.proc.pid)
+                pz.bridge_at = time.time()
                 ph.say(
                     f"  +{now - t_start:5.0f} s  bridge paused (SIGSTOP) for {a.burst_s:g} s: "
                     "the fleet's messages queue in Mosquitto"
                 )
+            elif pz.bridge_at is not None and pz.bridge_end is None:
+                if now >= pz.bridge_at + a.burst_s:
+                    os.kill(bridge.proc.pid, signal.SIGCONT)
+                    stopped.remove(bridge.proc.pid)
+                    pz.bridge_end = time.time()
+                    ph.say(f"  +{now - t_start:5.0f} s  bridge resumed: catch-up")
+            elif pz.bridge_end is not None and pz.steady_again is None and pz.workers_at is None:
+                ok, txt = caught_up(row)
+                if ok:
+                    pz.steady_again = now
+                    ph.say(
+                        f"  +{now - t_start:5.0f} s  caught up again {now - pz.bridge_end:.0f} s "
+                        f"after the bridge resumed ({txt})"
+                    )
+            if (
+                a.worker_burst_s > 0
+                and pz.workers_at is None
+                and now >= t_workers_due
+                and (a.burst_s <= 0 or pz.bridge_end is not None)
+            ):
+                ok, txt = caught_up(row)
+                if not ok:
+                    ph.say(
+                        f"  WARNING: the pipeline is behind as the workers are paused ({txt}); "
+                        "their backlog adds to it"
+                    )
+                wlog_at = [w.log_path.stat().st_size for w in workers]
+                # Every process of every worker tree, all at once.
+                worker_pids = [p for w in workers for p in tree_pids(w.proc.pid)]
+                stopped.extend(worker_pids)
+                signal_pids(worker_pids, signal.SIGSTOP)
+                pz.workers_at = time.time()
+                ph.say(
+                    f"  +{now - t_start:5.0f} s  worker(s) paused (SIGSTOP, {len(worker_pids)} "
+                    f"process(es)) for {a.worker_burst_s:g} s: the readings queue in Kafka"
+                )
+            elif (
+                pz.workers_at is not None
+                and pz.workers_end is None
+                and now >= pz.workers_at + a.worker_burst_s
+            ):
+                signal_pids(worker_pids, signal.SIGCONT)
+                pz.workers_end = time.time()
+                stopped[:] = [p for p in stopped if p not in worker_pids]
+                ph.say(f"  +{now - t_start:5.0f} s  worker(s) resumed: catch-up")
             if now - last_print >= 10:
                 last_print = now
                 prev = next((r for r in reversed(timeline) if r[0] <= now - 10), timeline[0])
@@ -585,16 +856,18 @@ def run_phase(
                 )
             if not fleet.is_alive():
                 break
-            if paused and t_resume is None and now >= t_pause + a.burst_s:
-                os.kill(bridge.proc.pid, signal.SIGCONT)
-                t_resume = now
-                ph.say(f"  +{now - t_start:5.0f} s  bridge resumed: catch-up")
-            if now - t_start > load_s + a.burst_s + 300:
+            if now - t_start > fleet_s + 300:
                 raise RuntimeError("fleet did not stop")
-        if paused and t_resume is None:
+        if pz.bridge_at is not None and pz.bridge_end is None:
             os.kill(bridge.proc.pid, signal.SIGCONT)
-            t_resume = time.time()
-            ph.say(f"  +{t_resume - t_start:5.0f} s  bridge resumed: catch-up")
+            stopped.remove(bridge.proc.pid)
+            pz.bridge_end = time.time()
+            ph.say(f"  +{pz.bridge_end - t_start:5.0f} s  bridge resumed: catch-up")
+        if pz.workers_at is not None and pz.workers_end is None:
+            signal_pids(worker_pids, signal.SIGCONT)
+            stopped[:] = [p for p in stopped if p not in worker_pids]
+            pz.workers_end = time.time()
+            ph.say(f"  +{pz.workers_end - t_start:5.0f} s  worker(s) resumed: catch-up")
         fleet.join(120)
         if fleet.exitcode != 0:
             raise RuntimeError(f"the load process failed (exit code {fleet.exitcode})")
@@ -626,6 +899,22 @@ def run_phase(
                 sp.terminate()
         watcher.stop_flag.set()
         watcher.join(10)
+        trace.stop_flag.set()
+        trace.join(5)
+        pz.trace = trace.points
+        # Assignments (each logs "partitions [...]: N residents' snapshots loaded") in the whole
+        # run and since the workers were paused: any after the pause is a rebalance.
+        for k, w in enumerate(workers):
+            pz.assignments.append(count_lines(w.log_path, ASSIGNED)[0])
+            if wlog_at:
+                n, lines = count_lines(w.log_path, ASSIGNED, wlog_at[k])
+                pz.assigned_since_pause.append(n)
+                pz.rebalance_lines += [f"worker-{k + 1}: {ln.strip()}" for ln in lines]
+                for needle in REBALANCE_HINTS:
+                    pz.rebalance_lines += [
+                        f"worker-{k + 1}: {ln.strip()}"
+                        for ln in count_lines(w.log_path, needle, wlog_at[k])[1]
+                    ]
 
         # -- figures -----------------------------------------------------------------------------
         analyse(
@@ -637,8 +926,7 @@ def run_phase(
             sampler,
             t_start,
             t_stop,
-            t_pause if paused else None,
-            t_resume,
+            pz,
             rss_ready,
             ceilings,
             ep,
@@ -656,13 +944,21 @@ def run_phase(
             )
         )
         cap = ph.figures.get("worker_capacity")
+        bcap = ph.figures.get("bridge_capacity")
         if cap:
             ratio = cap / fw.per_s
             ph.figures["framework_ratio"] = ratio
             ph.say(
                 f"  pipeline capacity / framework ceiling: {cap:,.0f} / {fw.per_s:,.0f} = "
                 f"{ratio:.3f}  target >= {TARGET_FRAMEWORK_RATIO}: "
-                f"{verdict(ratio >= TARGET_FRAMEWORK_RATIO)}"
+                f"{verdict(ratio >= TARGET_FRAMEWORK_RATIO)}  (worker capacity: "
+                f"{ph.figures.get('worker_capacity_how', '?')})"
+            )
+        if bcap:
+            ph.figures["bridge_framework_ratio"] = bcap / fw.per_s
+            ph.say(
+                f"  bridge capacity {bcap:,.0f} msgs/s (catch-up from Mosquitto after its own "
+                f"pause) = {bcap / fw.per_s:.3f} of the framework ceiling"
             )
         for name, _sp, out in spies:
             ph.say(f"  profile of {name} (py-spy, {out}):")
@@ -674,8 +970,12 @@ def run_phase(
                 shutil.copy(out, dest / f"pyspy-{devices}-{name}.txt")
         return ph, ceilings
     finally:
+        if stopped:  # an error while a pause was on: let them run so they can stop
+            signal_pids(stopped, signal.SIGCONT)
         if watcher is not None:
             watcher.stop_flag.set()
+        if trace is not None:
+            trace.stop_flag.set()
         group.stop()
         if edge is not None:
             edge.terminate()
@@ -690,6 +990,159 @@ def run_phase(
             shutil.rmtree(run_dir, ignore_errors=True)
 
 
+CATCHUP_WINDOW_S = 4.0
+
+
+def row_at(timeline: list[Row], t: float, c: int) -> float:
+    """Column ``c`` of the last timeline row at or before ``t``."""
+    i = bisect.bisect_right([r[0] for r in timeline], t) - 1
+    return max(0, timeline[max(i, 0)][c])
+
+
+def bridge_catchup(
+    ph: Phase, pz: Pauses, timeline: list[Row], col: int, share: float, pub_v_times: list[float]
+) -> None:
+    """The bridge's capacity: its best 4 s after its pause, from the backlog in Mosquitto. The
+    worker follows at most as fast as the bridge refills Kafka, so its rate here is not its own
+    capacity (unless there is no worker pause: then it is the only worker figure)."""
+    if pz.bridge_at is None or pz.bridge_end is None:
+        return
+    t0, t1 = pz.bridge_at, pz.bridge_end
+    t_end = pz.workers_at if pz.workers_at is not None else float("inf")
+    rows = [r for r in timeline if t1 <= r[0] <= t_end]
+    best_b = best_w = 0.0
+    for i in range(len(rows)):
+        for j in range(i + 1, len(rows)):
+            if rows[j][0] - rows[i][0] >= CATCHUP_WINDOW_S:
+                dt = rows[j][0] - rows[i][0]
+                best_b = max(best_b, (rows[j][2] - rows[i][2]) / dt)
+                best_w = max(best_w, (rows[j][col] - rows[i][col]) / dt / share)
+                break
+    backlog = row_at(timeline, t1, 1) - row_at(timeline, t1, 2)
+    caught = next((r[0] for r in rows if r[col] >= bisect.bisect_right(pub_v_times, t1)), None)
+    if caught is not None and caught - t1 < CATCHUP_WINDOW_S + 2:
+        best_b = best_w = 0.0  # over before a window could measure it: no capacity figure
+    f = ph.figures
+    f.update(bridge_capacity=best_b, worker_after_bridge_pause=best_w)
+    ph.say(
+        f"  bridge capacity: catch-up after a {t1 - t0:.0f} s bridge pause (backlog "
+        f"{backlog:,.0f} msgs in Mosquitto): bridge peak {best_b:,.0f} msgs/s (best "
+        f"{CATCHUP_WINDOW_S:g} s window; 0: backlog too small to tell); the worker followed at "
+        f"{best_w:,.0f} readings/s (bounded by the bridge), caught up "
+        + (f"{caught - t1:.0f} s after the resume" if caught else "not before the workers' pause")
+    )
+    if pz.workers_at is None:
+        f.update(
+            worker_capacity=best_w,
+            worker_capacity_how="its peak after the bridge pause: bounded by the bridge "
+            "(no worker pause, --worker-burst-s 0)",
+        )
+
+
+def worker_catchup(
+    ph: Phase, pz: Pauses, timeline: list[Row], stats_mode: bool, share: float
+) -> None:
+    """The worker's capacity: its catch-up from a backlog in Kafka after the workers' pause."""
+    assert pz.workers_at is not None and pz.workers_end is not None
+    t0, t1 = pz.workers_at, pz.workers_end
+    w = CATCHUP_WINDOW_S
+    if stats_mode:  # each write at the worker's own time, the pause made explicit
+        series = [freeze_gap([(at, n) for at, n, _ in pts], t0, t1) for pts in pz.trace if pts]
+        src = "the workers' stats files, each write at its own time"
+    else:
+        series = [[(r[0], r[3] / share) for r in timeline]]
+        src = "`vitals` records seen, scaled by the share of readings with vitals"
+    in_kafka = interp([(r[0], float(r[2])) for r in timeline], t1)  # the bridge's, so far
+    done = total_at(series, t1) if series else None
+    f = ph.figures
+    head = (
+        f"  worker capacity: catch-up after a {t1 - t0:.0f} s pause of {ph.workers} worker(s) "
+        f"(SIGSTOP; session timeout {pz.session_timeout:g} s"
+        + (
+            f", raised from the app's {APP_SESSION_TIMEOUT_S:g} s so the group keeps them"
+            if pz.session_timeout > APP_SESSION_TIMEOUT_S
+            else ""
+        )
+        + ")"
+    )
+    if in_kafka is None or done is None:
+        ph.say(head + f": no figure (no worker progress around the resume in {src})")
+        return
+    backlog = in_kafka - done
+    # Drained: the workers' count reached what the bridge had put in Kafka by the resume. The
+    # drain time is taken to the first write that shows it (the worker writes once a second),
+    # so backlog / drain time is a lower bound of the mean drain rate.
+    reach = first_reach(series, in_kafka, t1)
+    last_t = min(s[-1][0] for s in series)
+    drain = reach[1] - t1 if reach is not None else None
+    best = best_window(series, t1, reach[1] if reach is not None else last_t, w)
+    mean = backlog / drain if drain else 0.0
+    if drain is None:
+        cap, how = best, f"best {w:g} s window; the backlog was not drained by the end"
+    elif drain >= w + 2:
+        cap, how = best, f"best {w:g} s window of a {drain:.1f} s drain from Kafka"
+    elif drain >= 2.5:
+        cap, how = mean, f"backlog / time to drain: {drain:.1f} s, too short for a {w:g} s window"
+    else:  # within two writes of the count: the figure is mostly the writes' spacing
+        cap = mean
+        how = (
+            f"backlog / time to drain, a lower bound only: drained within {drain:.1f} s and "
+            "the worker writes its count once a second (a longer --worker-burst-s or more "
+            "devices for a figure)"
+        )
+    f.update(
+        worker_capacity=cap,
+        worker_capacity_how=how,
+        worker_backlog=backlog,
+        worker_drain_s=drain,
+        worker_best_window=best,
+        worker_drain_mean=mean,
+        worker_pause_s=t1 - t0,
+        worker_session_timeout=pz.session_timeout,
+    )
+    ph.say(
+        head
+        + f", backlog {backlog:,.0f} readings in Kafka: "
+        + (
+            f"drained within {drain:.1f} s (the first write of the count that shows it)"
+            if drain is not None
+            else "not drained by the end"
+        )
+        + f"; best {w:g} s window "
+        + (f"{best:,.0f}/s" if best else "-")
+        + (f", backlog / time to drain >= {mean:,.0f}/s" if drain else "")
+        + f" (rates from {src})"
+    )
+    ph.say(f"    worker capacity {cap:,.0f} readings/s ({how})")
+    # A rebalance in the pause or the catch-up (a worker thrown out of the group, the snapshots
+    # loaded again) would be in the figure: an assignment logged since the pause, or partitions
+    # that changed in the stats files.
+    moved = []
+    for k, pts in enumerate(pz.trace):
+        before = [p[2] for p in pts if p[0] <= t0]
+        after = {p[2] for p in pts if p[0] > t0}
+        if before and after - {before[-1]}:
+            moved.append(f"worker-{k + 1} partitions {list(before[-1])} -> {sorted(after)}")
+    since = sum(pz.assigned_since_pause)
+    rebalanced = bool(since or moved or pz.rebalance_lines)
+    f["worker_rebalanced"] = rebalanced
+    if rebalanced:
+        f["worker_capacity_how"] = how + "; WITH A REBALANCE in the catch-up"
+        ph.say(
+            f"    WARNING: a rebalance during the workers' pause or catch-up ({since} "
+            "assignment(s) logged since the pause"
+            + (f"; {'; '.join(moved)}" if moved else "")
+            + "): the capacity includes it"
+        )
+        for ln in pz.rebalance_lines[:6]:
+            ph.say(f"      {ln[:160]}")
+    else:
+        ph.say(
+            "    no rebalance: no assignment logged since the pause (assignments in the whole run "
+            f"per worker: {', '.join(str(n) for n in pz.assignments)}), partitions unchanged"
+        )
+
+
 def analyse(
     ph: Phase,
     a: argparse.Namespace,
@@ -699,8 +1152,7 @@ def analyse(
     sampler: ProcSampler,
     t_start: float,
     t_stop: float,
-    t_pause: float | None,
-    t_resume: float | None,
+    pz: Pauses,
     rss_ready: dict[str, float],
     ceilings: dict[str, Rate] | None,
     ep: Any,
@@ -708,6 +1160,9 @@ def analyse(
 ) -> None:
     log = flog["log"]
     devices = ph.devices
+    # Neither pause nor what follows it is steady: the window, the lag and the latency figures
+    # end where the first pause starts.
+    t_pause = pz.first
     steady_end = t_pause or t_stop
     warm = min(30.0, (steady_end - t_start) * 0.2)
     w0, w1 = t_start + warm, steady_end
@@ -882,30 +1337,10 @@ def analyse(
             f"{verdict(sustained)}"
         )
 
-    # catch-up capacity after the bridge pause
-    if t_pause and t_resume:
-        rows = [r for r in timeline if r[0] >= t_resume]
-        best_b = best_w = 0.0
-        for i in range(len(rows)):
-            for j in range(i + 1, len(rows)):
-                if rows[j][0] - rows[i][0] >= 4:
-                    dt = rows[j][0] - rows[i][0]
-                    best_b = max(best_b, (rows[j][2] - rows[i][2]) / dt)
-                    best_w = max(best_w, (rows[j][col] - rows[i][col]) / dt / share)
-                    break
-        backlog = at(t_resume, 1) - at(t_resume, 2)
-        caught = next(
-            (r[0] for r in rows if r[col] >= bisect.bisect_right(pub_v_times, t_resume)), None
-        )
-        if caught is not None and caught - t_resume < 6:
-            best_b = best_w = 0.0  # over before a window could measure it: no capacity figure
-        f.update(bridge_capacity=best_b, worker_capacity=best_w)
-        ph.say(
-            f"  catch-up after a {t_resume - t_pause:.0f} s bridge pause (backlog {backlog:,.0f}"
-            f" msgs): bridge peak {best_b:,.0f} msgs/s, worker peak {best_w:,.0f} readings/s "
-            "(best 4 s window; 0: backlog too small to tell); worker caught up "
-            + (f"{caught - t_resume:.0f} s after resume" if caught else "not within the drain")
-        )
+    # catch-up capacities: the bridge's after its pause, the worker's after theirs
+    bridge_catchup(ph, pz, timeline, col, share, pub_v_times)
+    if pz.workers_at is not None and pz.workers_end is not None:
+        worker_catchup(ph, pz, timeline, stats_mode, share)
 
     # alerts: publish -> alert record on the topic
     first: dict[str, tuple[dict[str, Any], float]] = {}
@@ -916,7 +1351,7 @@ def analyse(
     for rec, t in first.values():
         kinds[f"{rec['kind']}/{rec['severity']}"] += 1
         if t_pause and rec["detected_at"] >= t_pause:
-            continue  # the burst: latency includes the pause on purpose, not counted
+            continue  # the pauses and what follows: latency includes a pause, not counted
         if rec["kind"] == "sos":
             p = pub_at.get((rec["device_id"], round(float(rec["ts"]), 3)))
             if p is not None:
@@ -1125,7 +1560,27 @@ def main() -> None:
         "--burst-s",
         type=float,
         default=20.0,
-        help="bridge pause at the end of the load (0: none), for catch-up capacity",
+        help="bridge pause at the end of the load (0: none): the bridge's catch-up capacity",
+    )
+    ap.add_argument(
+        "--settle-s",
+        type=float,
+        default=30.0,
+        help="after the bridge pause, time for the pipeline to catch up before the workers' pause",
+    )
+    ap.add_argument(
+        "--worker-burst-s",
+        type=float,
+        default=30.0,
+        help="worker pause (all workers, SIGSTOP) while the fleet and the bridge go on (0: none): "
+        "the worker's catch-up capacity from a backlog in Kafka",
+    )
+    ap.add_argument(
+        "--worker-session-timeout",
+        type=float,
+        default=0.0,
+        help="the workers' consumer-group session timeout, s (0: --worker-burst-s + 20, at most "
+        f"{FAUST_REQUEST_TIMEOUT_S:g}; the app's is {APP_SESSION_TIMEOUT_S:g})",
     )
     ap.add_argument("--drain-s", type=float, default=90.0)
     ap.add_argument("--sample-s", type=float, default=2.0)
@@ -1173,8 +1628,8 @@ def summary(phases: list[Phase], a: argparse.Namespace) -> None:
     print(
         f"{'devices':>8} {'offered/s':>10} {'fleet/s':>8} {'bridge/s':>9} {'worker/s':>9} "
         f"{'lag slope':>10} {'p99 read¹':>9} {'p99 alert':>10} {'p99 twilio':>11} "
-        f"{'capacity':>9} {'sustained':>9} {'wkr CPU':>8} {'wkr RSS':>8} {'gen msg/CPU-s':>13} "
-        f"{'gen kept':>8} {'rec/read':>8}"
+        f"{'capacity':>9} {'brg cap':>8} {'sustained':>9} {'wkr CPU':>8} {'wkr RSS':>8} "
+        f"{'gen msg/CPU-s':>13} {'gen kept':>8} {'rec/read':>8}"
     )
     for p in phases:
         f = p.figures
@@ -1188,6 +1643,7 @@ def summary(phases: list[Phase], a: argparse.Namespace) -> None:
             f"{p99_read:>8.2f}s "
             f"{f.get('alert_p99', float('nan')):>9.2f}s "
             f"{f.get('twilio_p99', float('nan')):>10.2f}s {f.get('worker_capacity', 0):>9,.0f} "
+            f"{f.get('bridge_capacity', 0):>8,.0f} "
             f"{'yes' if f.get('sustained') else 'NO':>9} "
             f"{f.get('worker_cpu', 0):>7.0f}% {f.get('worker_rss_end', 0):>6.0f}MiB "
             f"{f.get('gen_per_cpu_s', f.get('fleet_per_cpu_s', float('nan'))):>13,.0f} "
@@ -1197,7 +1653,9 @@ def summary(phases: list[Phase], a: argparse.Namespace) -> None:
     print(
         "¹ per reading (vitals topic), or the worst lag in seconds of the last third (stats "
         "file); gen: the load generator's own sending (CPU of its processes), kept = sent on "
-        "schedule; rec/read: Kafka records per reading (needs the worker's stats file)"
+        "schedule; rec/read: Kafka records per reading (needs the worker's stats file); "
+        "capacity: the worker's catch-up from a backlog in Kafka (its own pause), brg cap: the "
+        "bridge's from Mosquitto (its pause)"
     )
     ok = [p for p in phases if p.figures.get("sustained")]
     bad = [p for p in phases if not p.figures.get("sustained")]
@@ -1217,9 +1675,18 @@ def summary(phases: list[Phase], a: argparse.Namespace) -> None:
         knee_txt = "knee: below the smallest phase (every phase lagged)"
     caps = [p.figures.get("worker_capacity", 0) for p in phases]
     print(knee_txt)
+    top = max(phases, key=lambda p: p.figures.get("worker_capacity", 0))
+    tf = top.figures
     print(
         f"worker catch-up capacity (best over phases): {max(caps or [0]):,.0f} readings/s with "
-        f"{a.workers} worker(s)  target (2 workers) >= {TARGET_KNEE_TWO_WORKERS:,}: "
+        f"{a.workers} worker(s) ({tf.get('worker_capacity_how', 'no figure')}"
+        + (
+            f"; {tf['framework_ratio']:.3f} of the framework ceiling"
+            if "framework_ratio" in tf
+            else ""
+        )
+        + f"); bridge {tf.get('bridge_capacity', 0):,.0f} msgs/s  target (2 workers) >= "
+        f"{TARGET_KNEE_TWO_WORKERS:,}: "
         + (verdict(max(caps or [0]) >= TARGET_KNEE_TWO_WORKERS) if a.workers == 2 else "n/a")
     )
     if len(phases) >= 2:
