@@ -92,6 +92,7 @@ class FaustSettings(BaseModel):
     batch_timeout: float = 0.05
     tick_interval: float = 1.0  # seconds between timer sweeps (silence, check windows)
     fetch_max_wait_ms: int = 100  # Faust hard-codes 1500; see anxin.app._cap_fetch_wait
+    fetch_min_bytes: int = 256 * 1024  # held up to fetch_max_wait_ms; anxin.app._cap_fetch_wait
     producer_linger_ms: int = 10  # batch table changelogs and outputs a little
     # Live state is written to the changelog as snapshots this often (anxin/live_state.py):
     # the most a restarted worker reprocesses; alert and check transitions are written at once.
