@@ -100,6 +100,9 @@ class LiveState:
     members: dict[str, set[str]] = field(default_factory=dict)  # resident -> devices
     partition: dict[str, int] = field(default_factory=dict)  # resident -> partition
     buckets: dict[Bucket, set[str]] = field(default_factory=dict)  # bucket -> residents
+    # changed residents by slice: the keys marked in ``devices.dirty`` and ``residents.dirty``
+    # are sorted in here once (``_sort_dirty``), not scanned again at every tick
+    _dirty: dict[int, set[str]] = field(default_factory=dict)
 
     def bucket_of(self, resident_id: str) -> Bucket:
         return (self.partition[resident_id], zlib.crc32(resident_id.encode()) % self.bucket_count)
@@ -125,17 +128,23 @@ class LiveState:
             self.buckets.setdefault(self.bucket_of(resident_id), set()).add(resident_id)
         self.residents.dirty.add(resident_id)
 
-    def dirty_residents(self, part: int | None = None) -> set[str]:
-        """Residents whose own state or a device's state changed since the last snapshot (of
-        slice ``part`` only, if given)."""
-        dirty = set(self.residents.dirty)
+    def _sort_dirty(self) -> None:
         for device_id in self.devices.dirty:
             resident_id = self.owner.get(device_id)
             if resident_id is not None:
-                dirty.add(resident_id)
-        if part is None or self.slices == 1:
-            return dirty
-        return {r for r in dirty if self.slice_of(r) == part}
+                self._dirty.setdefault(self.slice_of(resident_id), set()).add(resident_id)
+        self.devices.dirty.clear()
+        for resident_id in self.residents.dirty:
+            self._dirty.setdefault(self.slice_of(resident_id), set()).add(resident_id)
+        self.residents.dirty.clear()
+
+    def dirty_residents(self, part: int | None = None) -> set[str]:
+        """Residents whose own state or a device's state changed since the last snapshot (of
+        slice ``part`` only, if given)."""
+        self._sort_dirty()
+        if part is None:
+            return set().union(*self._dirty.values())
+        return set(self._dirty.get(part, ()))
 
     def snapshot(self, residents: Iterable[str]) -> list[tuple[int, bytes, bytes]]:
         """(partition, key, value) records for the buckets of ``residents``; clears them dirty.
@@ -144,10 +153,9 @@ class LiveState:
         saved, serialised and dropped again), changed or not: the record replaces the bucket's
         last one whole."""
         wanted = {r for r in residents if r in self.partition}
+        self._sort_dirty()
         for resident_id in wanted:
-            for device_id in self.members.get(resident_id, ()):
-                self.devices.dirty.discard(device_id)
-            self.residents.dirty.discard(resident_id)
+            self._dirty.get(self.slice_of(resident_id), set()).discard(resident_id)
         records = []
         for bucket in sorted({self.bucket_of(r) for r in wanted}):
             held = sorted(self.buckets.get(bucket, ()))
@@ -210,6 +218,7 @@ class LiveState:
             self.buckets.get(self.bucket_of(resident_id), set()).discard(resident_id)
             del self.partition[resident_id]
             self.residents.dirty.discard(resident_id)
+            self._dirty.get(self.slice_of(resident_id), set()).discard(resident_id)
             for device_id in self.members.pop(resident_id, set()):
                 if self.owner.get(device_id) == resident_id:
                     del self.owner[device_id]
