@@ -604,23 +604,26 @@ class DetectorPipeline:
 
     def save_live_state(self, device_id: str) -> None:
         """Write the device's live detectors, and its resident's NEWS2 monitor, into their
-        states now (the worker calls it right before a snapshot of a changed device)."""
-        live = self._live.get(device_id)
-        state = self.device_state.get(device_id)
-        if live is None or state is None or live.token != state.get("token"):
-            return
-        self._write_device(live, state)  # in place: the key is being snapshotted already
-        self._save_resident(live.resident_id)
+        states now (one device's ``save_forms``)."""
+        live = self._save_device(device_id)
+        if live is not None:
+            self._save_resident(live.resident_id)
 
     def save_forms(self, resident_id: str, device_ids: Iterable[str]) -> None:
         """The live detectors of ``device_ids`` and the resident's NEWS2 monitor into their
         states, right before a snapshot serialises them (``anxin/live_state.py``)."""
         for device_id in device_ids:
-            live = self._live.get(device_id)
-            state = self.device_state.get(device_id)
-            if live is not None and state is not None and live.token == state.get("token"):
-                self._write_device(live, state)
+            self._save_device(device_id)
         self._save_resident(resident_id)
+
+    def _save_device(self, device_id: str) -> _DeviceLive | None:
+        """The device's live detectors into its state, if they continue it (else None)."""
+        live = self._live.get(device_id)
+        state = self.device_state.get(device_id)
+        if live is None or state is None or live.token != state.get("token"):
+            return None
+        self._write_device(live, state)  # in place: the key is being snapshotted already
+        return live
 
     def drop_forms(self, resident_id: str, device_ids: Iterable[str]) -> None:
         """Out of the states again once serialised: the live objects hold the same, and forms
