@@ -499,9 +499,67 @@ def _fast_deliver() -> None:
     Consumer.wait_first = wait_first  # type: ignore[method-assign]
 
 
+def _trace_memory(path: str) -> None:
+    """``ANXIN_TRACEMALLOC=path``, off unless set: what the worker's memory holds (issue 16).
+
+    tracemalloc with ``ANXIN_TRACEMALLOC_FRAMES`` frames (8; 0: not started, totals only), and
+    every ``ANXIN_TRACEMALLOC_EVERY_S`` seconds (30) its snapshot to ``path.<n>`` (compare two
+    with ``tracemalloc.Snapshot.load(...).compare_to``) and a JSON line to ``path.jsonl``: RSS,
+    bytes traced, and glibc's heap in use and free (``mallinfo2``: free is fragmentation the
+    process keeps). Tracing makes the worker 5-15 times slower: pace its load to match.
+    """
+    import ctypes
+    import json
+    import threading
+    import tracemalloc
+
+    frames = int(os.environ.get("ANXIN_TRACEMALLOC_FRAMES", "8"))
+    every_s = float(os.environ.get("ANXIN_TRACEMALLOC_EVERY_S", "30"))
+    if frames:
+        tracemalloc.start(frames)
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [
+            (name, ctypes.c_size_t)
+            for name in (
+                *("arena", "ordblks", "smblks", "hblks", "hblkhd"),
+                *("usmblks", "fsmblks", "uordblks", "fordblks", "keepcost"),
+            )
+        ]
+
+    try:
+        mallinfo2 = ctypes.CDLL(None).mallinfo2
+        mallinfo2.restype = MallInfo2
+    except (AttributeError, OSError):  # not glibc 2.33+
+        mallinfo2 = None
+
+    def dump() -> None:
+        n = 0
+        while True:
+            time.sleep(every_s)
+            n += 1
+            with open("/proc/self/statm") as statm:
+                line: dict[str, Any] = {"at": time.time(), "n": n}
+                line["rss"] = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+            line["traced"], line["traced_peak"] = tracemalloc.get_traced_memory()
+            if mallinfo2 is not None:
+                info = mallinfo2()
+                line |= {"heap": info.arena, "heap_used": info.uordblks}
+                line |= {"heap_free": info.fordblks, "mmapped": info.hblkhd}
+            if frames:
+                tracemalloc.take_snapshot().dump(f"{path}.{n}")
+            with open(f"{path}.jsonl", "a") as out:
+                out.write(json.dumps(line) + "\n")
+
+    threading.Thread(target=dump, name="tracemalloc-dump", daemon=True).start()
+
+
 def run_worker(settings: Settings, ready_file: Path | None = None) -> None:
     """Run one detector worker in the foreground until SIGINT/SIGTERM."""
     from anxin.core import logs
+
+    if os.environ.get("ANXIN_TRACEMALLOC"):
+        _trace_memory(os.environ["ANXIN_TRACEMALLOC"])
 
     settings.faust.data_dir.mkdir(parents=True, exist_ok=True)
     _cap_fetch_wait(settings.faust.fetch_max_wait_ms, settings.faust.fetch_min_bytes)

@@ -46,6 +46,16 @@ from anxin.core.logs import get_logger
 log = get_logger(__name__)
 State = dict[str, Any]
 Bucket = tuple[int, int]
+# A resident's devices: the device id itself for the usual resident with one device (a set of
+# one was 216 bytes a resident, the worker's largest piece of bookkeeping), a tuple for more.
+Members = str | tuple[str, ...]
+
+
+def member_ids(held: Members | None) -> tuple[str, ...]:
+    """The device ids of a ``members`` entry (none for no entry)."""
+    if held is None:
+        return ()
+    return (held,) if isinstance(held, str) else held
 
 
 class Tracked(dict[str, State]):
@@ -97,9 +107,10 @@ class LiveState:
     devices: Tracked = field(default_factory=Tracked)
     residents: Tracked = field(default_factory=Tracked)
     owner: dict[str, str] = field(default_factory=dict)  # device -> resident
-    members: dict[str, set[str]] = field(default_factory=dict)  # resident -> devices
+    members: dict[str, Members] = field(default_factory=dict)  # resident -> devices
     partition: dict[str, int] = field(default_factory=dict)  # resident -> partition
-    buckets: dict[Bucket, set[str]] = field(default_factory=dict)  # bucket -> residents
+    # bucket -> its residents, a dict as a set (keys only): a third of a set's table
+    buckets: dict[Bucket, dict[str, None]] = field(default_factory=dict)
     # changed residents by slice: the keys marked in ``devices.dirty`` and ``residents.dirty``
     # are sorted in here once (``_sort_dirty``), not scanned again at every tick
     _dirty: dict[int, set[str]] = field(default_factory=dict)
@@ -117,16 +128,37 @@ class LiveState:
             return
         old = self.owner.get(device_id)
         if old is not None and old != resident_id:  # moved to another resident (registry)
-            self.members.get(old, set()).discard(device_id)
+            self._discard_member(old, device_id)
             self.residents.dirty.add(old)
         self.owner[device_id] = resident_id
-        self.members.setdefault(resident_id, set()).add(device_id)
+        self._add_member(resident_id, device_id)
         if self.partition.get(resident_id) != partition:
             if resident_id in self.partition:
-                self.buckets.get(self.bucket_of(resident_id), set()).discard(resident_id)
+                self.buckets.get(self.bucket_of(resident_id), {}).pop(resident_id, None)
             self.partition[resident_id] = partition
-            self.buckets.setdefault(self.bucket_of(resident_id), set()).add(resident_id)
+            self.buckets.setdefault(self.bucket_of(resident_id), {})[resident_id] = None
         self.residents.dirty.add(resident_id)
+
+    def devices_of(self, resident_id: str) -> tuple[str, ...]:
+        """The devices held for ``resident_id``."""
+        return member_ids(self.members.get(resident_id))
+
+    def _add_member(self, resident_id: str, device_id: str) -> None:
+        held = self.members.get(resident_id)
+        if held is None:
+            self.members[resident_id] = device_id
+        elif device_id not in member_ids(held):
+            self.members[resident_id] = (*member_ids(held), device_id)
+
+    def _discard_member(self, resident_id: str, device_id: str) -> None:
+        held = member_ids(self.members.get(resident_id))
+        if device_id not in held:
+            return
+        rest = tuple(d for d in held if d != device_id)
+        if not rest:
+            del self.members[resident_id]
+        else:
+            self.members[resident_id] = rest[0] if len(rest) == 1 else rest
 
     def _sort_dirty(self) -> None:
         for device_id in self.devices.dirty:
@@ -159,7 +191,7 @@ class LiveState:
         records = []
         for bucket in sorted({self.bucket_of(r) for r in wanted}):
             held = sorted(self.buckets.get(bucket, ()))
-            devices = {r: sorted(self.members.get(r, ())) for r in held}
+            devices = {r: sorted(self.devices_of(r)) for r in held}
             for resident_id in held:
                 self.save_forms(resident_id, devices[resident_id])
             body = {r: self._resident_blob(r, devices[r]) for r in held}
@@ -188,13 +220,13 @@ class LiveState:
                 continue
             for resident_id, blob in body.items():
                 self.partition[resident_id] = bucket[0]
-                self.buckets.setdefault(self.bucket_of(resident_id), set()).add(resident_id)
+                self.buckets.setdefault(self.bucket_of(resident_id), {})[resident_id] = None
                 if blob.get("r") is not None:
                     dict.__setitem__(self.residents, resident_id, blob["r"])
                 for device_id, state in (blob.get("d") or {}).items():
                     dict.__setitem__(self.devices, device_id, state)
                     self.owner[device_id] = resident_id
-                    self.members.setdefault(resident_id, set()).add(device_id)
+                    self._add_member(resident_id, device_id)
                 loaded += 1
         return loaded
 
@@ -205,7 +237,7 @@ class LiveState:
         gone = [d for d, r in self.owner.items() if owner_of(d) != r]
         for device_id in gone:
             resident_id = self.owner.pop(device_id)
-            self.members.get(resident_id, set()).discard(device_id)
+            self._discard_member(resident_id, device_id)
             self.devices.dirty.discard(device_id)
             self.residents.dirty.add(resident_id)  # its snapshot no longer holds the device
         return gone
@@ -215,11 +247,11 @@ class LiveState:
         residents = [r for r, p in self.partition.items() if p in partitions]
         devices: list[str] = []
         for resident_id in residents:
-            self.buckets.get(self.bucket_of(resident_id), set()).discard(resident_id)
+            self.buckets.get(self.bucket_of(resident_id), {}).pop(resident_id, None)
             del self.partition[resident_id]
             self.residents.dirty.discard(resident_id)
             self._dirty.get(self.slice_of(resident_id), set()).discard(resident_id)
-            for device_id in self.members.pop(resident_id, set()):
+            for device_id in member_ids(self.members.pop(resident_id, None)):
                 if self.owner.get(device_id) == resident_id:
                     del self.owner[device_id]
                     self.devices.dirty.discard(device_id)

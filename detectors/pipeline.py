@@ -22,6 +22,7 @@ import binascii
 import hashlib
 import heapq
 import itertools
+import secrets
 from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -242,10 +243,24 @@ class _DeviceLive:
     (``*_state`` here until used), so the worker does not hold both.
     """
 
-    __slots__ = ("fall", "fall_state", "health", "resident_id", "token", "wander", "wander_state")
+    __slots__ = (
+        "device_id",
+        "fall",
+        "fall_state",
+        "health",
+        "resident_id",
+        "token",
+        "wander",
+        "wander_state",
+    )
 
-    def __init__(self, token: str, resident_id: str, health: device_health.DeviceHealth):
-        self.token, self.resident_id, self.health = token, resident_id, health
+    def __init__(
+        self, token: int, device_id: str, resident_id: str, health: device_health.DeviceHealth
+    ):
+        # the ids as first seen: every later structure keyed by them is given these objects, not
+        # each reading's own copies (two more strings a device, ~110 bytes)
+        self.token, self.device_id, self.resident_id = token, device_id, resident_id
+        self.health = health
         self.fall: FallDetector | None = None
         self.fall_state: dict[str, Any] | None = None
         self.wander: geofence.GeofenceMonitor | None = None
@@ -255,11 +270,20 @@ class _DeviceLive:
 class _ResidentLive:
     __slots__ = ("monitor", "token")
 
-    def __init__(self, token: str, monitor: news2.VitalsMonitor):
+    def __init__(self, token: int, monitor: news2.VitalsMonitor):
         self.token, self.monitor = token, monitor
 
 
 _DEVICE_FORMS = ("fall_detector", "health", "wander")
+
+
+def _shrink(state: State) -> None:
+    """The same items, in the same order, in a table of their own size again: the forms written
+    in for a snapshot grow a device state's table (16 -> 32 slots: 192 bytes more), and a dict
+    never shrinks when keys are removed, so it stayed grown until the device's next reading."""
+    items = dict(state)
+    state.clear()
+    state.update(items)
 
 
 def _placement(resident: Resident | None, device_id: str) -> str:
@@ -287,16 +311,17 @@ class DetectorPipeline:
             {} if resident_state is None else resident_state
         )
         self.health_config = health or device_health.DeviceHealthConfig()
-        self._fences: dict[str, tuple[int, list[geofence.Fence], ZoneInfo]] = {}
+        self._fences: dict[str, tuple[int, tuple[geofence.Fence, ...], ZoneInfo]] = {}
         self._vitals_configs: dict[tuple[int, float], news2.VitalsConfig] = {}
         self._health_configs: dict[tuple[Any, Any], device_health.DeviceHealthConfig] = {}
         # (due, 0 device / 1 resident, key): every due time set since; a popped entry whose
         # state holds a later due is stale and skipped (the later one has its own entry)
         self._timers: list[tuple[float, int, str]] = []
-        # (which, key) -> the earliest due on the heap for it: a later due is not pushed (its
+        # [which][key] -> the earliest due on the heap for it: a later due is not pushed (its
         # key is rescheduled when that entry pops), so the heap holds about one entry per key
-        # instead of one per due time set (a silence timer moves on with every reading)
-        self._scheduled: dict[tuple[int, str], float] = {}
+        # instead of one per due time set (a silence timer moves on with every reading). One
+        # dict per kind, keyed by the id itself (a (which, key) tuple a key was 56 bytes more).
+        self._scheduled: tuple[dict[str, float], dict[str, float]] = ({}, {})
         # Live detectors per device and NEWS2 monitors per resident, with the token of the state
         # they continue (``_DeviceLive``). The state gets their forms when it is saved
         # (``save_live_state``, the worker's snapshots), every FALL_SAVE_EVERY_S when a fall
@@ -310,8 +335,10 @@ class DetectorPipeline:
         self._alert_p = ConfirmConfig().alert_p if fall_alert_p is None else fall_alert_p
         self._live: dict[str, _DeviceLive] = {}
         self._resident_live: dict[str, _ResidentLive] = {}
-        self._saves = itertools.count()
-        self._instance = f"{id(self):x}"
+        # Tokens: a random start of this pipeline's own plus a count, an int (32 bytes; the text
+        # "<id>:<count>" was ~67, twice a device). Another worker's tokens are another range:
+        # two ranges of n tokens meet with odds of about n / 2**59.
+        self._saves = itertools.count(secrets.randbits(59) + 1)
         self.schedule_all()
 
     # -- helpers ------------------------------------------------------------------------------
@@ -436,6 +463,7 @@ class DetectorPipeline:
             return  # a redelivered copy: everything it could raise was raised the first time
         config = self._health_config_of(resident, device_id)
         live = self._device_live(state, resident_id, device_id, config)
+        device_id, resident_id = live.device_id, live.resident_id  # the same ids, held once
 
         answers = bool(state.get("suspicion"))  # an "ok" now answers the suspicion: nobody told
         # Each detector on its own: a bug in one must not cost the others (an SOS above all).
@@ -488,8 +516,8 @@ class DetectorPipeline:
             self._rejected(reading, f"{name} detector error: {type(exc).__name__}", now)
         )
 
-    def _token(self) -> str:
-        return f"{self._instance}:{next(self._saves)}"
+    def _token(self) -> int:
+        return next(self._saves)
 
     def _device_live(
         self,
@@ -508,12 +536,13 @@ class DetectorPipeline:
                     del state[form]
             if live.health.config is not config:  # the registry changed the device's rules
                 live.health.config = config
-            live.resident_id = resident_id
+            if live.resident_id != resident_id:  # equal: the object held already is kept
+                live.resident_id = resident_id
             return live
         state.pop("silent_after", None)  # now in the health state ("after"), learned or set
         state.pop("fall_token", None)  # the token of the form written before
         health = device_health.DeviceHealth.from_state(state.pop("health", None), config)
-        live = _DeviceLive(self._token(), resident_id, health)
+        live = _DeviceLive(self._token(), device_id, resident_id, health)
         live.fall_state = state.pop("fall_detector", None)
         live.wander_state = state.pop("wander", None)
         state["token"] = live.token
@@ -580,10 +609,11 @@ class DetectorPipeline:
 
     def _schedule(self, which: int, key: str, due: float) -> None:
         if due < NEVER:
-            held = self._scheduled.get((which, key))
+            scheduled = self._scheduled[which]
+            held = scheduled.get(key)
             if held is None or due < held:
                 heapq.heappush(self._timers, (due, which, key))
-                self._scheduled[which, key] = due
+                scheduled[key] = due
 
     def schedule_all(self) -> None:
         """Put every held state's due time on the heap (states loaded from elsewhere)."""
@@ -635,10 +665,16 @@ class DetectorPipeline:
             if live is not None and state is not None and live.token == state.get("token"):
                 for form in _DEVICE_FORMS:
                     state.pop(form, None)
+                _shrink(state)
         live_r = self._resident_live.get(resident_id)
         state_r = self.resident_state.get(resident_id)
-        if live_r is not None and state_r is not None and live_r.token == state_r.get("token"):
-            state_r.pop("news2", None)
+        if (
+            live_r is not None
+            and state_r is not None
+            and live_r.token == state_r.get("token")
+            and state_r.pop("news2", None) is not None
+        ):
+            _shrink(state_r)
 
     def _save_resident(self, resident_id: str) -> None:
         live = self._resident_live.get(resident_id)
@@ -933,11 +969,13 @@ class DetectorPipeline:
     # -- wandering ----------------------------------------------------------------------------
     def _fences_of(
         self, resident_id: str, resident: Resident
-    ) -> tuple[int, list[geofence.Fence], ZoneInfo]:
+    ) -> tuple[int, tuple[geofence.Fence, ...], ZoneInfo]:
         cached = self._fences.get(resident_id)
         if cached is None or cached[0] != id(resident):
-            fences = geofence.fences_from_registry(
-                [f.model_dump(exclude_none=True) for f in resident.geofences]
+            fences = tuple(  # a tuple: 48 bytes for one fence, the list was 88
+                geofence.fences_from_registry(
+                    [f.model_dump(exclude_none=True) for f in resident.geofences]
+                )
             )
             cached = (id(resident), fences, ZoneInfo(resident.timezone))
             self._fences[resident_id] = cached
@@ -997,6 +1035,8 @@ class DetectorPipeline:
         now: float,
         out: Outputs,
     ) -> None:
+        if not decisions:
+            return  # no dict for a device that never had one (64 bytes a device)
         open_ids: dict[str, str] = state.setdefault("health_alerts", {})
         for d in decisions:
             if isinstance(d, device_health.Raise):
@@ -1156,8 +1196,9 @@ class DetectorPipeline:
         residents: dict[str, None] = {}
         while timers and timers[0][0] <= now:
             due, which, key = heapq.heappop(timers)
-            if self._scheduled.get((which, key)) == due:
-                del self._scheduled[which, key]
+            scheduled = self._scheduled[which]
+            if scheduled.get(key) == due:
+                del scheduled[key]
             (residents if which else devices)[key] = None
         for device_id in devices:
             out.extend(self.tick_device(device_id, now))

@@ -125,3 +125,42 @@ def test_slices_deal_the_buckets_and_filter_the_changed_residents() -> None:
     for part in range(4):
         assert live.dirty_residents(part) == {r for r, p in parts.items() if p == part}
     assert set().union(*(live.dirty_residents(p) for p in range(4))) == set(residents)
+
+
+def test_a_residents_devices_are_held_without_a_set_each() -> None:
+    """``members`` holds a one-device resident's device id itself (a set of one was 216 bytes a
+    resident, the largest piece of the worker's bookkeeping) and several as a tuple; a device
+    that moves, or a dropped partition, leaves nothing behind."""
+    _, live = worker_state()
+    live.note("W002", "R002", 1)
+    assert live.members == {"R002": "W002"} and live.devices_of("R002") == ("W002",)
+    live.note("P002", "R002", 1)
+    live.note("P002", "R002", 1)  # again: held once
+    assert live.devices_of("R002") == ("W002", "P002")
+    live.note("P002", "R003", 2)  # given to another resident by the registry
+    assert live.members == {"R002": "W002", "R003": "P002"}
+    assert live.devices_of("R004") == ()
+    assert live.moved(lambda device: None) == ["W002", "P002"]
+    assert live.members == {} and live.owner == {}
+
+    live.note("W002", "R002", 1)
+    live.note("W003", "R003", 2)
+    assert live.drop({1}) == (["W002"], ["R002"])
+    assert live.members == {"R003": "W003"} and list(live.partition) == ["R003"]
+    assert [set(m) for m in live.buckets.values()] == [{"R003"}]
+
+
+def test_a_loaded_snapshot_gives_each_resident_its_devices() -> None:
+    pipeline, live = worker_state()
+    live.bucket_count = 1
+    for device, resident in (("W001", "R001"), ("W002", "R002"), ("P002", "R002")):
+        live.note(device, resident, 0)
+        pipeline.process({**reading(device, resident, T0), "battery": 0.9}, T0)
+    (record,) = live.snapshot(live.dirty_residents())
+
+    _, loaded = worker_state()
+    loaded.bucket_count = 1
+    assert loaded.load([(record[1], record[2])], {0}) == 2
+    assert loaded.devices_of("R001") == ("W001",)
+    assert sorted(loaded.devices_of("R002")) == ["P002", "W002"]
+    assert loaded.owner == {"W001": "R001", "P002": "R002", "W002": "R002"}

@@ -1,0 +1,139 @@
+"""The pipeline's bookkeeping per device and per resident (issue 16, the worker's RSS per device):
+tokens, the ids every structure is keyed by, the timers' index, and the states' tables after a
+snapshot. Compact, and the same behaviour."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from anxin.core.registry import load_registry
+from detectors.pipeline import DetectorPipeline
+
+REGISTRY = load_registry(Path(__file__).parent / "data" / "registry.yaml")
+T0 = 1_795_800_000.0
+
+
+def fresh(text: str) -> str:
+    """An equal string that is another object, as each decoded Kafka record brings."""
+    copy = "".join(list(text))
+    assert copy == text and copy is not text
+    return copy
+
+
+def reading(device: str, resident: str, ts: float) -> dict[str, Any]:
+    return {
+        "device_id": fresh(device),
+        "resident_id": fresh(resident),
+        "ts": ts,
+        "received_at": ts,
+        "seq": int(ts - T0),
+        "battery": 0.9,
+        "accel": {"rate": 25.0, "g": [[0.0, 0.0, 1.0]] * 25},
+        "vitals": {"hr": 72.0, "spo2": 97.0, "rr": 16.0},
+        "location": {"lat": 31.2304, "lon": 121.4737, "acc": 10.0},
+    }
+
+
+def pipeline() -> DetectorPipeline:
+    return DetectorPipeline(lambda: REGISTRY, fall_save_every_s=float("inf"))
+
+
+def test_tokens_are_ints_of_ranges_that_do_not_meet() -> None:
+    a, b = pipeline(), pipeline()
+    for p in (a, b):
+        for i in range(3):
+            p.process(reading("W001", "R001", T0 + i), T0 + i)
+    token = a.device_state["W001"]["token"]
+    assert isinstance(token, int) and token == a._live["W001"].token
+    assert a.resident_state["R001"]["token"] == a._resident_live["R001"].token
+    assert token != b.device_state["W001"]["token"]
+
+
+def test_a_state_of_another_process_is_continued_from_its_forms() -> None:
+    """A state whose token is not this pipeline's (another worker's, or the text tokens written
+    before) builds the live detectors from the state's forms, as before."""
+    a = pipeline()
+    for i in range(5):
+        a.process(reading("W001", "R001", T0 + i), T0 + i)
+    a.save_forms("R001", ["W001"])
+    for state, old in (
+        (a.device_state["W001"], "7f0a1b2c:3"),
+        (a.resident_state["R001"], "7f0a:4"),
+    ):
+        state["token"] = old
+    b = pipeline()
+    b.device_state, b.resident_state = dict(a.device_state), dict(a.resident_state)
+    b.process(reading("W001", "R001", T0 + 5), T0 + 5)
+    assert isinstance(b.device_state["W001"]["token"], int)
+    assert len(b._live["W001"].health.gap_s) == 5  # the gaps learned before, and this one
+    assert b._resident_live["R001"].monitor.now == T0 + 5
+
+    c = pipeline()  # what a state without forms gives: nothing learned
+    c.process(reading("W001", "R001", T0 + 5), T0 + 5)
+    assert len(c._live["W001"].health.gap_s) == 0
+
+
+def test_every_structure_holds_the_ids_first_seen_not_each_readings_copies() -> None:
+    p = pipeline()
+    first = reading("W001", "R001", T0)
+    device, resident = first["device_id"], first["resident_id"]
+    p.process(first, T0)
+    for i in range(1, 6):
+        p.process(reading("W001", "R001", T0 + i), T0 + i)
+    live = p._live["W001"]
+    assert live.device_id is device and live.resident_id is resident
+    assert p.resident_state["R001"]["device"] is device
+    assert all(key is device for _, which, key in p._timers if which == 0)
+    (key,) = p._scheduled[0]
+    assert key is device
+    monitor = p._resident_live["R001"].monitor
+    assert all(held[2] is device for held in monitor.latest.values())
+
+
+def test_timers_index_by_kind_and_id() -> None:
+    p = pipeline()
+    p.process(reading("W001", "R001", T0), T0)
+    assert set(p._scheduled[0]) == {"W001"} and p._scheduled[1] == {}
+    due = p._scheduled[0]["W001"]
+    assert p.tick(due + 1).alerts  # the watch fell silent: its timer fired
+    assert p._scheduled[0] == {} or p._scheduled[0]["W001"] > due
+
+
+def test_a_snapshot_leaves_the_states_tables_as_small_as_before() -> None:
+    """The forms written in for a snapshot can grow a state's table, and a dict never shrinks:
+    dropped again, the state is rebuilt at its own size, the same items in the same order."""
+    p = pipeline()
+    for i in range(12):
+        p.process(reading("W001", "R001", T0 + i), T0 + i)
+    state = p.device_state["W001"]
+    for extra in ("x1", "x2", "x3"):  # more keys than the usual: the forms grow the table
+        state[extra] = 0
+    before_items = list(state.items())
+    p.save_forms("R001", ["W001"])
+    assert {"fall_detector", "health", "wander"} <= set(state)
+    grown = sys.getsizeof(state)
+    p.drop_forms("R001", ["W001"])
+    assert p.device_state["W001"] is state
+    assert list(state.items()) == before_items
+    assert sys.getsizeof(state) == sys.getsizeof(dict(state)) < grown
+
+    resident = p.resident_state["R001"]
+    items = list(resident.items())
+    p.save_forms("R001", ["W001"])
+    assert "news2" in resident
+    p.drop_forms("R001", ["W001"])
+    assert list(resident.items()) == items
+    assert sys.getsizeof(resident) == sys.getsizeof(dict(resident))
+
+
+def test_no_open_alerts_dict_for_a_device_that_never_had_a_device_alert() -> None:
+    p = pipeline()
+    p.process(reading("W001", "R001", T0), T0)
+    assert "health_alerts" not in p.device_state["W001"]
+    due = p._scheduled[0]["W001"]
+    (alert,) = p.tick(due + 1).alerts  # silent
+    assert p.device_state["W001"]["health_alerts"] == {"silent": alert.alert_id}
+    p.process(reading("W001", "R001", due + 2), due + 2)  # back: resolved
+    assert p.device_state["W001"]["health_alerts"] == {}
