@@ -39,6 +39,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import lz4.frame
 import orjson
 
 from anxin.core.logs import get_logger
@@ -82,13 +83,22 @@ def parse_bucket_key(key: bytes) -> Bucket | None:
         return None
 
 
+_LZ4_MAGIC = b"\x04\x22\x4d\x18"  # an LZ4 frame's first bytes (JSON starts with "{", zlib "x")
+
+
 def encode_bucket(body: dict[str, Any]) -> bytes:
-    """JSON, deflated: a state is mostly repeated keys and base64 (2.2 KB a device -> 0.37 KB,
-    about 11 us a device), and the broker's load follows the bytes it is sent."""
-    return zlib.compress(orjson.dumps(body), 1)
+    """JSON in an LZ4 frame: a state is mostly repeated keys and base64 (1.9 KB a device ->
+    0.6 KB), and the broker's load follows the bytes it is sent. zlib (level 1) made 0.43 KB
+    but took 10 us a device against LZ4's 2, and every changed device is written twice a
+    reading (issue 16)."""
+    return lz4.frame.compress(orjson.dumps(body), store_size=False)
 
 
 def decode_bucket(value: bytes) -> Any:
+    """A snapshot record: LZ4 (now), zlib-deflated (the previous version's records, still on
+    the changelog after an upgrade) or plain JSON."""
+    if value[:4] == _LZ4_MAGIC:
+        return orjson.loads(lz4.frame.decompress(value))
     return orjson.loads(value if value[:1] == b"{" else zlib.decompress(value))
 
 

@@ -148,7 +148,7 @@ try:
             f"{100 * used / wall:.1f} % CPU -> {len(recs) / used:,.0f} readings/CPU-s"
         )
     first = None
-    while True:
+    while not rate:  # catch-up: the whole backlog was produced before the worker started
         time.sleep(0.2)
         try:
             s = json.loads(stats.read_text())
@@ -160,16 +160,21 @@ try:
             spy()
         if s["readings"] >= len(recs) and first is not None:
             break
-    c = pw.cpu_times()
-    cpu = c.user + c.system
-    wall = time.time() - first[0]
-    n = s["readings"] - first[2]
-    per_cpu = n / max(1e-6, cpu - first[1])
+    s = json.loads(stats.read_text())
+    if first is not None:
+        c = pw.cpu_times()
+        cpu = c.user + c.system
+        wall = time.time() - first[0]
+        n = s["readings"] - first[2]
+        per_cpu = n / max(1e-6, cpu - first[1])
+        print(
+            f"worker: {n:,} readings in {wall:.1f} s wall, {cpu - first[1]:.1f} CPU-s -> "
+            f"{per_cpu:,.0f} readings/CPU-s "
+            f"(target >= 5,000: {'MET' if per_cpu >= 5000 else 'NO'}), {n / max(wall, 1e-6):,.0f}/s"
+        )
     print(
-        f"worker: {n:,} readings in {wall:.1f} s wall, {cpu - first[1]:.1f} CPU-s -> "
-        f"{per_cpu:,.0f} readings/CPU-s (target >= 5,000: {'MET' if per_cpu >= 5000 else 'NO'}), "
-        f"{n / max(wall, 1e-6):,.0f}/s; RSS {pw.memory_info().rss / 1e6:.0f} MB; "
-        f"records_out {s['records_out']:,}, snapshots {s['snapshots']:,}"
+        f"worker RSS {pw.memory_info().rss / 1e6:.0f} MB; records_out {s['records_out']:,}, "
+        f"snapshots {s['snapshots']:,}"
     )
     idle_s = float(os.environ.get("WB_IDLE", "0"))
     if idle_s > 0:  # the fixed cost: the worker's CPU with nothing left to read

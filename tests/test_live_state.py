@@ -7,10 +7,13 @@ alert. The worker forgets it when the registry is reloaded.
 
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 
+import orjson
+
 from anxin.core.registry import load_registry
-from anxin.live_state import LiveState, decode_bucket
+from anxin.live_state import LiveState, decode_bucket, encode_bucket
 from detectors.pipeline import DetectorPipeline
 
 REGISTRY = load_registry(Path(__file__).parent / "data" / "registry.yaml")
@@ -164,3 +167,12 @@ def test_a_loaded_snapshot_gives_each_resident_its_devices() -> None:
     assert loaded.devices_of("R001") == ("W001",)
     assert sorted(loaded.devices_of("R002")) == ["P002", "W002"]
     assert loaded.owner == {"W001": "R001", "P002": "R002", "W002": "R002"}
+
+
+def test_a_bucket_is_lz4_and_the_previous_versions_records_still_load() -> None:
+    body = {"R001": {"r": {"token": 7}, "d": {"W001": {"seen": "abc", "gaps": [10, 10]}}}}
+    value = encode_bucket(body)
+    assert value[:4] == b"\x04\x22\x4d\x18"  # an LZ4 frame
+    assert decode_bucket(value) == body
+    assert decode_bucket(zlib.compress(orjson.dumps(body), 1)) == body  # written before LZ4
+    assert decode_bucket(orjson.dumps(body)) == body  # plain JSON
