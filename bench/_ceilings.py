@@ -42,6 +42,7 @@ class Rate:
 
 def sample_messages(n_devices: int = 200, per_device: int = 3) -> list[tuple[str, bytes, bytes]]:
     """(device_id, MQTT payload, Kafka reading) made by the fleet simulator's generator."""
+    from anxin.core.records import pack_accel
     from ingest.telemetry import Accepted, validate_telemetry
     from simulators.fleet import Fleet, demo_registry
 
@@ -60,7 +61,7 @@ def sample_messages(n_devices: int = 200, per_device: int = 3) -> list[tuple[str
             assert isinstance(v, Accepted)
             reading = v.reading
             reading["resident_id"] = f"R{j + 1:03d}"
-            out.append((d.device_id, raw, orjson.dumps(reading)))
+            out.append((d.device_id, raw, orjson.dumps(pack_accel(reading))))  # as bridged
     return out
 
 
@@ -179,8 +180,12 @@ async def kafka_consume(
     bootstrap: str, topic: str, n: int, decode: bool, timeout_s: float = 60.0
 ) -> Rate:
     """Consume ``n`` records from the beginning (no group: all partitions), optionally decoding
-    each value with orjson: the plain aiokafka consume-and-decode loop (framework ceiling)."""
+    each value with orjson (and a reading's packed accelerometer samples into their array, so
+    the numbers are out as the JSON lists gave them before ``pack_accel``): the plain aiokafka
+    consume-and-decode loop (framework ceiling)."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from anxin.core.records import accel_samples
 
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
@@ -214,7 +219,9 @@ async def kafka_consume(
                 got += len(msgs)
                 if decode:
                     for m in msgs:
-                        orjson.loads(m.value)
+                        value = orjson.loads(m.value)
+                        if type(value) is dict and type(value.get("accel")) is dict:
+                            accel_samples(value["accel"])
                         decoded += 1
         took = time.perf_counter() - t0 - (3 if idle_since else 0)
     finally:

@@ -26,6 +26,7 @@ import orjson
 import psutil
 import yaml
 
+from anxin.core.records import pack_accel
 from anxin.core.registry import Registry
 from anxin.services import Supervisor
 from ingest.telemetry import Accepted, validate_telemetry
@@ -58,7 +59,7 @@ for i in range(per_dev):
         assert owner is not None
         rid = owner[0]
         r["resident_id"] = rid
-        recs.append((rid.encode(), orjson.dumps(r)))
+        recs.append((rid.encode(), orjson.dumps(pack_accel(r))))  # as the bridge sends it
 fleet.pool.sel.close()
 print(f"{len(recs)} readings of {devices} devices, ~{sum(len(v) for _, v in recs) // len(recs)} B")
 sup = Supervisor(run / "services", only=("kafka",))

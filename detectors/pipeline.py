@@ -39,6 +39,7 @@ from anxin.core.records import (
     DeviceCommand,
     FallSuspicion,
     VitalsRecord,
+    accel_samples,
     alert_id,
     dead_letter,
 )
@@ -210,19 +211,30 @@ def _accel_chunks(readings: Sequence[State]) -> list[tuple[np.ndarray, AccelChec
     checked in one pass (``check_accel_chunks``): (samples, verdict) per reading, None where
     the reading has no chunk or one the per-reading path must convert itself (it names the
     problem, or raises inside the fall detector's guard, exactly as ``process`` does)."""
-    found: list[tuple[int, list[Any], Any]] = []
+    found: list[tuple[int, list[Any] | np.ndarray, Any]] = []
+    packed = False
     for i, reading in enumerate(readings):
         accel = reading.get("accel")
         if type(accel) is dict and accel:
             g = accel.get("g")
             if type(g) is list and g:
                 found.append((i, g, accel.get("rate")))
+            elif "g64" in accel:  # packed at ingest (the readings topic's form)
+                try:
+                    found.append((i, accel_samples(accel), accel.get("rate")))
+                    packed = True
+                except ValueError:
+                    pass  # the per-reading path names the problem
     chunks: list[tuple[np.ndarray, AccelCheck] | None] = [None] * len(readings)
     if not found:
         return chunks
-    rows = list(itertools.chain.from_iterable(g for _, g, _ in found))
     try:
-        a = _samples(rows)
+        if packed:
+            a = np.concatenate(
+                [g if isinstance(g, np.ndarray) else _samples(g) for _, g, _ in found]
+            )
+        else:
+            a = _samples(list(itertools.chain.from_iterable(g for _, g, _ in found)))
     except (TypeError, ValueError):
         return chunks  # a ragged or non-numeric chunk somewhere: each converts on its own
     if a.ndim != 2 or a.shape[1] != 3:
@@ -733,12 +745,16 @@ class DetectorPipeline:
             if converted is not None:  # the batch's one pass (process_batch)
                 samples, verdict = converted
             else:
-                samples = accel.get("g")
-                try:  # one conversion for the check and the detector (most of a chunk's cost)
-                    samples = np.asarray(samples, dtype=np.float64)
-                except (TypeError, ValueError):
-                    pass  # ragged or not numbers: check_accel names the problem
-                verdict = check_accel(accel.get("rate"), samples)
+                try:
+                    samples = accel_samples(accel)
+                except ValueError as exc:  # a g64 that is not whole rows
+                    samples, verdict = None, AccelCheck(error=str(exc))
+                else:
+                    try:  # one conversion for the check and the detector (most of its cost)
+                        samples = np.asarray(samples, dtype=np.float64)
+                    except (TypeError, ValueError):
+                        pass  # ragged or not numbers: check_accel names the problem
+                    verdict = check_accel(accel.get("rate"), samples)
             if verdict.error:
                 out.rejected.append(self._rejected(reading, f"accel: {verdict.error}", now))
             else:

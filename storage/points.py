@@ -29,6 +29,8 @@ from typing import Any
 import numpy as np
 from influxdb_client import Point, WritePrecision
 
+from anxin.core.records import accel_samples
+
 PRECISION = WritePrecision.MS
 VITAL_FLOATS = ("hr", "spo2", "sbp", "dbp", "rr", "temp")
 ACVPU_CODES = {"A": 0, "C": 1, "V": 2, "P": 3, "U": 4}
@@ -153,7 +155,11 @@ def reading_points(reading: Mapping[str, Any], raw_accel: bool = False) -> list[
 
     accel = reading.get("accel")
     if isinstance(accel, Mapping):
-        summary = motion_summary(accel.get("g"))
+        try:
+            samples = accel_samples(accel)  # packed as g64 on the readings topic
+        except ValueError:
+            samples = None
+        summary = motion_summary(samples)
         rate = _num(accel.get("rate"))
         if summary is not None:
             p = _base("motion", resident, device, ms)
@@ -163,7 +169,7 @@ def reading_points(reading: Mapping[str, Any], raw_accel: bool = False) -> list[
                 p.field("rate", rate)
             points.append(p)
             if raw_accel and rate and rate > 0:
-                for i, (x, y, z) in enumerate(accel["g"]):
+                for i, (x, y, z) in enumerate(samples):
                     points.append(
                         _base("accel", resident, device, ms + round(i * 1000 / rate))
                         .field("x", float(x))

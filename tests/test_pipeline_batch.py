@@ -18,6 +18,7 @@ import numpy as np
 import orjson
 import pytest
 
+from anxin.core.records import pack_accel
 from anxin.core.registry import load_registry
 from anxin.replay_inprocess import InProcessResult, run_scenario
 from detectors.pipeline import DetectorPipeline, Outputs
@@ -210,3 +211,40 @@ def test_20_residents_in_batches_of_500_are_the_same_as_message_by_message(
     assert one_by_one.messages > 30_000 and len(one_by_one.alerts) > 0
     assert one_by_one.suspicions and one_by_one.dead_letters == batched.dead_letters
     assert outputs_of(batched) == outputs_of(one_by_one)
+
+
+def test_readings_packed_at_ingest_give_what_their_json_rows_give() -> None:
+    """The bridge packs each chunk's rows into ``g64`` (``pack_accel``): the same alerts,
+    suspicions and states as the rows themselves, batched and one by one."""
+    stream = fall_stream("B003", T0) + fall_stream("W002", T0 + 0.4)
+    packed = [pack_accel(r) for r in stream]
+    assert all("g64" in r["accel"] and "g" not in r["accel"] for r in packed)
+    rows = both_ways([stream[:9], stream[9:]])
+    assert b'"outcome":"open"' in rows[0]  # there was a fall to find
+    assert both_ways([packed[:9], packed[9:]]) == rows
+    mixed = [p if i % 2 else r for i, (r, p) in enumerate(zip(stream, packed, strict=True))]
+    assert both_ways([mixed[:9], mixed[9:]]) == rows
+
+
+def test_a_bad_packed_chunk_is_dead_lettered_and_the_rest_goes_on() -> None:
+    stream = [pack_accel(r) for r in fall_stream("B003", T0)]
+    bad = [
+        {"rate": 50.0, "g64": "not base64!"},
+        {"rate": 50.0, "g64": "AAAA"},  # 3 bytes: not whole rows
+        {"rate": 50.0, "g64": ""},  # no samples
+        {"rate": 50.0, "g64": 5},  # not a string
+    ]
+    batch = stream[:3]
+    for k, chunk in enumerate(bad):
+        batch.append(reading("S003", T0 + k, seq=100 + k, accel=chunk))
+    batch += stream[3:]
+    outputs, _ = both_ways([batch])
+    decoded = orjson.loads(outputs)
+    reasons = [d["reason"] for d in decoded["rejected"]]
+    assert reasons == [
+        "accel: g64 is not base64",
+        "accel: g64 holds 3 bytes, not whole rows of 3 float64",
+        "accel: g64 holds 0 bytes, not whole rows of 3 float64",
+        "accel: g64 is not base64",
+    ]
+    assert [s["outcome"] for s in decoded["suspicions"]][:1] == ["open"]

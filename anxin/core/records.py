@@ -11,9 +11,13 @@ is a pydantic model because it is the public contract that every output file fol
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
+import itertools
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal, NotRequired, TypedDict
 
+import numpy as np
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -76,6 +80,50 @@ class Reading(TypedDict, total=False):
     location: dict[str, Any]
     event: str
     dropped: list[str]
+
+
+def pack_accel(reading: dict[str, Any]) -> dict[str, Any]:
+    """``reading`` as the ``readings`` topic carries it: its accelerometer rows ``g`` packed into
+    ``g64``, the base64 of little-endian float64 x, y, z, row after row.
+
+    The same numbers to the bit, in about as many bytes as the JSON text; but a consumer reads
+    them with one ``frombuffer`` instead of parsing three floats and a list per sample, which
+    was about a seventh of the detector worker's time (issue 16). A chunk that is not rows of
+    three numbers (only a test producing straight to Kafka could send one) stays as it is.
+    """
+    accel = reading.get("accel")
+    if type(accel) is not dict:
+        return reading
+    g = accel.get("g")
+    if type(g) is not list or not g or set(map(_row_len, g)) != {3}:
+        return reading
+    try:
+        flat = np.fromiter(itertools.chain.from_iterable(g), "<f8", 3 * len(g))
+    except (TypeError, ValueError, OverflowError):
+        return reading
+    packed = {k: v for k, v in accel.items() if k != "g"}
+    packed["g64"] = base64.b64encode(flat.tobytes()).decode("ascii")
+    return {**reading, "accel": packed}
+
+
+def _row_len(row: Any) -> int:
+    return len(row) if type(row) is list else -1
+
+
+def accel_samples(accel: Mapping[str, Any]) -> Any:
+    """A reading's accelerometer samples: ``g64`` unpacked to an N x 3 float64 array, else ``g``
+    as it came (None if neither is there). Raises ``ValueError`` naming the problem when
+    ``g64`` is not base64 of whole rows."""
+    packed = accel.get("g64")
+    if packed is None:
+        return accel.get("g")
+    try:
+        raw = base64.b64decode(packed, validate=True)
+    except (TypeError, ValueError, binascii.Error):
+        raise ValueError("g64 is not base64") from None
+    if not raw or len(raw) % 24:
+        raise ValueError(f"g64 holds {len(raw)} bytes, not whole rows of 3 float64")
+    return np.frombuffer(raw, "<f8").reshape(-1, 3).astype(np.float64)
 
 
 class VitalsRecord(TypedDict):
