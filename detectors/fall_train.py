@@ -27,6 +27,7 @@ import csv
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -67,6 +68,9 @@ MIN_SILENT_GAP_LOGIT = 0.01  # the silent anchor stays strictly between the othe
 NOMINAL = (SUSPECT_P, SILENT_P, ALERT_P)  # each group's operating points are mapped onto these
 MIN_GAP_LOGIT = 0.25  # the prompt threshold stays at least this far (log-odds) below the alert's
 GROUPS = ("trunk", "wrist")
+AUGMENT: tuple[str, ...] = ()  # device variants added as training copies (see ``variant``)
+AUG_WEIGHT = 1.0  # sample weight of a copy (a recording's candidates weigh 1)
+AUG_FOLDERS: tuple[str, ...] = (*FOLDERS, "realwear")  # whose recordings get copies
 MONOTONE = {  # physics: more of these never makes a fall less likely (and repeats more likely)
     "peak_g": 1,
     "impulse_ms": 1,
@@ -100,6 +104,7 @@ class Record:
     cand_at: list[float] = field(default_factory=list)  # arrival of the deciding message
     cand_x: list[FloatArray] = field(default_factory=list)
     old: list[tuple[float, float]] = field(default_factory=list)  # (impact_ts, detected_at)
+    aug: str = ""  # "" for a recording; else the device variant this training copy simulates
 
 
 def _messages(path: Path) -> dict[str, list[tuple[float, float, float, list[list[float]]]]]:
@@ -165,6 +170,70 @@ def _with_samples(rec: Record, msgs: list[tuple[float, float, float, list[list[f
     rec.samples = np.concatenate([np.asarray(g, dtype=np.float64).reshape(-1, 3) for *_, g in msgs])
     rec.msgs = msgs  # type: ignore[attr-defined]
     return rec
+
+
+# ---- device-range and rate augmentation ---------------------------------------------------
+# Real devices differ in per-axis range (+-2 g phones, +-4/8/16 g watches and belts) and rate.
+# Training copies of a recording as another device would have sent it: each axis clipped at
+# the rail (``clip2`` = +-2 g) and/or decimated (``r25`` = every 2nd sample of 50 Hz, with a
+# two-sample mean as the cheaper device's low-pass). Copies only ever join training: a copy
+# carries its recording's subject, so it goes wherever that subject goes and is never scored.
+def parse_variant(name: str) -> tuple[float | None, int]:
+    """``clip2`` -> (2.0, 1); ``r25`` -> (None, 2) at 50 Hz; ``clip4r25`` -> (4.0, 2)."""
+    m = re.fullmatch(r"(?:clip(\d+(?:\.\d+)?))?(?:r(\d+))?", name)
+    if not m or not name:
+        raise ValueError(f"augmentation variant {name!r}: clipN, rN or clipNrN")
+    clip = float(m.group(1)) if m.group(1) else None
+    step = round(50 / float(m.group(2))) if m.group(2) else 1
+    return clip, step
+
+
+def variant(rec: Record, name: str) -> Record | None:
+    """A training copy of ``rec`` as device variant ``name`` sent it; None if identical."""
+    clip, step = parse_variant(name)
+    msgs = rec.msgs  # type: ignore[attr-defined]
+    a = rec.samples
+    if clip is not None and float(np.abs(a).max(initial=0.0)) <= clip:
+        clip = None  # this device never reached that rail: the copy would be the recording
+    if clip is None and step == 1:
+        return None
+    if clip is not None:
+        a = np.clip(a, -clip, clip)
+    sizes = [len(g) for *_, g in msgs]
+    bounds = np.cumsum([0, *sizes])
+    if step > 1:  # low-pass (mean of ``step`` samples), then keep every ``step``-th
+        k = np.ones(step) / step
+        a = np.column_stack([np.convolve(a[:, c], k, mode="full")[: len(a)] for c in range(3)])
+    new = []
+    for (t, ts, rate, _), b0, b1 in zip(msgs, bounds[:-1], bounds[1:], strict=True):
+        first = -(-int(b0) // step) * step  # the first kept sample in this message
+        if first >= b1:
+            continue
+        g = a[first:b1:step]
+        new.append((t, ts + (first - b0) / rate, rate / step, g.round(3).tolist()))
+    out = Record(
+        rec.folder,
+        rec.device,
+        rec.placement,
+        rec.group,
+        rec.fall,
+        rec.start,
+        rec.deadline,
+        rec.seconds,
+        aug=name,
+    )
+    return _with_samples(out, new)
+
+
+def augment(recs: list[Record], variants: list[str]) -> list[list[Record]]:
+    """Per record, its training copies (replayed), one per variant that changes it."""
+    out = []
+    for r in recs:
+        cs = [c for c in (variant(r, v) for v in variants) if c is not None]
+        for c in cs:
+            replay(c, None)
+        out.append(cs)
+    return out
 
 
 def load_baseline() -> ModuleType | None:
@@ -426,11 +495,13 @@ def _fit(kind: str, x: FloatArray, y: npt.NDArray[np.int64], w: FloatArray) -> A
     return m
 
 
-def _xyw(recs: list[Record]) -> tuple[FloatArray, npt.NDArray[np.int64], FloatArray]:
+def _xyw(
+    recs: list[Record], aug_weight: float = 1.0
+) -> tuple[FloatArray, npt.NDArray[np.int64], FloatArray]:
     """Training rows: positives = candidates at a fall's impact; fall trials' other candidates
     (stumbles before, bounces and rolling after) are left out; everything else negative.
-    Weights balance the classes and give realwear (one long record per wearer) the weight of
-    about as many records as its candidates would otherwise swamp."""
+    Positives are weighted to half the negatives' total. Augmented copies (``Record.aug``)
+    count ``aug_weight`` each."""
     xs, ys, ws = [], [], []
     for rec in recs:
         for imp, x in zip(rec.cand_ts, rec.cand_x, strict=True):
@@ -442,11 +513,11 @@ def _xyw(recs: list[Record]) -> tuple[FloatArray, npt.NDArray[np.int64], FloatAr
             else:
                 ys.append(0)
             xs.append(x)
-            ws.append(1.0)
+            ws.append(aug_weight if rec.aug else 1.0)
     y = np.array(ys, dtype=np.int64)
     w = np.array(ws)
     if y.any() and (~y.astype(bool)).any():
-        w[y == 1] *= (y == 0).sum() / (y == 1).sum() * 0.5
+        w[y == 1] *= w[y == 0].sum() / w[y == 1].sum() * 0.5
     return np.array(xs), y, w
 
 
@@ -477,10 +548,22 @@ def folds_of(recs: list[Record]) -> dict[str, int]:
 
 
 def cross_validate(
-    kind: str, recs: list[Record], fold: dict[str, int]
+    kind: str,
+    recs: list[Record],
+    fold: dict[str, int],
+    copies: list[list[Record]] | None = None,
+    aug_weight: float = 1.0,
 ) -> tuple[list[FloatArray], list[Thresholds], list[int]]:
-    """Nested subject-wise CV: out-of-fold probabilities, per-fold thresholds, record folds."""
+    """Nested subject-wise CV: out-of-fold probabilities, per-fold thresholds, record folds.
+
+    ``copies[i]`` (augmentation) join the training data whenever record ``i`` does, and only
+    then: a test subject's copies are never trained on; copies are never predicted or scored."""
+    cp = copies if copies is not None else [[] for _ in recs]
     rf = [fold[r.group] for r in recs]
+
+    def fit(idx: list[int]) -> Any:
+        return _fit(kind, *_xyw([x for i in idx for x in (recs[i], *cp[i])], aug_weight))
+
     probs: list[FloatArray] = [np.zeros(0)] * len(recs)
     thr: list[Thresholds] = []
     for k in range(N_FOLDS):
@@ -489,20 +572,52 @@ def cross_validate(
         for j in range(N_FOLDS):
             if j == k:
                 continue
-            fit_i = [i for i in train if rf[i] != j]
-            m = _fit(kind, *_xyw([recs[i] for i in fit_i]))
-            for i, p in zip(
-                [i for i in train if rf[i] == j],
-                _predict(m, [recs[i] for i in train if rf[i] == j]),
-                strict=True,
-            ):
+            m = fit([i for i in train if rf[i] != j])
+            held = [i for i in train if rf[i] == j]
+            for i, p in zip(held, _predict(m, [recs[i] for i in held]), strict=True):
                 inner[i] = p
         thr.append(choose_thresholds([recs[i] for i in train], [inner[i] for i in train]))
-        m = _fit(kind, *_xyw([recs[i] for i in train]))
+        m = fit(train)
         test = [i for i in range(len(recs)) if rf[i] == k]
         for i, p in zip(test, _predict(m, [recs[i] for i in test]), strict=True):
             probs[i] = p
     return probs, thr, rf
+
+
+def leave_one_dataset_out(
+    kind: str,
+    recs: list[Record],
+    fold: dict[str, int],
+    copies: list[list[Record]] | None = None,
+    aug_weight: float = 1.0,
+) -> dict[str, tuple[dict[str, Tally], dict[str, Tally]]]:
+    """Train on the other two trial folders and realwear (with their copies), test on the
+    held-out folder: data nobody tuned to. Thresholds come, as in the nested CV, from inner
+    subject-wise out-of-fold predictions of the training folders only (so the wrist's, with
+    WEDA-FALL held out, from realwear alone). Per held-out folder: (combined rule, ALERT_P
+    only) tallies."""
+    cp = copies if copies is not None else [[] for _ in recs]
+    rf = [fold[r.group] for r in recs]
+
+    def fit(idx: list[int]) -> Any:
+        return _fit(kind, *_xyw([x for i in idx for x in (recs[i], *cp[i])], aug_weight))
+
+    out = {}
+    for held_out in FOLDERS:
+        train = [i for i, r in enumerate(recs) if r.folder != held_out]
+        inner: list[FloatArray] = [np.zeros(0)] * len(recs)
+        for j in range(N_FOLDS):
+            held = [i for i in train if rf[i] == j]
+            m = fit([i for i in train if rf[i] != j])
+            for i, p in zip(held, _predict(m, [recs[i] for i in held]), strict=True):
+                inner[i] = p
+        thr = choose_thresholds([recs[i] for i in train], [inner[i] for i in train])
+        m = fit(train)
+        test = [i for i, r in enumerate(recs) if r.folder == held_out]
+        trs = [recs[i] for i in test]
+        _, ale, comb, _ = record_alerts(trs, _predict(m, trs), thr)
+        out[held_out] = (tally(trs, comb), tally(trs, ale))
+    return out
 
 
 def cv_alerts(
@@ -667,6 +782,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--out", type=Path, default=FF.MODEL_PATH)
     ap.add_argument("--kinds", default="logistic,trees", help="model kinds to compare")
+    ap.add_argument(
+        "--augment",
+        default=",".join(AUGMENT),
+        help="training copies as other devices: clipN (per-axis +-N g), rN (N Hz), comma list",
+    )
+    ap.add_argument("--aug-weight", type=float, default=AUG_WEIGHT, help="weight of a copy")
+    ap.add_argument("--aug-folders", default=",".join(AUG_FOLDERS), help="folders to augment")
+    ap.add_argument("--lodo", action="store_true", help="also leave one dataset out")
     args = ap.parse_args(argv)
     t0 = time.monotonic()
     recs = load_records(args.data)
@@ -679,6 +802,18 @@ def main(argv: list[str] | None = None) -> int:
         any(abs(c - (r.start or 0)) <= POS_WINDOW_S for c in r.cand_ts) for r in recs if r.fall
     ]
     print(f"candidate-stage recall: {sum(cand_recall)}/{len(cand_recall)} falls")
+    variants = [v for v in args.augment.split(",") if v]
+    aug_folders = set(args.aug_folders.split(","))
+    copies = augment(recs, variants)
+    copies = [c if r.folder in aug_folders else [] for r, c in zip(recs, copies, strict=True)]
+    n_copies = {
+        f: sum(len(c) for r, c in zip(recs, copies, strict=True) if r.folder == f)
+        for f in (*FOLDERS, "realwear")
+    }
+    print(
+        f"augmentation {variants or 'none'} (weight {args.aug_weight:g}), training copies: "
+        f"{n_copies} ({time.monotonic() - t0:.0f} s)"
+    )
     fold = folds_of(recs)
     print(_header())
     if baseline is not None:
@@ -686,7 +821,7 @@ def main(argv: list[str] | None = None) -> int:
         print(_row(f"old hand-set ({BASELINE_REV})", tally(recs, old)))
     results = {}
     for kind in args.kinds.split(","):
-        probs, thr, rf = cross_validate(kind, recs, fold)
+        probs, thr, rf = cross_validate(kind, recs, fold, copies, args.aug_weight)
         sus, ale, comb, sil = cv_alerts(recs, probs, thr, rf)
         ta, ts, tc = tally(recs, ale), tally(recs, sus), tally(recs, comb)
         print(_row(f"{kind}: alerts, combined rule", tc))
@@ -716,7 +851,17 @@ def main(argv: list[str] | None = None) -> int:
         + f"; mapped onto SUSPECT_P={NOMINAL[0]} SILENT_P={NOMINAL[1]} ALERT_P={NOMINAL[2]}"
     )
     print(up_and_about_report(recs, probs, thr, rf))
-    model = _fit(best, *_xyw(recs))
+    if args.lodo:
+        print("leave one dataset out (train on the other two and realwear, test on this one):")
+        for f, (tc, ta) in leave_one_dataset_out(best, recs, fold, copies, args.aug_weight).items():
+            print(
+                f"  {f:<9} combined rule {tc[f].sens:.3f} / {tc[f].spec:.3f} "
+                f"({tc[f].fn} FN {tc[f].fp} FP); ALERT_P only {ta[f].sens:.3f} / {ta[f].spec:.3f}"
+            )
+    model = _fit(
+        best,
+        *_xyw([x for r, c in zip(recs, copies, strict=True) for x in (r, *c)], args.aug_weight),
+    )
 
     def cv_meta(t: dict[str, Tally]) -> dict[str, Any]:
         return {
@@ -732,6 +877,12 @@ def main(argv: list[str] | None = None) -> int:
         "cv": cv_meta(results[best][2]),
         "cv_combined": cv_meta(results[best][5]),
     }
+    if variants:
+        meta["augment"] = {
+            "variants": variants,
+            "weight": args.aug_weight,
+            "folders": sorted(aug_folders),
+        }
     d = export(best, model, final, meta)
     # the exported model must reproduce sklearn's probabilities
     fm = FF.FallModel.from_dict(d)
