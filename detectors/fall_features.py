@@ -42,6 +42,13 @@ WEIGHTLESS_G = 0.3  # |a| below this in a whole bin: nearly weightless
 # dropped device, so this physics veto is applied to the model's output (``vetoed``).
 WEIGHTLESS_MAX_S = 0.3
 REPEAT_S = 2.0  # similar peaks within +-this: clapping, jogging, hammering
+# Impact duration that a device's range cannot change: a sample whose true |a| reaches HI_G
+# still reads at least HI_G when every axis is clipped at a rail c >= HI_G (either nothing was
+# clipped, or a clipped axis alone reads c), and one below it only reads lower. So the time
+# |a| spends above HI_G is the same on a +-2 g phone as on a +-16 g belt, where the peak is not
+# (MobiFall's fall peaks read 2.0-3.4 g; SisFall's 4-25 g read 2.3-3.5 g when clipped at 2 g).
+HI_G = 1.8
+HI_FULL_G = 1.5  # the same for whole 50 ms bins above this (a lasting body impact)
 TURN_MIN_DEG = 10.0  # below this orientation change there is no turn to time
 MODEL_PATH = Path(__file__).with_name("models") / "fall_model.json"
 
@@ -67,6 +74,8 @@ FEATURES = (
     "pre_motion_g",  # movement in the "before" window
     "pre_range_g",  # mean range of |a| within bins before the impact (walking, jogging)
     "pre_peak_ratio",  # largest |a| 2-0.3 s before the impact, over the peak
+    "hi_s",  # time within +-0.5 s of the peak with |a| >= HI_G (unchanged by a rail >= HI_G)
+    "hi_full_s",  # time in that second with |a| >= HI_FULL_G throughout a bin (a lasting impact)
     "repeats",  # other peaks of similar size within +-2 s
 )
 N_FEATURES = len(FEATURES)
@@ -128,6 +137,9 @@ def candidate_features(r: FloatArray, i: int, wrist: bool, gate_g: float) -> Flo
     pp0, pp1 = max(0, i - int(REPEAT_S * b)), max(0, i - int(0.3 * b))
     pre_peak = float(amax[pp0:pp1].max()) / peak if pp1 > pp0 else 0.0
     turn = turn_seconds(vec, i, pre_m, post_m, angle) if angle >= TURN_MIN_DEG else 0.0
+    h0, h1 = max(0, i - b // 2), i + b // 2 + 1
+    hi_time = float(np.count_nonzero(amax[h0:h1] >= HI_G)) / b
+    hi_full = float(np.count_nonzero(amin[h0:h1] >= HI_FULL_G)) / b
     return np.array(
         [
             1.0 if wrist else 0.0,
@@ -151,6 +163,8 @@ def candidate_features(r: FloatArray, i: int, wrist: bool, gate_g: float) -> Flo
             pre_motion,
             pre_range,
             pre_peak,
+            hi_time,
+            hi_full,
             float(repeats),
         ]
     )

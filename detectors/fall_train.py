@@ -655,6 +655,8 @@ SYNTH_RANGES = {
     "pre_motion_g": (0.0, 1.5),
     "pre_range_g": (0.0, 0.8),
     "pre_peak_ratio": (0.0, 1.5),
+    "hi_s": (0.0, 1.0),
+    "hi_full_s": (0.0, 0.5),
     "repeats": (0.0, 8.0),
 }
 

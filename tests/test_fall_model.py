@@ -203,6 +203,26 @@ def test_up_and_about() -> None:
     assert not FF.up_and_about("wrist", RATE, np.zeros((0, 3)))
 
 
+@pytest.mark.parametrize("rail", [2.0, 4.0])
+def test_impact_duration_is_the_same_on_a_clipping_device(rail: float) -> None:
+    """A 4 g impact on a device that clips every axis at ``rail``: the peak reads lower, the
+    time above ``HI_G`` and ``HI_FULL_G`` does not change (FALL_MODEL.md, device range)."""
+    g, impact = _fall()
+
+    def at_impact(a: np.ndarray) -> np.ndarray:
+        det = FallDetector("waist", collect=[])
+        _feed(det, a, [50])
+        assert det.collect is not None
+        ((_, x),) = [c for c in det.collect if abs(c[0] - impact) < 0.2]
+        return x
+
+    full, clipped = at_impact(g), at_impact(np.clip(g, -rail, rail))
+    peak, hi, hi_full = (FF.FEATURES.index(f) for f in ("peak_g", "hi_s", "hi_full_s"))
+    assert clipped[peak] <= rail * np.sqrt(3) and (rail >= 4.0 or clipped[peak] < full[peak])
+    assert full[hi] > 0 and full[hi_full] > 0
+    assert (clipped[hi], clipped[hi_full]) == (full[hi], full[hi_full])
+
+
 def test_a_dropped_device_is_vetoed() -> None:
     """0.45 s weightless then a 6 g hit: no toppling body is that weightless (physics veto)."""
     g, _ = _fall()
