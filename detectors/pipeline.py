@@ -323,7 +323,9 @@ class DetectorPipeline:
             {} if resident_state is None else resident_state
         )
         self.health_config = health or device_health.DeviceHealthConfig()
-        self._fences: dict[str, tuple[int, tuple[geofence.Fence, ...], ZoneInfo]] = {}
+        # resident id -> (the registry entry they were made from, its fences, its zone): the
+        # entry itself, not its id(), which a later entry may reuse once this one is freed
+        self._fences: dict[str, tuple[Resident, tuple[geofence.Fence, ...], ZoneInfo]] = {}
         self._vitals_configs: dict[tuple[int, float], news2.VitalsConfig] = {}
         self._health_configs: dict[tuple[Any, Any], device_health.DeviceHealthConfig] = {}
         # (due, 0 device / 1 resident, key): every due time set since; a popped entry whose
@@ -985,15 +987,15 @@ class DetectorPipeline:
     # -- wandering ----------------------------------------------------------------------------
     def _fences_of(
         self, resident_id: str, resident: Resident
-    ) -> tuple[int, tuple[geofence.Fence, ...], ZoneInfo]:
+    ) -> tuple[Resident, tuple[geofence.Fence, ...], ZoneInfo]:
         cached = self._fences.get(resident_id)
-        if cached is None or cached[0] != id(resident):
+        if cached is None or cached[0] is not resident:
             fences = tuple(  # a tuple: 48 bytes for one fence, the list was 88
                 geofence.fences_from_registry(
                     [f.model_dump(exclude_none=True) for f in resident.geofences]
                 )
             )
-            cached = (id(resident), fences, ZoneInfo(resident.timezone))
+            cached = (resident, fences, ZoneInfo(resident.timezone))
             self._fences[resident_id] = cached
         return cached
 
