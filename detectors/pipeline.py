@@ -219,7 +219,7 @@ def _accel_chunks(readings: Sequence[State]) -> list[tuple[np.ndarray, AccelChec
             g = accel.get("g")
             if type(g) is list and g:
                 found.append((i, g, accel.get("rate")))
-            elif "g64" in accel:  # packed at ingest (the readings topic's form)
+            elif "mg16" in accel or "g64" in accel:  # packed at ingest (pack_accel)
                 try:
                     found.append((i, accel_samples(accel), accel.get("rate")))
                     packed = True
@@ -749,7 +749,7 @@ class DetectorPipeline:
             else:
                 try:
                     samples = accel_samples(accel)
-                except ValueError as exc:  # a g64 that is not whole rows
+                except ValueError as exc:  # a packed chunk that is not whole rows
                     samples, verdict = None, AccelCheck(error=str(exc))
                 else:
                     try:  # one conversion for the check and the detector (most of its cost)

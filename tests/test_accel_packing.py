@@ -1,12 +1,13 @@
 """``pack_accel`` / ``accel_samples``: the readings topic's packed accelerometer rows.
 
-The bridge packs a validated chunk's rows into ``g64`` (base64 of little-endian float64); the
-worker and the storage writer read them back. Every number must come back to the bit, and what
+The bridge packs a validated chunk's rows into ``mg16`` (int16 milli-g, when that holds every
+value exactly) or ``g64`` (float64); the worker and the storage writer read them back. Every number must come back to the bit, and what
 cannot be packed must pass through as it came.
 """
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -25,11 +26,35 @@ rows = st.lists(st.lists(finite, min_size=3, max_size=3), min_size=1, max_size=2
 def test_every_number_comes_back_to_the_bit(g: list[list[float]]) -> None:
     reading = {"device_id": "W001", "ts": 1.0, "accel": {"rate": 25.0, "g": g}}
     packed = pack_accel(reading)
-    assert packed["accel"].keys() == {"rate", "g64"} and reading["accel"]["g"] is g  # a copy
+    assert packed["accel"].keys() in ({"rate", "g64"}, {"rate", "mg16"})
+    assert reading["accel"]["g"] is g  # a copy
     got = accel_samples(packed["accel"])
     want = np.asarray(g, dtype=np.float64)
     assert got.shape == want.shape and got.tobytes() == want.tobytes()  # -0.0 and all
     assert got.flags.writeable
+
+
+@given(st.lists(st.lists(st.integers(-32767, 32767), min_size=3, max_size=3), min_size=1))
+def test_milli_g_values_travel_as_int16_and_come_back_to_the_bit(mg: list[list[int]]) -> None:
+    g = [[x / 1000 for x in row] for row in mg]  # what a device with milli-g resolution sends
+    packed = pack_accel({"accel": {"rate": 25.0, "g": g}})["accel"]
+    assert "mg16" in packed and len(packed["mg16"]) <= 8 * len(g)  # 6 bytes a sample
+    assert accel_samples(packed).tobytes() == np.asarray(g, dtype=np.float64).tobytes()
+
+
+@pytest.mark.parametrize(
+    "g",
+    [
+        [[0.0125, 0.0, 1.0]],  # finer than a milli-g
+        [[-0.0, 0.0, 1.0]],  # -0.0: int16 would bring back 0.0
+        [[32.768, 0.0, 1.0]],  # beyond the int16 range
+        [[1e-300, 0.0, 1.0]],
+    ],
+)
+def test_anything_int16_would_change_travels_as_float64(g: list[list[float]]) -> None:
+    packed = pack_accel({"accel": {"rate": 25.0, "g": g}})["accel"]
+    assert "g64" in packed
+    assert accel_samples(packed).tobytes() == np.asarray(g, dtype=np.float64).tobytes()
 
 
 @pytest.mark.parametrize(
@@ -56,17 +81,19 @@ def test_a_reading_without_accel_is_untouched() -> None:
 
 
 @pytest.mark.parametrize(
-    ("g64", "reason"),
+    ("field", "value", "reason"),
     [
-        ("not base64!", "g64 is not base64"),
-        (17, "g64 is not base64"),
-        ("AAAA", "g64 holds 3 bytes, not whole rows of 3 float64"),
-        ("", "g64 holds 0 bytes, not whole rows of 3 float64"),
+        ("g64", "not base64!", "g64 is not base64"),
+        ("g64", 17, "g64 is not base64"),
+        ("g64", "AAAA", "g64 holds 3 bytes, not whole rows of 3 float64"),
+        ("g64", "", "g64 holds 0 bytes, not whole rows of 3 float64"),
+        ("mg16", "AAAA", "mg16 holds 3 bytes, not whole rows of 3 int16"),
+        ("mg16", "?", "mg16 is not base64"),
     ],
 )
-def test_a_bad_packed_chunk_is_named(g64: Any, reason: str) -> None:
+def test_a_bad_packed_chunk_is_named(field: str, value: Any, reason: str) -> None:
     with pytest.raises(ValueError, match=reason):
-        accel_samples({"rate": 25.0, "g64": g64})
+        accel_samples({"rate": 25.0, field: value})
 
 
 def test_storage_writes_the_same_points_from_packed_rows() -> None:
@@ -77,9 +104,12 @@ def test_storage_writes_the_same_points_from_packed_rows() -> None:
         "ts": 1_795_500_000.0,
         "accel": {"rate": 25.0, "g": rng.normal(0, 1, (50, 3)).tolist()},
     }
-    for raw in (False, True):
-        want = [p.to_line_protocol() for p in reading_points(reading, raw_accel=raw)]
-        got = [p.to_line_protocol() for p in reading_points(pack_accel(reading), raw_accel=raw)]
+    milli_g = np.round(rng.normal(0, 1, (50, 3)), 3).tolist()  # whole milli-g: travels as mg16
+    milli = {**reading, "accel": {"rate": 25.0, "g": milli_g}}
+    assert "mg16" in pack_accel(milli)["accel"] and "g64" in pack_accel(reading)["accel"]
+    for r, raw in itertools.product((reading, milli), (False, True)):
+        want = [p.to_line_protocol() for p in reading_points(r, raw_accel=raw)]
+        got = [p.to_line_protocol() for p in reading_points(pack_accel(r), raw_accel=raw)]
         assert got == want and any(line.startswith("motion") for line in got)
     bad = {**reading, "accel": {"rate": 25.0, "g64": "AAAA"}, "vitals": {"hr": 70.0}}
     assert not any(p.to_line_protocol().startswith("motion") for p in reading_points(bad))
