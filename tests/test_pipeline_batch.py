@@ -103,6 +103,17 @@ def test_duplicates_inside_one_batch_are_dropped_as_one_by_one() -> None:
     assert b'"outcome":"open"' in outputs  # the fall was found once, the copies dropped
 
 
+def between(stream: list[dict[str, Any]], chunks: list[Any]) -> Any:
+    """The decoded outputs (both ways, asserted equal) of a stream with a reading of another
+    device carrying each of ``chunks`` after its third reading."""
+    batch = list(stream[:3])
+    for k, chunk in enumerate(chunks):
+        batch.append(reading("S003", T0 + k, seq=100 + k, accel=chunk))
+    batch += stream[3:]
+    outputs, _ = both_ways([batch])
+    return orjson.loads(outputs)
+
+
 def test_a_bad_accel_chunk_between_good_ones_is_dead_lettered_the_same() -> None:
     stream = fall_stream("B003", T0)
     good = stream[3]["accel"]
@@ -120,12 +131,7 @@ def test_a_bad_accel_chunk_between_good_ones_is_dead_lettered_the_same() -> None
         {"rate": 50.0},  # no samples at all
         [1, 2, 3],  # not an object: the fall detector itself fails on it
     ]
-    batch = list(stream[:3])
-    for k, chunk in enumerate(bad):
-        batch.append(reading("S003", T0 + k, seq=100 + k, accel=chunk))
-    batch += stream[3:]
-    outputs, _ = both_ways([batch])
-    decoded = orjson.loads(outputs)
+    decoded = between(stream, bad)
     reasons = [d["reason"] for d in decoded["rejected"]]
     assert sum(r.startswith("accel:") for r in reasons) == len(bad) - 1
     assert "fall detector error: AttributeError" in reasons
@@ -234,18 +240,15 @@ def test_a_bad_packed_chunk_is_dead_lettered_and_the_rest_goes_on() -> None:
         {"rate": 50.0, "g64": "AAAA"},  # 3 bytes: not whole rows
         {"rate": 50.0, "g64": ""},  # no samples
         {"rate": 50.0, "g64": 5},  # not a string
+        {"rate": 50.0, "mg16": "AAAA"},  # 3 bytes: not whole int16 rows
     ]
-    batch = stream[:3]
-    for k, chunk in enumerate(bad):
-        batch.append(reading("S003", T0 + k, seq=100 + k, accel=chunk))
-    batch += stream[3:]
-    outputs, _ = both_ways([batch])
-    decoded = orjson.loads(outputs)
+    decoded = between(stream, bad)
     reasons = [d["reason"] for d in decoded["rejected"]]
     assert reasons == [
         "accel: g64 is not base64",
         "accel: g64 holds 3 bytes, not whole rows of 3 float64",
         "accel: g64 holds 0 bytes, not whole rows of 3 float64",
         "accel: g64 is not base64",
+        "accel: mg16 holds 3 bytes, not whole rows of 3 int16",
     ]
     assert [s["outcome"] for s in decoded["suspicions"]][:1] == ["open"]
