@@ -107,7 +107,8 @@ def pack_accel(reading: dict[str, Any]) -> dict[str, Any]:
     except (TypeError, ValueError, OverflowError):
         return reading
     packed = {k: v for k, v in accel.items() if k != "g"}
-    mg = np.rint(flat * 1000.0)
+    with np.errstate(over="ignore"):  # beyond ~1e305 g: inf, which the range check refuses
+        mg = np.rint(flat * 1000.0)
     if np.abs(mg).max() <= _MG_MAX:  # False for NaN
         whole = mg.astype("<i2")
         if np.array_equal((whole / 1000.0).view(np.int64), flat.view(np.int64)):
