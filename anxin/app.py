@@ -73,10 +73,9 @@ def stream_buffer(partitions: int) -> int:
     return max(4096, 2048 * partitions)
 
 
-def snapshot_ticks(interval_s: float, buckets: int) -> int:
-    """Slices (timer ticks) a snapshot interval is dealt into: one every ~0.2 s, at most one
-    per bucket."""
-    return max(1, min(buckets, round(interval_s / SNAPSHOT_TICK_S)))
+def snapshot_ticks(interval_s: float) -> int:
+    """Slices (timer ticks) a snapshot interval is dealt into: one every ~0.2 s."""
+    return max(1, round(interval_s / SNAPSHOT_TICK_S))
 
 
 def create_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
@@ -113,7 +112,7 @@ def create_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
     snapshots = raw_topic(k.state_topic)
 
     pipeline = DetectorPipeline(lambda: registry.current, fall_save_every_s=float("inf"))
-    ticks = snapshot_ticks(f.snapshot_interval_s, f.snapshot_buckets)
+    ticks = snapshot_ticks(f.snapshot_interval_s)
     live = LiveState(f.snapshot_buckets, pipeline.save_forms, pipeline.drop_forms, ticks)
     pipeline.device_state, pipeline.resident_state = live.devices, live.residents
     lock = asyncio.Lock()  # one batch or tick at a time, its outputs enqueued before release
@@ -345,7 +344,7 @@ def create_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
             tps = [TopicPartition(k.state_topic, p) for p in partitions]
             consumer.assign(tps)
             await consumer.seek_to_beginning(*tps)
-            latest: dict[bytes, bytes] = {}
+            latest: dict[bytes, tuple[int, int, bytes]] = {}  # key -> its last record
             waiting = set(partitions)
             deadline = time.monotonic() + LOAD_TIMEOUT_S
             while waiting:
@@ -359,10 +358,12 @@ def create_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
                             if m.value == marker:
                                 waiting.discard(tp.partition)
                         else:
-                            latest[m.key] = m.value
+                            latest[m.key] = (tp.partition, m.offset, m.value)
         finally:
             await consumer.stop()
-        return live.load(latest.items(), partitions)
+        # in the order written: a resident's newest copy is the last one read (live_state.py)
+        written = sorted(latest.items(), key=lambda item: item[1][:2])
+        return live.load(((key, value) for key, (_, _, value) in written), partitions)
 
     async def final_snapshot() -> None:
         await snapshot(EVERYONE)

@@ -1,27 +1,35 @@
-"""The detector worker's live state, and its snapshots in a Faust table.
+"""The detector worker's live state, and its snapshots on the ``detector-state`` topic.
 
 Writing every device's and resident's state to a changelog after each reading made two Kafka
 records per reading and most of the broker's work (issue 16). Here the state lives in plain
-dicts in the worker, and the table gets **snapshots**:
+dicts in the worker, and the topic gets **snapshots**:
 
 - every ``snapshot_interval_s`` (and at once at a rebalance or a stop), the residents whose
-  state changed, in ``slices``: the buckets are dealt into slices and one slice is written at
-  each of the interval's ticks, so the work is spread over the interval (one cut of 10,000
+  state changed, in ``slices``: residents are dealt into slices by hash and one slice is written
+  at each of the interval's ticks, so the work is spread over the interval (one cut of 10,000
   devices' detectors held the worker for 0.7 s of CPU: the alert latency's p99);
 - within a fraction of a second, the residents whose batch or timer changed an alert or a check
   (a suspicion opened or closed, an alert raised or resolved, a command sent).
 
 The detectors' forms are written into the states for a snapshot and taken out again once it is
-serialised (``save_forms`` / ``drop_forms``): the live objects hold the same, so a bucket's
-record is made from every member's live objects, changed or not.
+serialised (``save_forms`` / ``drop_forms``): the live objects hold the same.
+
+**Records are a log, not fixed buckets.** Each partition has ``bucket_count`` keys
+(``partition/k``) used in turn: a write takes the partition's next key and its record holds the
+residents being written **and every resident whose newest copy is in that key's previous
+record** (carried forward, serialised again from its live objects). So
+
+- a resident is serialised once per change (fixed hash buckets rewrote every member of a bucket
+  whenever one changed: each resident of a fleet reporting every 10 s twice a reading with a 5 s
+  interval, a fifth of the worker's CPU), and a quiet one once per turn of the keys;
+- the last record of each key holds every resident whose home is that key, so a compacted topic
+  (Apache Kafka keeps the last record per key) still holds every resident's newest copy, and a
+  reader that applies the keys' last records in offset order gets it (an older copy in another
+  key's record comes earlier and is overwritten).
 
 Each snapshot is a consistent cut (``anxin/app.py``): the state is taken between batches, and
 sent only once every output made before it is delivered, so a snapshot never runs ahead of the
 alerts it implies.
-
-A snapshot record holds a **bucket** of residents (``partition/bucket`` keys, ``bucket_count``
-buckets per partition), each with its resident state and all its devices' states, so the number
-of changelog records depends on the buckets, not on the readings.
 
 The recovery bound: the reading agents acknowledge their events only after a snapshot that
 includes them has been delivered (and their outputs with it): an event waits for its resident's
@@ -102,15 +110,18 @@ def decode_bucket(value: bytes) -> Any:
     return orjson.loads(value if value[:1] == b"{" else zlib.decompress(value))
 
 
+RECORD_RESIDENTS = 256  # residents written into one record at most (a rebalance writes all)
+
+
 @dataclass
 class LiveState:
-    """Devices and residents of the partitions this worker owns, grouped for snapshots.
+    """Devices and residents of the partitions this worker owns, and where their snapshots are.
 
     ``save_forms(resident_id, device_ids)`` asks the pipeline to put the live detectors' forms
     into the states before they are serialised, ``drop_forms`` to take them out after.
     """
 
-    bucket_count: int
+    bucket_count: int  # snapshot keys per partition, used in turn
     save_forms: Callable[[str, list[str]], None]
     drop_forms: Callable[[str, list[str]], None]
     slices: int = 1
@@ -119,18 +130,25 @@ class LiveState:
     owner: dict[str, str] = field(default_factory=dict)  # device -> resident
     members: dict[str, Members] = field(default_factory=dict)  # resident -> devices
     partition: dict[str, int] = field(default_factory=dict)  # resident -> partition
-    # bucket -> its residents, a dict as a set (keys only): a third of a set's table
+    # resident -> the key (of its partition) whose last record holds its newest copy; none yet
+    # for a resident never written
+    home: dict[str, int] = field(default_factory=dict)
+    # (partition, key) -> the residents at home there, a dict as a set (keys only): a third of
+    # a set's table
     buckets: dict[Bucket, dict[str, None]] = field(default_factory=dict)
+    cursor: dict[int, int] = field(default_factory=dict)  # partition -> the key written next
     # changed residents by slice: the keys marked in ``devices.dirty`` and ``residents.dirty``
     # are sorted in here once (``_sort_dirty``), not scanned again at every tick
     _dirty: dict[int, set[str]] = field(default_factory=dict)
 
-    def bucket_of(self, resident_id: str) -> Bucket:
-        return (self.partition[resident_id], zlib.crc32(resident_id.encode()) % self.bucket_count)
+    def bucket_of(self, resident_id: str) -> Bucket | None:
+        """(partition, key) of the record holding the resident's newest copy (None: none yet)."""
+        key = self.home.get(resident_id)
+        return None if key is None else (self.partition[resident_id], key)
 
     def slice_of(self, resident_id: str) -> int:
-        """The slice of the resident's bucket (the same for a bucket on every partition)."""
-        return zlib.crc32(resident_id.encode()) % self.bucket_count % self.slices
+        """The slice (the snapshot tick in an interval) the resident is written at."""
+        return zlib.crc32(resident_id.encode()) % self.slices
 
     def note(self, device_id: str, resident_id: str, partition: int) -> None:
         """The reading of ``device_id`` arrived for ``resident_id`` on ``partition``."""
@@ -143,11 +161,15 @@ class LiveState:
         self.owner[device_id] = resident_id
         self._add_member(resident_id, device_id)
         if self.partition.get(resident_id) != partition:
-            if resident_id in self.partition:
-                self.buckets.get(self.bucket_of(resident_id), {}).pop(resident_id, None)
+            self._leave_home(resident_id)
             self.partition[resident_id] = partition
-            self.buckets.setdefault(self.bucket_of(resident_id), {})[resident_id] = None
         self.residents.dirty.add(resident_id)
+
+    def _leave_home(self, resident_id: str) -> None:
+        bucket = self.bucket_of(resident_id) if resident_id in self.partition else None
+        if bucket is not None:
+            self.buckets.get(bucket, {}).pop(resident_id, None)
+        self.home.pop(resident_id, None)
 
     def devices_of(self, resident_id: str) -> tuple[str, ...]:
         """The devices held for ``resident_id``."""
@@ -189,56 +211,90 @@ class LiveState:
         return set(self._dirty.get(part, ()))
 
     def snapshot(self, residents: Iterable[str]) -> list[tuple[int, bytes, bytes]]:
-        """(partition, key, value) records for the buckets of ``residents``; clears them dirty.
+        """(partition, key, value) records holding ``residents``; clears them dirty.
 
-        Every member of a written bucket is serialised from its live objects (its forms are
-        saved, serialised and dropped again), changed or not: the record replaces the bucket's
-        last one whole."""
+        Each partition's residents go into its next key's record (more keys for more than
+        ``RECORD_RESIDENTS``), with the residents at home in that key carried forward, every
+        one serialised from its live objects (its forms saved, serialised and dropped again)."""
         wanted = {r for r in residents if r in self.partition}
         self._sort_dirty()
         for resident_id in wanted:
             self._dirty.get(self.slice_of(resident_id), set()).discard(resident_id)
+        by_partition: dict[int, list[str]] = {}
+        for resident_id in sorted(wanted):
+            by_partition.setdefault(self.partition[resident_id], []).append(resident_id)
         records = []
-        for bucket in sorted({self.bucket_of(r) for r in wanted}):
-            held = sorted(self.buckets.get(bucket, ()))
-            devices = {r: sorted(self.devices_of(r)) for r in held}
-            for resident_id in held:
-                self.save_forms(resident_id, devices[resident_id])
-            body = {r: self._resident_blob(r, devices[r]) for r in held}
-            value = encode_bucket(body)
-            for resident_id in held:
-                self.drop_forms(resident_id, devices[resident_id])
-            records.append((bucket[0], bucket_key(bucket), value))
+        for partition, chosen in sorted(by_partition.items()):
+            for at in range(0, len(chosen), RECORD_RESIDENTS):
+                records.append(self._write(partition, chosen[at : at + RECORD_RESIDENTS]))
         return records
+
+    def _write(self, partition: int, chosen: list[str]) -> tuple[int, bytes, bytes]:
+        """One record: ``chosen`` and the residents carried forward, in the partition's next key."""
+        key = self.cursor.get(partition, 0)
+        self.cursor[partition] = (key + 1) % self.bucket_count
+        bucket = (partition, key)
+        at_home = self.buckets.setdefault(bucket, {})
+        for resident_id in chosen:
+            if self.home.get(resident_id) != key:
+                self._leave_home(resident_id)
+                self.home[resident_id] = key
+                at_home[resident_id] = None
+        held = sorted(at_home)
+        devices = {r: sorted(self.devices_of(r)) for r in held}
+        for resident_id in held:
+            self.save_forms(resident_id, devices[resident_id])
+        value = encode_bucket({r: self._resident_blob(r, devices[r]) for r in held})
+        for resident_id in held:
+            self.drop_forms(resident_id, devices[resident_id])
+        return partition, bucket_key(bucket), value
 
     def _resident_blob(self, resident_id: str, members: list[str]) -> dict[str, Any]:
         devices = {d: self.devices[d] for d in members if d in self.devices}
         return {"r": self.residents.get(resident_id), "d": devices}
 
     def load(self, items: Iterable[tuple[bytes, bytes]], partitions: set[int]) -> int:
-        """Take the snapshots of ``partitions`` that this worker does not hold live yet."""
+        """Take the snapshots of ``partitions`` that this worker does not hold live yet.
+
+        ``items``: each key's last record, in the order they were written (offset order within
+        a partition): a resident's newest copy is the last one read."""
         held = set(self.partition.values())
-        loaded = 0
+        loaded: set[str] = set()
         for key, value in items:
             bucket = parse_bucket_key(key)
             if bucket is None or bucket[0] not in partitions or bucket[0] in held:
                 continue
             try:
                 body = decode_bucket(value)
-            except (orjson.JSONDecodeError, zlib.error):
+            except (orjson.JSONDecodeError, zlib.error, RuntimeError):
                 log.error("snapshot %s unreadable: its residents start afresh", key.decode())
                 continue
+            partition, home = bucket
+            self.cursor[partition] = (home + 1) % self.bucket_count
+            at_home = self.buckets.setdefault(bucket, {})
             for resident_id, blob in body.items():
-                self.partition[resident_id] = bucket[0]
-                self.buckets.setdefault(self.bucket_of(resident_id), {})[resident_id] = None
+                if resident_id in loaded:  # an older copy read before: this one replaces it
+                    self._unload(resident_id)
+                self.partition[resident_id] = partition
+                self.home[resident_id] = home
+                at_home[resident_id] = None
                 if blob.get("r") is not None:
                     dict.__setitem__(self.residents, resident_id, blob["r"])
                 for device_id, state in (blob.get("d") or {}).items():
                     dict.__setitem__(self.devices, device_id, state)
                     self.owner[device_id] = resident_id
                     self._add_member(resident_id, device_id)
-                loaded += 1
-        return loaded
+                loaded.add(resident_id)
+        return len(loaded)
+
+    def _unload(self, resident_id: str) -> None:
+        """Forget a loaded copy of the resident (a newer one follows)."""
+        self._leave_home(resident_id)
+        dict.pop(self.residents, resident_id, None)
+        for device_id in member_ids(self.members.pop(resident_id, None)):
+            if self.owner.get(device_id) == resident_id:
+                del self.owner[device_id]
+                dict.pop(self.devices, device_id, None)
 
     def moved(self, owner_of: Callable[[str], str | None]) -> list[str]:
         """Forget the devices the registry now gives to another resident (or to nobody): their
@@ -257,7 +313,7 @@ class LiveState:
         residents = [r for r, p in self.partition.items() if p in partitions]
         devices: list[str] = []
         for resident_id in residents:
-            self.buckets.get(self.bucket_of(resident_id), {}).pop(resident_id, None)
+            self._leave_home(resident_id)
             del self.partition[resident_id]
             self.residents.dirty.discard(resident_id)
             self._dirty.get(self.slice_of(resident_id), set()).discard(resident_id)
@@ -266,5 +322,7 @@ class LiveState:
                     del self.owner[device_id]
                     self.devices.dirty.discard(device_id)
                     devices.append(device_id)
+        for partition in partitions:
+            self.cursor.pop(partition, None)
         self.buckets = {b: m for b, m in self.buckets.items() if m}
         return devices, residents

@@ -13,7 +13,7 @@ from pathlib import Path
 import orjson
 
 from anxin.core.registry import load_registry
-from anxin.live_state import LiveState, decode_bucket, encode_bucket
+from anxin.live_state import RECORD_RESIDENTS, LiveState, decode_bucket, encode_bucket
 from detectors.pipeline import DetectorPipeline
 
 REGISTRY = load_registry(Path(__file__).parent / "data" / "registry.yaml")
@@ -83,17 +83,17 @@ def walk(device: str, resident: str, seconds: int) -> list[dict[str, object]]:
     return out
 
 
-def test_a_snapshot_drops_the_forms_it_wrote_and_rewrites_clean_bucket_mates() -> None:
-    """The forms go once serialised (the live objects hold them); a bucket mate that did not
-    change is serialised again from its live objects, so every record is whole; and a worker
-    that loads the records holds the same states."""
+def test_a_snapshot_drops_the_forms_it_wrote_and_writes_only_what_changed() -> None:
+    """The forms go once serialised (the live objects hold them); a resident that did not
+    change is not written again while its copy is in a key's last record; and a worker that
+    reads the records in the order written holds the same states."""
     pipeline, live = worker_state()
-    live.bucket_count = 1  # R001 and R002 share the one bucket of partition 0
     for device, resident in (("W001", "R001"), ("W002", "R002")):
         live.note(device, resident, 0)
         for r in walk(device, resident, 12):
             pipeline.process(r, float(r["ts"]))  # type: ignore[arg-type]
     (first,) = live.snapshot(live.dirty_residents())
+    assert first[1] == b"0/0" and sorted(decode_bucket(first[2])) == ["R001", "R002"]
     for device in ("W001", "W002"):
         assert not {"fall_detector", "health"} & set(live.devices[device])
     assert "news2" not in live.residents["R001"]
@@ -102,21 +102,82 @@ def test_a_snapshot_drops_the_forms_it_wrote_and_rewrites_clean_bucket_mates() -
         pipeline.process({**r, "ts": float(r["ts"]) + 20}, float(r["ts"]) + 20)  # type: ignore[arg-type]
     assert live.dirty_residents() == {"R002"}
     (second,) = live.snapshot(live.dirty_residents())
+    assert second[1] == b"0/1"  # the partition's next key
     body = decode_bucket(second[2])
-    assert body["R001"] == decode_bucket(first[2])["R001"]  # unchanged, written whole again
-    for resident, device in (("R001", "W001"), ("R002", "W002")):
-        assert {"fall_detector", "health"} <= set(body[resident]["d"][device])
-        assert "news2" in body[resident]["r"]
+    assert list(body) == ["R002"]  # R001's newest copy is still the last record of 0/0
+    assert {"fall_detector", "health"} <= set(body["R002"]["d"]["W002"])
+    assert "news2" in body["R002"]["r"]
+    assert live.bucket_of("R001") == (0, 0) and live.bucket_of("R002") == (0, 1)
 
     _, loaded = worker_state()
-    loaded.bucket_count = 1
-    assert loaded.load([(second[1], second[2])], {0}) == 2
-    assert loaded.devices["W001"] == body["R001"]["d"]["W001"]  # a loaded form is the state
-    (again,) = loaded.snapshot(["R001", "R002"])
-    assert decode_bucket(again[2]) == body  # kept: no live objects continue it yet
+    assert loaded.load([(first[1], first[2]), (second[1], second[2])], {0}) == 2
+    assert loaded.devices["W001"] == decode_bucket(first[2])["R001"]["d"]["W001"]
+    assert loaded.devices["W002"] == body["R002"]["d"]["W002"]  # the newer copy
+    assert loaded.cursor == {0: 2} and loaded.bucket_of("R002") == (0, 1)
+    again = loaded.snapshot(["R001", "R002"])  # kept: no live objects continue them yet
+    assert decode_bucket(again[0][2]) == {**decode_bucket(first[2]), **body}
 
 
-def test_slices_deal_the_buckets_and_filter_the_changed_residents() -> None:
+def test_a_key_written_again_carries_its_residents_forward() -> None:
+    """With the keys used in turn, a key's last record must still hold every resident at home
+    there: a compacted topic keeps only that record. Read in order, the last records of the
+    keys give every resident's newest state, whichever key it is in."""
+    pipeline, live = worker_state()
+    live.bucket_count = 2
+    for device, resident in (("W001", "R001"), ("W002", "R002")):
+        live.note(device, resident, 0)
+        pipeline.process({**reading(device, resident, T0), "battery": 0.9}, T0)
+    live.snapshot(live.dirty_residents())  # 0/0: R001, R002
+    written = []
+    for i, battery in enumerate((0.8, 0.7)):  # R002 changes twice: 0/1, then 0/0 again
+        t = T0 + 10 * (i + 1)
+        pipeline.process({**reading("W002", "R002", t), "battery": battery}, t)
+        (record,) = live.snapshot(live.dirty_residents())
+        written.append(record)
+    assert [r[1] for r in written] == [b"0/1", b"0/0"]
+    assert list(decode_bucket(written[0][2])) == ["R002"]
+    last = decode_bucket(written[1][2])
+    assert sorted(last) == ["R001", "R002"]  # R001 carried forward: its home is 0/0
+    assert live.bucket_of("R002") == (0, 0) and live.buckets[(0, 1)] == {}
+
+    _, loaded = worker_state()  # a compacted topic: the last record of each key, in order
+    loaded.bucket_count = 2
+    assert loaded.load([(r[1], r[2]) for r in written], {0}) == 2
+    assert loaded.devices["W002"] == last["R002"]["d"]["W002"]  # not 0/1's older copy
+    assert loaded.cursor == {0: 1}
+
+
+def test_an_older_copy_read_first_leaves_nothing_behind() -> None:
+    """A device given to another resident: the resident's older copy (with the device) is
+    replaced whole by its newer one (without it)."""
+    pipeline, live = worker_state()
+    for device in ("W002", "P002"):
+        live.note(device, "R002", 1)
+        pipeline.process({**reading(device, "R002", T0), "battery": 0.9}, T0)
+    (old,) = live.snapshot(live.dirty_residents())
+    pipeline.forget(live.moved(lambda device: "R002" if device == "W002" else None), [])
+    (new,) = live.snapshot(live.dirty_residents())
+
+    _, loaded = worker_state()
+    assert loaded.load([(old[1], old[2]), (new[1], new[2])], {1}) == 1
+    assert loaded.devices_of("R002") == ("W002",)
+    assert "P002" not in loaded.devices and loaded.owner == {"W002": "R002"}
+    assert loaded.buckets[(1, 0)] == {} and loaded.bucket_of("R002") == (1, 1)
+
+
+def test_many_residents_are_split_over_records() -> None:
+    _, live = worker_state()
+    n = RECORD_RESIDENTS + 10
+    for i in range(n):
+        live.note(f"X{i}", f"Q{i:04d}", 3)
+    records = live.snapshot(live.dirty_residents())
+    assert [r[1] for r in records] == [b"3/0", b"3/1"]
+    assert [len(decode_bucket(r[2])) for r in records] == [RECORD_RESIDENTS, 10]
+    _, loaded = worker_state()
+    assert loaded.load([(r[1], r[2]) for r in records], {3}) == n
+
+
+def test_slices_deal_the_residents_and_filter_the_changed_ones() -> None:
     _, live = worker_state()
     live.slices = 4
     residents = ["R001", "R002", "R003"]
@@ -124,7 +185,7 @@ def test_slices_deal_the_buckets_and_filter_the_changed_residents() -> None:
         live.note(f"X{i}", resident, 0)
     parts = {r: live.slice_of(r) for r in residents}
     assert all(0 <= p < 4 for p in parts.values())
-    assert parts == {r: live.bucket_of(r)[1] % 4 for r in residents}
+    assert parts == {r: zlib.crc32(r.encode()) % 4 for r in residents}
     for part in range(4):
         assert live.dirty_residents(part) == {r for r, p in parts.items() if p == part}
     assert set().union(*(live.dirty_residents(p) for p in range(4))) == set(residents)
@@ -148,6 +209,7 @@ def test_a_residents_devices_are_held_without_a_set_each() -> None:
 
     live.note("W002", "R002", 1)
     live.note("W003", "R003", 2)
+    live.snapshot(live.dirty_residents())
     assert live.drop({1}) == (["W002"], ["R002"])
     assert live.members == {"R003": "W003"} and list(live.partition) == ["R003"]
     assert [set(m) for m in live.buckets.values()] == [{"R003"}]

@@ -97,7 +97,7 @@ class FaustSettings(BaseModel):
     # Live state is written to the changelog as snapshots this often (anxin/live_state.py):
     # the most a restarted worker reprocesses; alert and check transitions are written at once.
     snapshot_interval_s: float = 5.0
-    snapshot_buckets: int = 64  # snapshot records per partition (residents grouped by hash)
+    snapshot_buckets: int = 256  # snapshot keys per partition, written in turn (live_state.py)
     stats_file: Path | None = None  # counters as JSON, rewritten about once a second
     # The cyclic garbage collector's thresholds in the worker (anxin/app.py run_worker).
     gc_thresholds: tuple[int, int, int] = (50_000, 20, 100)
