@@ -133,9 +133,10 @@ class LiveState:
     # resident -> the key (of its partition) whose last record holds its newest copy; none yet
     # for a resident never written
     home: dict[str, int] = field(default_factory=dict)
-    # (partition, key) -> the residents at home there, a dict as a set (keys only): a third of
-    # a set's table
-    buckets: dict[Bucket, dict[str, None]] = field(default_factory=dict)
+    # (partition, key) -> the residents of its last record: those still at home there (``home``)
+    # and some that have moved since, dropped at the key's next write (a list of them is 8 bytes
+    # a resident; a dict kept up to date grew to 160 with the churn)
+    buckets: dict[Bucket, list[str]] = field(default_factory=dict)
     cursor: dict[int, int] = field(default_factory=dict)  # partition -> the key written next
     # changed residents by slice: the keys marked in ``devices.dirty`` and ``residents.dirty``
     # are sorted in here once (``_sort_dirty``), not scanned again at every tick
@@ -166,10 +167,16 @@ class LiveState:
         self.residents.dirty.add(resident_id)
 
     def _leave_home(self, resident_id: str) -> None:
-        bucket = self.bucket_of(resident_id) if resident_id in self.partition else None
-        if bucket is not None:
-            self.buckets.get(bucket, {}).pop(resident_id, None)
-        self.home.pop(resident_id, None)
+        self.home.pop(resident_id, None)  # its entry in ``buckets`` goes at that key's next write
+
+    def at_home(self, bucket: Bucket) -> list[str]:
+        """The residents whose newest copy is in the last record of ``bucket``."""
+        partition, key = bucket
+        return [
+            r
+            for r in self.buckets.get(bucket, ())
+            if self.home.get(r) == key and self.partition.get(r) == partition
+        ]
 
     def devices_of(self, resident_id: str) -> tuple[str, ...]:
         """The devices held for ``resident_id``."""
@@ -234,13 +241,10 @@ class LiveState:
         key = self.cursor.get(partition, 0)
         self.cursor[partition] = (key + 1) % self.bucket_count
         bucket = (partition, key)
-        at_home = self.buckets.setdefault(bucket, {})
+        held = sorted({*self.at_home(bucket), *chosen})
         for resident_id in chosen:
-            if self.home.get(resident_id) != key:
-                self._leave_home(resident_id)
-                self.home[resident_id] = key
-                at_home[resident_id] = None
-        held = sorted(at_home)
+            self.home[resident_id] = key
+        self.buckets[bucket] = held
         devices = {r: sorted(self.devices_of(r)) for r in held}
         for resident_id in held:
             self.save_forms(resident_id, devices[resident_id])
@@ -271,13 +275,12 @@ class LiveState:
                 continue
             partition, home = bucket
             self.cursor[partition] = (home + 1) % self.bucket_count
-            at_home = self.buckets.setdefault(bucket, {})
+            self.buckets[bucket] = list(body)
             for resident_id, blob in body.items():
                 if resident_id in loaded:  # an older copy read before: this one replaces it
                     self._unload(resident_id)
                 self.partition[resident_id] = partition
                 self.home[resident_id] = home
-                at_home[resident_id] = None
                 if blob.get("r") is not None:
                     dict.__setitem__(self.residents, resident_id, blob["r"])
                 for device_id, state in (blob.get("d") or {}).items():
@@ -324,5 +327,5 @@ class LiveState:
                     devices.append(device_id)
         for partition in partitions:
             self.cursor.pop(partition, None)
-        self.buckets = {b: m for b, m in self.buckets.items() if m}
+        self.buckets = {b: m for b, m in self.buckets.items() if b[0] not in partitions}
         return devices, residents

@@ -138,7 +138,7 @@ def test_a_key_written_again_carries_its_residents_forward() -> None:
     assert list(decode_bucket(written[0][2])) == ["R002"]
     last = decode_bucket(written[1][2])
     assert sorted(last) == ["R001", "R002"]  # R001 carried forward: its home is 0/0
-    assert live.bucket_of("R002") == (0, 0) and live.buckets[(0, 1)] == {}
+    assert live.bucket_of("R002") == (0, 0) and live.at_home((0, 1)) == []
 
     _, loaded = worker_state()  # a compacted topic: the last record of each key, in order
     loaded.bucket_count = 2
@@ -162,7 +162,7 @@ def test_an_older_copy_read_first_leaves_nothing_behind() -> None:
     assert loaded.load([(old[1], old[2]), (new[1], new[2])], {1}) == 1
     assert loaded.devices_of("R002") == ("W002",)
     assert "P002" not in loaded.devices and loaded.owner == {"W002": "R002"}
-    assert loaded.buckets[(1, 0)] == {} and loaded.bucket_of("R002") == (1, 1)
+    assert loaded.at_home((1, 0)) == [] and loaded.bucket_of("R002") == (1, 1)
 
 
 def test_many_residents_are_split_over_records() -> None:
@@ -212,7 +212,7 @@ def test_a_residents_devices_are_held_without_a_set_each() -> None:
     live.snapshot(live.dirty_residents())
     assert live.drop({1}) == (["W002"], ["R002"])
     assert live.members == {"R003": "W003"} and list(live.partition) == ["R003"]
-    assert [set(m) for m in live.buckets.values()] == [{"R003"}]
+    assert list(live.buckets) == [(2, 0)] and live.at_home((2, 0)) == ["R003"]
 
 
 def test_a_loaded_snapshot_gives_each_resident_its_devices() -> None:
