@@ -97,7 +97,7 @@ def create_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
         producer_linger_ms=f.producer_linger_ms,
         stream_buffer_maxsize=stream_buffer(k.partitions),
     )
-    registry = RegistryWatcher(settings.registry, settings.registry_reload_s)
+    registry = RegistryWatcher(settings.registry, settings.registry_reload_s, strip=True)
 
     def raw_topic(name: str) -> Any:
         return app.topic(name, key_type=bytes, value_type=bytes, value_serializer="raw")

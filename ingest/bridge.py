@@ -85,7 +85,7 @@ class Bridge:
     def __init__(self, settings: Settings, ready_file: Path | None = None):
         self.settings = settings
         self.ready_file = ready_file
-        self.registry = RegistryWatcher(settings.registry, settings.registry_reload_s)
+        self.registry = RegistryWatcher(settings.registry, settings.registry_reload_s, strip=True)
         self.ingest = settings.ingest
         self.throttle = Throttle(self.ingest.rate_per_s, self.ingest.burst)
         self._throttle_reported: dict[str, tuple[float, int]] = {}  # device: (last log, since)

@@ -248,3 +248,47 @@ def test_a_reload_keeps_the_residents_it_leaves_as_they_were(tmp_path: Path) -> 
     assert fewer is not before.residents["R001"]
     assert fewer == before.residents["R001"]  # "default" given or not
     assert load_registry(EXAMPLE, previous=before).residents["R001"] is before.residents["R001"]
+
+
+def test_a_process_that_pages_nobody_holds_no_names_addresses_or_contacts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bridge and the detector worker load the registry ``strip``ped: every other field as
+    loaded, by both load paths and on a reload (unchanged residents kept), in less memory."""
+    from simulators.fleet import demo_registry
+
+    def unusual(*args: object) -> Registry:
+        raise registry_module._Unusual
+
+    full = load_registry(EXAMPLE)
+    for whole_document in (False, True):
+        if whole_document:
+            monkeypatch.setattr(registry_module, "_load_by_resident", unusual)
+        stripped = load_registry(EXAMPLE, strip=True)
+        assert stripped.residents.keys() == full.residents.keys()
+        for resident_id, resident in stripped.residents.items():
+            assert (resident.name, resident.address, resident.family) == ("-", None, [])
+            whole = full.residents[resident_id].model_dump(exclude={"name", "address", "family"})
+            assert resident.model_dump(exclude={"name", "address", "family"}) == whole
+        personal = {c.phone for r in full.residents.values() for c in r.family}
+        personal |= {r.name for r in full.residents.values()}
+        assert personal and not personal & set(str(stripped.model_dump()).split("'"))
+    monkeypatch.undo()
+
+    path = demo_file(tmp_path, 3)
+    watcher = RegistryWatcher(path, reload_every_s=0, strip=True)
+    first = watcher.current
+    changed = yaml.safe_load(path.read_text(encoding="utf-8"))
+    changed["residents"]["R002"]["family"][0]["relation"] = "daughter"  # not held here
+    changed["residents"]["R003"]["vitals"] = {"spo2_scale": 2}
+    path.write_text(yaml.safe_dump(changed, allow_unicode=True), encoding="utf-8")
+    os.utime(path, (time.time() + 5, time.time() + 5))
+    second = watcher.current
+    kept = [second.residents[r] is first.residents[r] for r in ("R001", "R002", "R003")]
+    assert kept == [True, True, False] and second.residents["R003"].family == []
+
+    big = demo_file(tmp_path, 1000)
+    load_registry(EXAMPLE, strip=True)  # imports and caches first
+    held = traced_per_resident(lambda: load_registry(big), 1000)
+    assert traced_per_resident(lambda: load_registry(big, strip=True), 1000) < held - 200
+    assert demo_registry(1)  # the demo residents have a contact each (what is saved)
