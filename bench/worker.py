@@ -7,7 +7,9 @@ and produced to `readings` first (keyed by resident); then one worker starts on 
 (Tansu) and the bench reads its stats file until every reading is processed: readings per
 CPU-second of the worker, readings per second, its RSS, and the Kafka records it wrote. ENV=VALUE
 pairs go to the worker (e.g. ANXIN_FAUST__SNAPSHOT_INTERVAL_S=10); WB_SPY=seconds has py-spy
-sample the worker into /tmp/w.spy. WB_RATE=readings/s produces them at that rate once the worker
+sample the worker into /tmp/w.spy; WB_TRACEMALLOC=path runs it under tracemalloc, and creating
+path.go makes it write its live allocations by file and line to path (bench/_tracemalloc_worker.py).
+WB_RATE=readings/s produces them at that rate once the worker
 has started instead (its CPU per reading at a steady load: small batches); WB_IDLE=seconds
 measures the worker's CPU once it has caught up (its fixed cost: timers, fetches).
 """
@@ -99,8 +101,10 @@ try:
     }
     extra = dict(a.split("=", 1) for a in sys.argv[3:])
     env.update(extra)
+    traced = os.environ.get("WB_TRACEMALLOC")  # the worker under tracemalloc (slower)
+    command = [str(Path(__file__).with_name("_tracemalloc_worker.py"))] if traced else []
     w = subprocess.Popen(
-        [sys.executable, "-m", "anxin.cli", "worker"],
+        [sys.executable, *command] if traced else [sys.executable, "-m", "anxin.cli", "worker"],
         env=env,
         stdout=open(run / "w.log", "wb"),  # noqa: SIM115 - handed to the child
         stderr=subprocess.STDOUT,
