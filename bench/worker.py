@@ -8,7 +8,8 @@ and produced to `readings` first (keyed by resident); then one worker starts on 
 CPU-second of the worker, readings per second, its RSS, and the Kafka records it wrote. ENV=VALUE
 pairs go to the worker (e.g. ANXIN_FAUST__SNAPSHOT_INTERVAL_S=10); WB_SPY=seconds has py-spy
 sample the worker into /tmp/w.spy; WB_TRACEMALLOC=path runs it under tracemalloc, and creating
-path.go makes it write its live allocations by file and line to path (bench/_tracemalloc_worker.py).
+path.go makes it write its live allocations by file and line to path (bench/_tracemalloc_worker.py);
+with WB_RATE, the bench creates path.go itself when 90 % of the readings have been produced.
 WB_RATE=readings/s produces them at that rate once the worker
 has started instead (its CPU per reading at a steady load: small batches); WB_IDLE=seconds
 measures the worker's CPU once it has caught up (its fixed cost: timers, fetches).
@@ -80,14 +81,18 @@ try:
         )
         await pr.start()
         start = time.monotonic()
+        dump_at = int(0.9 * len(recs)) if traced and rate else -1
         for i, (k, v) in enumerate(recs):
             if rate and (delay := start + i / rate - time.monotonic()) > 0:
                 await asyncio.sleep(delay)
+            if i == dump_at:  # the live allocations at a steady load, ~90 % of the way
+                Path(traced + ".go").touch()
             await pr.send("readings", v, key=k)
         await pr.flush()
         await pr.stop()
 
     rate = float(os.environ.get("WB_RATE", "0"))
+    traced = os.environ.get("WB_TRACEMALLOC")  # the worker under tracemalloc (slower)
     if not rate:
         asyncio.run(produce())
     stats = run / "w.stats.json"
@@ -101,7 +106,6 @@ try:
     }
     extra = dict(a.split("=", 1) for a in sys.argv[3:])
     env.update(extra)
-    traced = os.environ.get("WB_TRACEMALLOC")  # the worker under tracemalloc (slower)
     command = [str(Path(__file__).with_name("_tracemalloc_worker.py"))] if traced else []
     w = subprocess.Popen(
         [sys.executable, *command] if traced else [sys.executable, "-m", "anxin.cli", "worker"],
