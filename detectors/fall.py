@@ -113,9 +113,12 @@ SILENT_P = 0.7  # an unanswered suspicion on a device that stops reporting right
 ALERT_P = 0.9  # an unanswered suspicion may become an alert from here
 
 
-def fall_model() -> FF.FallModel:
-    """The shipped model (read once per process; checked against the thresholds above)."""
-    m = FF.load_model()
+def fall_model(rate: float | None = None) -> FF.FallModel:
+    """The shipped model for a device sampling at ``rate`` Hz (None: the recordings' own rate),
+    the low-rate one below ``LOW_RATE_HZ`` (read once per process; checked against the
+    thresholds above)."""
+    low = rate is not None and rate < FF.LOW_RATE_HZ
+    m = FF.load_model(FF.LOW_RATE_MODEL_PATH) if low else FF.load_model()
     if (m.suspect_p, m.silent_p, m.alert_p) != (SUSPECT_P, SILENT_P, ALERT_P):
         raise ValueError("fall model was trained for other SUSPECT_P / SILENT_P / ALERT_P")
     return m
@@ -592,7 +595,7 @@ class FallDetector:
         if self.collect is not None:
             self.collect.append(((absbin + 0.5) / BIN_HZ, x))
             return
-        p = float(fall_model().probability(x)[0])
+        p = float(fall_model(self.pend_rate).probability(x)[0])
         ev["probability"] = round(p, 4)
         if upgrade_only:
             if p >= SUSPECT_P and p > self.last_finding_p:

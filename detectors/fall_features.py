@@ -51,6 +51,11 @@ HI_G = 1.8
 HI_FULL_G = 1.5  # the same for whole 50 ms bins above this (a lasting body impact)
 TURN_MIN_DEG = 10.0  # below this orientation change there is no turn to time
 MODEL_PATH = Path(__file__).with_name("models") / "fall_model.json"
+# A device sampling below LOW_RATE_HZ is judged by a model trained on the recordings as such a
+# device sends them (low-passed, fewer samples per bin: its impacts read lower and shorter);
+# the recordings' own model, at 50 Hz, misses most falls at 25 Hz (FALL_MODEL.md, device rate).
+LOW_RATE_MODEL_PATH = MODEL_PATH.with_name("fall_model_low_rate.json")
+LOW_RATE_HZ = 45.0
 
 FEATURES = (
     "wrist",  # placement: 1 wrist, 0 trunk (waist; a pendant is treated as trunk)

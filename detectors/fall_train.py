@@ -15,7 +15,10 @@ exactly those the detector computes at run time), and
    from ``SILENT_P`` on a device that stops reporting right after it, else from ``ALERT_P``),
    alerts from ``ALERT_P`` only (a device that keeps streaming), and prompts;
 3. fits the final model on all data, with thresholds chosen by the same rule on the
-   cross-validated predictions, and writes ``detectors/models/fall_model.json``.
+   cross-validated predictions, and writes ``detectors/models/fall_model.json``;
+4. does 1-3 again for devices slower than ``LOW_RATE_HZ``, on every recording as a device
+   sampling at ``LOW_RATES`` would have sent it (beside the first model's figures on those
+   copies), and writes ``detectors/models/fall_model_low_rate.json``.
 
 scikit-learn is needed here only (the ``train`` extra); the runtime reads the JSON with numpy.
 """
@@ -26,6 +29,7 @@ import argparse
 import csv
 import importlib.util
 import json
+import math
 import os
 import re
 import subprocess
@@ -68,6 +72,9 @@ MIN_SILENT_GAP_LOGIT = 0.01  # the silent anchor stays strictly between the othe
 NOMINAL = (SUSPECT_P, SILENT_P, ALERT_P)  # each group's operating points are mapped onto these
 MIN_GAP_LOGIT = 0.25  # the prompt threshold stays at least this far (log-odds) below the alert's
 GROUPS = ("trunk", "wrist")
+# The low-rate model's data: every recording (all at 50 Hz) as sent at these rates; it judges
+# devices below FF.LOW_RATE_HZ (FALL_MODEL.md, device rate).
+LOW_RATES = (20.0, 25.0, 33.0, 40.0)
 AUGMENT: tuple[str, ...] = ()  # device variants added as training copies (see ``variant``)
 AUG_WEIGHT = 1.0  # sample weight of a copy (a recording's candidates weigh 1)
 AUG_FOLDERS: tuple[str, ...] = (*FOLDERS, "realwear")  # whose recordings get copies
@@ -174,43 +181,73 @@ def _with_samples(rec: Record, msgs: list[tuple[float, float, float, list[list[f
 
 # ---- device-range and rate augmentation ---------------------------------------------------
 # Real devices differ in per-axis range (+-2 g phones, +-4/8/16 g watches and belts) and rate.
-# Training copies of a recording as another device would have sent it: each axis clipped at
-# the rail (``clip2`` = +-2 g) and/or decimated (``r25`` = every 2nd sample of 50 Hz, with a
-# two-sample mean as the cheaper device's low-pass). Copies only ever join training: a copy
-# carries its recording's subject, so it goes wherever that subject goes and is never scored.
-def parse_variant(name: str) -> tuple[float | None, int]:
-    """``clip2`` -> (2.0, 1); ``r25`` -> (None, 2) at 50 Hz; ``clip4r25`` -> (4.0, 2)."""
-    m = re.fullmatch(r"(?:clip(\d+(?:\.\d+)?))?(?:r(\d+))?", name)
+# Copies of a recording as another device would have sent it: each axis clipped at the rail
+# (``clip2`` = +-2 g) and/or sampled at another rate (``r25`` = 25 Hz). A copy carries its
+# recording's subject, so it goes wherever that subject goes: in a training fold it is trained
+# on, in a test fold it is scored (the low-rate model's copies, ``LOW_RATES``), never both.
+def parse_variant(name: str) -> tuple[float | None, float | None]:
+    """``clip2`` -> (2.0, None); ``r25`` -> (None, 25.0); ``clip4r25`` -> (4.0, 25.0)."""
+    m = re.fullmatch(r"(?:clip(\d+(?:\.\d+)?))?(?:r(\d+(?:\.\d+)?))?", name)
     if not m or not name:
         raise ValueError(f"augmentation variant {name!r}: clipN, rN or clipNrN")
     clip = float(m.group(1)) if m.group(1) else None
-    step = round(50 / float(m.group(2))) if m.group(2) else 1
-    return clip, step
+    rate = float(m.group(2)) if m.group(2) else None
+    if rate is not None and not rate > 0:
+        raise ValueError(f"augmentation variant {name!r}: a rate must be above 0 Hz")
+    return clip, rate
+
+
+Message = tuple[float, float, float, list[list[float]]]  # (arrival, ts, rate, rows of g)
+
+
+def resampled(msgs: list[Message], a: FloatArray, rate: float, target: float) -> list[Message]:
+    """The messages as a device sampling at ``target`` Hz (below ``rate``) would have sent them.
+
+    Each new sample is the mean of the signal over the sample period before it (the simplest
+    anti-alias filter; a real accelerometer low-passes at about half its output rate), taken at
+    the whole multiples of 1/``target`` s that fall within each message's time. ``a`` holds
+    the messages' samples in order, contiguous at ``rate``; the first new sample is the first
+    with a whole period of data before it."""
+    times = np.concatenate([ts + np.arange(len(g)) / rate for _, ts, _, g in msgs])
+    edges = np.r_[times - 0.5 / rate, times[-1] + 0.5 / rate]  # each sample holds its period
+    integral = np.vstack([np.zeros((1, 3)), np.cumsum(a, axis=0) / rate])
+    period = 1.0 / target
+    first = math.ceil((edges[0] + period) * target - 1e-9)  # a whole period of data before it
+    out: list[Message] = []
+    for t, ts, _, g in msgs:
+        end = ts + len(g) / rate
+        k = np.arange(max(first, math.ceil(ts * target - 1e-9)), math.ceil(end * target - 1e-9))
+        if not len(k):
+            continue
+        at = k / target
+        hi = np.column_stack([np.interp(at, edges, integral[:, c]) for c in range(3)])
+        lo = np.column_stack([np.interp(at - period, edges, integral[:, c]) for c in range(3)])
+        out.append((t, float(at[0]), target, ((hi - lo) / period).round(4).tolist()))
+    return out
 
 
 def variant(rec: Record, name: str) -> Record | None:
-    """A training copy of ``rec`` as device variant ``name`` sent it; None if identical."""
-    clip, step = parse_variant(name)
+    """A copy of ``rec`` as device variant ``name`` sent it; None if identical (a device that
+    never reached the rail, a rate not below the recording's)."""
+    clip, target = parse_variant(name)
     msgs = rec.msgs  # type: ignore[attr-defined]
     a = rec.samples
     if clip is not None and float(np.abs(a).max(initial=0.0)) <= clip:
         clip = None  # this device never reached that rail: the copy would be the recording
-    if clip is None and step == 1:
+    if target is not None and target >= rec.rate:
+        target = None
+    if clip is None and target is None:
         return None
+    if target is not None:  # sampled first: the rail clips what the slower device measures
+        msgs = resampled(msgs, a, rec.rate, target)
+        a = np.concatenate([np.asarray(g, dtype=np.float64).reshape(-1, 3) for *_, g in msgs])
     if clip is not None:
         a = np.clip(a, -clip, clip)
-    sizes = [len(g) for *_, g in msgs]
-    bounds = np.cumsum([0, *sizes])
-    if step > 1:  # low-pass (mean of ``step`` samples), then keep every ``step``-th
-        k = np.ones(step) / step
-        a = np.column_stack([np.convolve(a[:, c], k, mode="full")[: len(a)] for c in range(3)])
-    new = []
-    for (t, ts, rate, _), b0, b1 in zip(msgs, bounds[:-1], bounds[1:], strict=True):
-        first = -(-int(b0) // step) * step  # the first kept sample in this message
-        if first >= b1:
-            continue
-        g = a[first:b1:step]
-        new.append((t, ts + (first - b0) / rate, rate / step, g.round(3).tolist()))
+        sizes = np.cumsum([0, *(len(g) for *_, g in msgs)])
+        msgs = [
+            (t, ts, r, a[b0:b1].round(4).tolist())
+            for (t, ts, r, _), b0, b1 in zip(msgs, sizes[:-1], sizes[1:], strict=True)
+        ]
     out = Record(
         rec.folder,
         rec.device,
@@ -222,7 +259,7 @@ def variant(rec: Record, name: str) -> Record | None:
         rec.seconds,
         aug=name,
     )
-    return _with_samples(out, new)
+    return _with_samples(out, msgs)
 
 
 def augment(recs: list[Record], variants: list[str]) -> list[list[Record]]:
@@ -553,18 +590,23 @@ def cross_validate(
     fold: dict[str, int],
     copies: list[list[Record]] | None = None,
     aug_weight: float = 1.0,
+    scored: list[list[Record]] | None = None,
 ) -> tuple[list[FloatArray], list[Thresholds], list[int]]:
     """Nested subject-wise CV: out-of-fold probabilities, per-fold thresholds, record folds.
 
     ``copies[i]`` (augmentation) join the training data whenever record ``i`` does, and only
-    then: a test subject's copies are never trained on; copies are never predicted or scored."""
+    then: a test subject's copies are never trained on. ``scored[i]``: copies of record ``i``
+    that are predicted with it when it is tested (another device's view of a test subject),
+    their probabilities returned after the records' own, in the order of ``scored``."""
     cp = copies if copies is not None else [[] for _ in recs]
+    sc = scored if scored is not None else [[] for _ in recs]
     rf = [fold[r.group] for r in recs]
 
     def fit(idx: list[int]) -> Any:
         return _fit(kind, *_xyw([x for i in idx for x in (recs[i], *cp[i])], aug_weight))
 
     probs: list[FloatArray] = [np.zeros(0)] * len(recs)
+    extra: list[list[FloatArray]] = [[] for _ in recs]
     thr: list[Thresholds] = []
     for k in range(N_FOLDS):
         train = [i for i in range(len(recs)) if rf[i] != k]
@@ -581,7 +623,10 @@ def cross_validate(
         test = [i for i in range(len(recs)) if rf[i] == k]
         for i, p in zip(test, _predict(m, [recs[i] for i in test]), strict=True):
             probs[i] = p
-    return probs, thr, rf
+        for i in test:
+            extra[i] = _predict(m, sc[i])
+    extra_rf = [k for k, cs in zip(rf, sc, strict=True) for _ in cs]
+    return probs + [p for ps in extra for p in ps], thr, rf + extra_rf
 
 
 def leave_one_dataset_out(
@@ -783,6 +828,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--out", type=Path, default=FF.MODEL_PATH)
+    ap.add_argument("--low-out", type=Path, default=FF.LOW_RATE_MODEL_PATH)
     ap.add_argument("--kinds", default="logistic,trees", help="model kinds to compare")
     ap.add_argument(
         "--augment",
@@ -817,13 +863,20 @@ def main(argv: list[str] | None = None) -> int:
         f"{n_copies} ({time.monotonic() - t0:.0f} s)"
     )
     fold = folds_of(recs)
+    # every recording as devices sampling below LOW_RATE_HZ would have sent it (FALL_MODEL.md,
+    # device rate): scored against the model of the recordings' own rate, and the data of the
+    # low-rate model
+    low_copies = augment(recs, [f"r{r:g}" for r in LOW_RATES])
+    low_seen: dict[str, tuple[list[FloatArray], list[int]]] = {}
     print(_header())
     if baseline is not None:
         old = [[at for _, at in r.old] for r in recs]
         print(_row(f"old hand-set ({BASELINE_REV})", tally(recs, old)))
     results = {}
     for kind in args.kinds.split(","):
-        probs, thr, rf = cross_validate(kind, recs, fold, copies, args.aug_weight)
+        probs, thr, rf = cross_validate(kind, recs, fold, copies, args.aug_weight, low_copies)
+        low_seen[kind] = (probs[len(recs) :], rf[len(recs) :])
+        probs, rf = probs[: len(recs)], rf[: len(recs)]
         sus, ale, comb, sil = cv_alerts(recs, probs, thr, rf)
         ta, ts, tc = tally(recs, ale), tally(recs, sus), tally(recs, comb)
         print(_row(f"{kind}: alerts, combined rule", tc))
@@ -886,17 +939,55 @@ def main(argv: list[str] | None = None) -> int:
             "folders": sorted(aug_folders),
         }
     d = export(best, model, final, meta)
-    # the exported model must reproduce sklearn's probabilities
+    _write(args.out, d, model, recs)
+    print(f"wrote {args.out} ({time.monotonic() - t0:.0f} s)")
+
+    # the low-rate model: trained and chosen on the copies at LOW_RATES alone, by the same
+    # protocol (a copy is its recording's subject: nested subject-wise CV)
+    flat = [c for cs in low_copies for c in cs]
+    print(f"device rate: {len(flat)} copies at {', '.join(f'{r:g}' for r in LOW_RATES)} Hz")
+    seen_p, seen_rf = low_seen[best]
+    low_p, low_thr, low_rf = cross_validate(best, flat, fold)
+    low_rows: dict[str, dict[str, Tally]] = {}
+    for rate in LOW_RATES:
+        sel = [i for i, c in enumerate(flat) if c.rate == rate]
+        sub = [flat[i] for i in sel]
+        for label, p, thr_k, rf_k in (
+            ("the recordings' model", seen_p, thr, seen_rf),
+            ("low-rate model", low_p, low_thr, low_rf),
+        ):
+            _, ale, comb, _ = cv_alerts(sub, [p[i] for i in sel], thr_k, [rf_k[i] for i in sel])
+            print(_row(f"{rate:g} Hz, {label}, combined", tally(sub, comb)))
+            print(_row(f"{rate:g} Hz, {label}, ALERT_P", tally(sub, ale)))
+        low_rows[f"{rate:g}"] = tally(sub, comb)
+    low_final = choose_thresholds(flat, low_p)
+    print(
+        "low-rate operating points (raw p): "
+        + ", ".join(f"{g} {s:.4f} {m:.4f} {a:.4f}" for g, (s, m, a) in low_final.items())
+    )
+    low_model = _fit(best, *_xyw(flat))
+    low_meta = {
+        "trained_on": [*FOLDERS, "realwear"],
+        "rates_hz": list(LOW_RATES),
+        "used_below_hz": FF.LOW_RATE_HZ,
+        "records": len(flat),
+        "cv_combined": {rate: cv_meta(t) for rate, t in low_rows.items()},
+    }
+    _write(args.low_out, export(best, low_model, low_final, low_meta), low_model, flat)
+    print(f"wrote {args.low_out} ({time.monotonic() - t0:.0f} s)")
+    return 0
+
+
+def _write(path: Path, d: dict[str, Any], model: Any, recs: list[Record]) -> None:
+    """Write an exported model after checking it reproduces scikit-learn's probabilities."""
     fm = FF.FallModel.from_dict(d)
     x = np.array([x for r in recs for x in r.cand_x])
     err = float(np.abs(fm.raw_probability(x) - model.predict_proba(x)[:, 1]).max())
     print(f"exported model max |p - sklearn p| = {err:.2e}")
     if err > 1e-6:
         raise SystemExit("export mismatch")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(d, separators=(",", ":")) + "\n", encoding="utf-8")
-    print(f"wrote {args.out} ({time.monotonic() - t0:.0f} s)")
-    return 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(d, separators=(",", ":")) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

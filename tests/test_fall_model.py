@@ -235,3 +235,41 @@ def test_a_dropped_device_is_vetoed() -> None:
     assert FF.vetoed(x).any()
     assert float(fall_model().probability(x[FF.vetoed(x)]).max()) == 0.0
     assert [f for f in _feed(FallDetector("waist"), g, [50]) if not f.evidence.get("slow")] == []
+
+
+# ---- device rate (FALL_MODEL.md): below LOW_RATE_HZ the low-rate model judges -----------------
+def test_low_rate_model_file_loads_and_matches_the_thresholds() -> None:
+    low = fall_model(25.0)
+    assert low is fall_model(20.0) and low is FF.load_model(FF.LOW_RATE_MODEL_PATH)
+    assert low is not fall_model() and fall_model(FF.LOW_RATE_HZ) is fall_model(200.0)
+    assert (low.suspect_p, low.silent_p, low.alert_p) == (SUSPECT_P, SILENT_P, ALERT_P)
+    assert all(len(v) == 3 and v[0] < v[1] < v[2] for v in low.calibration.values())
+    raw = json.loads(FF.LOW_RATE_MODEL_PATH.read_text(encoding="utf-8"))
+    assert tuple(raw["features"]) == FF.FEATURES
+    assert raw["meta"]["used_below_hz"] == FF.LOW_RATE_HZ
+    x, p = np.array(raw["check"]["x"]), np.array(raw["check"]["p"])
+    np.testing.assert_allclose(low.raw_probability(x), p, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("rate", [20.0, 25.0, 40.0])
+def test_a_slower_device_is_judged_by_the_low_rate_model(rate: float) -> None:
+    """The constructed fall as a ``rate`` Hz device sends it: the finding's probability is the
+    low-rate model's for the features the detector computed."""
+    from detectors.fall_train import resampled
+
+    g, impact = _fall()
+    msgs = [(0.0, T0 + i / RATE, RATE, g[i : i + 50].tolist()) for i in range(0, len(g), 50)]
+    slow = resampled(msgs, g, RATE, rate)
+    assert {r for *_, r, _ in slow} == {rate}
+
+    def run(det: FallDetector) -> list[FallFinding]:
+        return [f for _, ts, r, rows in slow for f in det.feed(ts, r, np.array(rows))]
+
+    collect = FallDetector("waist", collect=[])
+    run(collect)
+    assert collect.collect is not None
+    ((_, x),) = [c for c in collect.collect if abs(c[0] - impact) < 0.2]
+    (f,) = run(FallDetector("waist"))
+    low, native = (float(m.probability(x[None, :])[0]) for m in (fall_model(rate), fall_model()))
+    assert f.evidence["probability"] == round(low, 4) != round(native, 4)
+    assert f.probability > ALERT_P

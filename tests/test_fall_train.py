@@ -39,13 +39,31 @@ def test_rate_variant_halves_the_samples_at_the_same_times() -> None:
     rec = _record()
     c = T.variant(rec, "r25")
     assert c is not None and c.rate == 25.0
-    assert c.samples.shape[0] == rec.samples.shape[0] // 2
-    assert [ts for _, ts, _, _ in c.msgs] == [ts for _, ts, _, _ in rec.msgs]  # type: ignore[attr-defined]
+    # the first sample needs a whole period of data before it; then one in two, in each message
+    assert c.samples.shape[0] == rec.samples.shape[0] // 2 - 1
+    assert [ts for _, ts, _, _ in c.msgs][1:] == [ts for _, ts, _, _ in rec.msgs][1:]  # type: ignore[attr-defined]
     both = T.variant(rec, "clip4r25")
     assert both is not None and both.rate == 25.0 and float(np.abs(both.samples).max()) <= 4.0
 
 
-@pytest.mark.parametrize("bad", ["", "clip", "r", "clip2x", "rate25"])
+@pytest.mark.parametrize("target", [20.0, 25.0, 33.0, 40.0])
+def test_a_slower_device_averages_over_its_sample_period(target: float) -> None:
+    """Samples on the 1/target grid, within each message; each the mean over the period
+    before it: a steady signal stays as it is and an impact keeps its area (velocity)."""
+    rec = _record()
+    c = T.variant(rec, f"r{target:g}")
+    assert c is not None and c.rate == target and c.aug == f"r{target:g}"
+    times = np.concatenate([ts + np.arange(len(g)) / target for _, ts, _, g in c.msgs])  # type: ignore[attr-defined]
+    np.testing.assert_allclose(times * target, np.round(times * target), atol=1e-6)
+    assert len(times) == pytest.approx(rec.seconds * target, abs=len(c.msgs))  # type: ignore[attr-defined]
+    np.testing.assert_allclose(c.samples[:40].mean(axis=0), [0.0, -1.0, 0.0], atol=0.01)
+    area = (rec.samples[:, 2].sum() / rec.rate, c.samples[:, 2].sum() / target)
+    assert area[1] == pytest.approx(area[0], abs=0.02)
+    assert float(c.samples[:, 2].max()) <= 6.0  # a mean: never above the signal
+    assert T.variant(rec, "r50") is None and T.variant(rec, "r100") is None  # not slower
+
+
+@pytest.mark.parametrize("bad", ["", "clip", "r", "clip2x", "rate25", "r0"])
 def test_variant_names_are_checked(bad: str) -> None:
     with pytest.raises(ValueError, match="augmentation variant"):
         T.parse_variant(bad)
