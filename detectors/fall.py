@@ -18,9 +18,11 @@ Why this shape:
   range of their float |a|^2 for ``still_for``; immutable defaults (the empty ring, ``part``,
   ``held``, the placement's gates) are shared objects.
 - A candidate impact is a local maximum of |a| above a low gate (``GATE_G``). It is decided
-  once ``POST_S`` seconds of data after it exist, by a learned model (``detectors/models/
-  fall_model.json``, trained and cross-validated subject-wise by ``scripts/train-fall-model``;
-  see ``detectors/FALL_MODEL.md``) from physical features (``detectors.fall_features``):
+  once ``POST_S`` seconds of data after it exist, by a learned model (``detectors/models/``,
+  trained and cross-validated subject-wise by ``scripts/train-fall-model``; see
+  ``detectors/FALL_MODEL.md``; one for devices below ``LOW_RATE_HZ``, one for wrist devices
+  whose readings say they clip at +-2 g, one for the rest) from physical features
+  (``detectors.fall_features``):
   impact size and impulse, a free-fall dip before it, the change of orientation and how
   quickly it happened, movement afterwards, and whether similar impacts repeat. Hand-set
   ramps tuned on the lab trials did not transfer to other subjects or to everyday wrist wear.
@@ -113,12 +115,15 @@ SILENT_P = 0.7  # an unanswered suspicion on a device that stops reporting right
 ALERT_P = 0.9  # an unanswered suspicion may become an alert from here
 
 
-def fall_model(rate: float | None = None) -> FF.FallModel:
-    """The shipped model for a device sampling at ``rate`` Hz (None: the recordings' own rate),
-    the low-rate one below ``LOW_RATE_HZ`` (read once per process; checked against the
-    thresholds above)."""
-    low = rate is not None and rate < FF.LOW_RATE_HZ
-    m = FF.load_model(FF.LOW_RATE_MODEL_PATH) if low else FF.load_model()
+def fall_model(rate: float | None = None, clip2: bool = False) -> FF.FallModel:
+    """The shipped model for a device sampling at ``rate`` Hz (None: the recordings' own rate):
+    the low-rate one below ``LOW_RATE_HZ``, else for a wrist device that clips at +-2 g
+    (``clip2``, ``FallDetector.clips_at_2g``) the +-2 g one, else the recordings' (read once
+    per process; checked against the thresholds above)."""
+    if rate is not None and rate < FF.LOW_RATE_HZ:
+        m = FF.load_model(FF.LOW_RATE_MODEL_PATH)
+    else:
+        m = FF.load_model(FF.CLIP2_MODEL_PATH) if clip2 else FF.load_model()
     if (m.suspect_p, m.silent_p, m.alert_p) != (SUSPECT_P, SILENT_P, ALERT_P):
         raise ValueError("fall model was trained for other SUSPECT_P / SILENT_P / ALERT_P")
     return m
@@ -224,6 +229,7 @@ def _unpack(s: str, cols: int) -> I16:
 _EMPTY_RING: I16 = np.zeros((0, 5), dtype=np.int16)
 _NO_PART: tuple[int, ...] = (0, 0, 0, 0, 0, 0)
 _NO_CLIP_G2 = 32.7**2  # |a|^2 below this: no axis reaches the int16 range in milli-g
+_RAIL2_LO_G2 = (FF.RAIL2_MG[0] / 1000.0) ** 2  # |a|^2 below this: no axis reaches ~2 g
 # Per placement: (candidate gate in mg, its square in g^2), shared by every detector.
 _GATES: dict[str, tuple[float, float]] = {
     p: (min(GATE_G, s.peak_g) * 1000.0, (min(GATE_G, s.peak_g) * 1000.0 / 1000.0) ** 2)
@@ -274,9 +280,14 @@ class FallDetector:
     pend_lo2: float = field(default=math.inf, repr=False, compare=False)
     pend_hi2: float = field(default=-math.inf, repr=False, compare=False)
     held: tuple[FallFinding, ...] = ()  # findings not yet returned
+    # the largest reading on any axis so far, milli-g (wrist only: ``clips_at_2g``); read
+    # while it can still say "clips at 2 g", i.e. up to RAIL2_MG's upper end
+    axis_hi_mg: int = 0
     # training only (not state): when a list, every candidate's (impact_ts, features) is
     # appended to it and nothing is decided, so thresholds can be chosen offline
     collect: list[tuple[float, FloatArray]] | None = field(default=None, repr=False)
+    # ... and, when a list, beside each whether the +-2 g model would judge it (``clips_at_2g``)
+    collect_clip2: list[bool] | None = field(default=None, repr=False, compare=False)
     # derived from the placement (not state)
     _slow: SlowPath = field(init=False, repr=False, compare=False)
     _wrist: bool = field(init=False, repr=False, compare=False)
@@ -312,6 +323,7 @@ class FallDetector:
             "pend_t0": self.pend_t0,
             "pend_rate": self.pend_rate,
             "held": [f.to_dict() for f in self.held],
+            "axis_hi": self.axis_hi_mg,
         }
 
     @classmethod
@@ -339,9 +351,23 @@ class FallDetector:
                 d.pend_t0, d.pend_rate = float(s["pend_t0"]), float(s["pend_rate"])
                 d._note_range(q.astype(np.float64) / 1000.0)  # as the samples were restored
             d.held = tuple(FallFinding.from_dict(f) for f in s["held"])
+            d.axis_hi_mg = int(s.get("axis_hi", 0))  # a state from before: not known yet
         else:
             d.hist_start = d.ring_end - d.ring.shape[0]
         return d
+
+    def _note_axes(self, a: FloatArray) -> None:
+        """The largest reading on any axis, while it can still say "clips at 2 g" (wrist)."""
+        if self._wrist and self.axis_hi_mg <= FF.RAIL2_MG[1]:
+            top = float(np.abs(a).max()) * 1000.0  # NaN never arrives: check_accel refuses it
+            if top > self.axis_hi_mg:
+                self.axis_hi_mg = min(round(top), 32767)
+
+    def clips_at_2g(self) -> bool:
+        """A wrist device whose readings have reached about 2 g on an axis and never beyond
+        (``FF.RAIL2_MG``): it clips at +-2 g, whatever its registry entry says."""
+        lo, hi = FF.RAIL2_MG
+        return self._wrist and lo <= self.axis_hi_mg <= hi
 
     def _pending_mg(self) -> FloatArray:
         """Queued samples in integer milli-g (as float64), clipped to the int16 range."""
@@ -406,12 +432,15 @@ class FallDetector:
         if math.floor(t_end * BIN_HZ + 1e-3) < self.due_bin:
             m2 = np.einsum("ij,ij->i", a, a)
             hi2 = float(m2.max())
+            if hi2 >= _RAIL2_LO_G2:  # no axis reads more than |a|
+                self._note_axes(a)
             if hi2 >= self._hot2:
                 self._check_peaks(m2, ts, rate)
             self._queue(a, float(m2.min()), hi2)
             if self.pend_n < MAX_PENDING:
                 return self._take_held()
         else:  # binned at once: the range is not read
+            self._note_axes(a)
             self._queue(a, math.inf, math.inf)
         self._process()
         return self._take_held()
@@ -594,8 +623,10 @@ class FallDetector:
         x, ev, post_vec = self._features(work, c)
         if self.collect is not None:
             self.collect.append(((absbin + 0.5) / BIN_HZ, x))
+            if self.collect_clip2 is not None:
+                self.collect_clip2.append(self.clips_at_2g())
             return
-        p = float(fall_model(self.pend_rate).probability(x)[0])
+        p = float(fall_model(self.pend_rate, self.clips_at_2g()).probability(x)[0])
         ev["probability"] = round(p, 4)
         if upgrade_only:
             if p >= SUSPECT_P and p > self.last_finding_p:

@@ -56,6 +56,13 @@ MODEL_PATH = Path(__file__).with_name("models") / "fall_model.json"
 # the recordings' own model, at 50 Hz, misses most falls at 25 Hz (FALL_MODEL.md, device rate).
 LOW_RATE_MODEL_PATH = MODEL_PATH.with_name("fall_model_low_rate.json")
 LOW_RATE_HZ = 45.0
+# A wrist device whose largest reading on any axis so far lies within RAIL2_MG (milli-g) has
+# reached about 2 g and never gone beyond: it clips at +-2 g. The recordings hold no +-2 g
+# wrist device, and the 50 Hz model misses half the wrist falls on one; its wrist candidates
+# are judged by a model trained on the recordings as +-2 g devices send them (FALL_MODEL.md,
+# device range). Telemetry carries no range, so the readings say it.
+CLIP2_MODEL_PATH = MODEL_PATH.with_name("fall_model_clip2.json")
+RAIL2_MG = (1970, 2050)
 
 FEATURES = (
     "wrist",  # placement: 1 wrist, 0 trunk (waist; a pendant is treated as trunk)

@@ -18,7 +18,9 @@ exactly those the detector computes at run time), and
    cross-validated predictions, and writes ``detectors/models/fall_model.json``;
 4. does 1-3 again for devices slower than ``LOW_RATE_HZ``, on every recording as a device
    sampling at ``LOW_RATES`` would have sent it (beside the first model's figures on those
-   copies), and writes ``detectors/models/fall_model_low_rate.json``.
+   copies), and writes ``detectors/models/fall_model_low_rate.json``;
+5. and for wrist devices that clip at +-2 g, on every recording as such a device sends it
+   (scored as the detector routes each candidate), writing ``fall_model_clip2.json``.
 
 scikit-learn is needed here only (the ``train`` extra); the runtime reads the JSON with numpy.
 """
@@ -110,6 +112,7 @@ class Record:
     cand_ts: list[float] = field(default_factory=list)  # candidate impact times
     cand_at: list[float] = field(default_factory=list)  # arrival of the deciding message
     cand_x: list[FloatArray] = field(default_factory=list)
+    cand_clip2: list[bool] = field(default_factory=list)  # the +-2 g model would judge it
     old: list[tuple[float, float]] = field(default_factory=list)  # (impact_ts, detected_at)
     aug: str = ""  # "" for a recording; else the device variant this training copy simulates
 
@@ -295,17 +298,18 @@ def load_baseline() -> ModuleType | None:
 def replay(rec: Record, baseline: ModuleType | None) -> None:
     """Feed the record message by message: candidates (collect mode) and the old findings."""
     msgs = rec.msgs  # type: ignore[attr-defined]
-    det = FallDetector(rec.placement, collect=[])
+    det = FallDetector(rec.placement, collect=[], collect_clip2=[])
     old = baseline.FallDetector(rec.placement) if baseline is not None else None
-    assert det.collect is not None
+    assert det.collect is not None and det.collect_clip2 is not None
     for t, ts, rate, g in msgs:
         a = np.asarray(g, dtype=np.float64).reshape(-1, 3)
         n0 = len(det.collect)
         det.feed(ts, rate, a)
-        for imp, x in det.collect[n0:]:
+        for (imp, x), clip2 in zip(det.collect[n0:], det.collect_clip2[n0:], strict=True):
             rec.cand_ts.append(imp)
             rec.cand_at.append(t)
             rec.cand_x.append(x)
+            rec.cand_clip2.append(clip2)
         if old is not None:
             rec.old += [(f.impact_ts, t) for f in old.feed(ts, rate, a)]
 
@@ -829,6 +833,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--out", type=Path, default=FF.MODEL_PATH)
     ap.add_argument("--low-out", type=Path, default=FF.LOW_RATE_MODEL_PATH)
+    ap.add_argument("--clip2-out", type=Path, default=FF.CLIP2_MODEL_PATH)
     ap.add_argument("--kinds", default="logistic,trees", help="model kinds to compare")
     ap.add_argument(
         "--augment",
@@ -867,6 +872,8 @@ def main(argv: list[str] | None = None) -> int:
     # device rate): scored against the model of the recordings' own rate, and the data of the
     # low-rate model
     low_copies = augment(recs, [f"r{r:g}" for r in LOW_RATES])
+    # ... and as a device clipping at +-2 g (a recording that never reaches 2 g is its own)
+    clip_copies = [c[0] if c else r for r, c in zip(recs, augment(recs, ["clip2"]), strict=True)]
     low_seen: dict[str, tuple[list[FloatArray], list[int]]] = {}
     print(_header())
     if baseline is not None:
@@ -874,7 +881,8 @@ def main(argv: list[str] | None = None) -> int:
         print(_row(f"old hand-set ({BASELINE_REV})", tally(recs, old)))
     results = {}
     for kind in args.kinds.split(","):
-        probs, thr, rf = cross_validate(kind, recs, fold, copies, args.aug_weight, low_copies)
+        seen = [[*lc, cc] for lc, cc in zip(low_copies, clip_copies, strict=True)]
+        probs, thr, rf = cross_validate(kind, recs, fold, copies, args.aug_weight, seen)
         low_seen[kind] = (probs[len(recs) :], rf[len(recs) :])
         probs, rf = probs[: len(recs)], rf[: len(recs)]
         sus, ale, comb, sil = cv_alerts(recs, probs, thr, rf)
@@ -946,7 +954,11 @@ def main(argv: list[str] | None = None) -> int:
     # protocol (a copy is its recording's subject: nested subject-wise CV)
     flat = [c for cs in low_copies for c in cs]
     print(f"device rate: {len(flat)} copies at {', '.join(f'{r:g}' for r in LOW_RATES)} Hz")
-    seen_p, seen_rf = low_seen[best]
+    seen_all, seen_rf_all = low_seen[best]
+    per = len(LOW_RATES) + 1  # each record's scored copies: the low rates, then clip2
+    low_at = [i * per + j for i in range(len(recs)) for j in range(len(LOW_RATES))]
+    seen_p, seen_rf = [seen_all[i] for i in low_at], [seen_rf_all[i] for i in low_at]
+    clip_seen = [seen_all[i * per + per - 1] for i in range(len(recs))]
     low_p, low_thr, low_rf = cross_validate(best, flat, fold)
     low_rows: dict[str, dict[str, Tally]] = {}
     for rate in LOW_RATES:
@@ -975,7 +987,81 @@ def main(argv: list[str] | None = None) -> int:
     }
     _write(args.low_out, export(best, low_model, low_final, low_meta), low_model, flat)
     print(f"wrote {args.low_out} ({time.monotonic() - t0:.0f} s)")
+
+    # the +-2 g model: trained and chosen on every recording as a +-2 g device sends it; it
+    # judges the wrist candidates of a device whose readings say it clips at 2 g
+    print("device range: every recording as a device clipping each axis at +-2 g")
+    cp, cthr, _ = cross_validate(best, clip_copies, fold, scored=[[r] for r in recs])
+    clip_p, clip_on_rec = cp[: len(recs)], cp[len(recs) :]
+    nominal = [dict.fromkeys(GROUPS, NOMINAL)] * N_FOLDS
+    clip_rows: dict[str, dict[str, Tally]] = {}
+    for label, rs, p_rec, p_clip in (
+        ("+-2 g copies", clip_copies, clip_seen, clip_p),
+        ("the recordings", recs, probs, clip_on_rec),
+    ):
+        routed = [
+            routed_scale(r, pr, pc, thr[k], cthr[k])
+            for r, pr, pc, k in zip(rs, p_rec, p_clip, rf, strict=True)
+        ]
+        for name, ps in (
+            (
+                "the recordings' model",
+                [on_scale(r, p, thr[k]) for r, p, k in zip(rs, p_rec, rf, strict=True)],
+            ),
+            ("+-2 g model at a 2 g wrist", routed),
+        ):
+            _, ale, comb, _ = cv_alerts(rs, ps, nominal, rf)
+            print(_row(f"{label}, {name}, combined", tally(rs, comb)))
+            print(_row(f"{label}, {name}, ALERT_P", tally(rs, ale)))
+            clip_rows[f"{label}, {name}"] = tally(rs, comb)
+    clip_final = choose_thresholds(clip_copies, clip_p)
+    print(
+        "+-2 g operating points (raw p): "
+        + ", ".join(f"{g} {s:.4f} {m:.4f} {a:.4f}" for g, (s, m, a) in clip_final.items())
+    )
+    clip_model = _fit(best, *_xyw(clip_copies))
+    clip_meta = {
+        "trained_on": [*FOLDERS, "realwear"],
+        "device": "each axis clipped at +-2 g",
+        "used_for": "wrist devices whose largest reading on an axis lies within RAIL2_MG",
+        "rail2_mg": list(FF.RAIL2_MG),
+        "records": len(clip_copies),
+        "cv_combined": {k: cv_meta(t) for k, t in clip_rows.items()},
+    }
+    _write(args.clip2_out, export(best, clip_model, clip_final, clip_meta), clip_model, clip_copies)
+    print(f"wrote {args.clip2_out} ({time.monotonic() - t0:.0f} s)")
     return 0
+
+
+def on_scale(rec: Record, p: FloatArray, thr: Thresholds) -> FloatArray:
+    """Raw probabilities of one model put on the common scale by its operating points (as
+    ``FallModel.probability`` does with its calibration anchors), so candidates judged by
+    different models compare."""
+    s, m, a = (FF.logit(v) for v in thr[group_of(rec)])
+    ls, lm, la = (FF.logit(v) for v in NOMINAL)
+    z = np.array([FF.logit(float(v)) for v in p])
+    out = np.select(
+        [z < s, z < m, z < a],
+        [
+            ls + (z - s) * (la - ls) / (a - s),
+            ls + (z - s) * (lm - ls) / (m - s),
+            lm + (z - m) * (la - lm) / (a - m),
+        ],
+        la + (z - a) * (la - ls) / (a - s),
+    )
+    scaled: FloatArray = 1.0 / (1.0 + np.exp(-np.clip(out, -500.0, 500.0)))
+    return np.where(p <= 0.0, 0.0, scaled)
+
+
+def routed_scale(
+    rec: Record, p_rec: FloatArray, p_clip: FloatArray, thr: Thresholds, clip_thr: Thresholds
+) -> FloatArray:
+    """Each candidate on the common scale from the model the detector would use for it: the
+    +-2 g model where the device's readings said "clips at 2 g" (``cand_clip2``)."""
+    if not len(p_rec):
+        return p_rec
+    mine, clip = on_scale(rec, p_rec, thr), on_scale(rec, p_clip, clip_thr)
+    return np.where(np.array(rec.cand_clip2, dtype=bool), clip, mine)
 
 
 def _write(path: Path, d: dict[str, Any], model: Any, recs: list[Record]) -> None:

@@ -420,7 +420,7 @@ def test_the_stumble_before_a_fall_does_not_decide_it(
     judged by the stumble alone it would be cancelled as too uncertain."""
     from detectors import fall as fall_module
 
-    monkeypatch.setattr(fall_module, "fall_model", lambda rate=None: _ByPeak())
+    monkeypatch.setattr(fall_module, "fall_model", lambda rate=None, clip2=False: _ByPeak())
     p = DetectorPipeline(lambda: REGISTRY, fall_alert_p=0.9)
     g, stumble, impact = stumble_then_fall()
     out = run(p, placement_device, g)

@@ -273,3 +273,52 @@ def test_a_slower_device_is_judged_by_the_low_rate_model(rate: float) -> None:
     low, native = (float(m.probability(x[None, :])[0]) for m in (fall_model(rate), fall_model()))
     assert f.evidence["probability"] == round(low, 4) != round(native, 4)
     assert f.probability > ALERT_P
+
+
+# ---- device range (FALL_MODEL.md): a wrist device that clips at +-2 g -------------------------
+def _decided(placement: str, g: np.ndarray) -> tuple[FallDetector, np.ndarray, list[FallFinding]]:
+    """Features of the candidate at the constructed fall's impact, and the findings."""
+    _, impact = _fall()
+    collect = FallDetector(placement, collect=[], collect_clip2=[])
+    _feed(collect, g, [50])
+    assert collect.collect is not None
+    ((_, x),) = [c for c in collect.collect if abs(c[0] - impact) < 0.2]
+    det = FallDetector(placement)
+    return det, x, _feed(det, g, [50])
+
+
+def test_a_wrist_device_that_clips_at_2g_is_judged_by_the_2g_model() -> None:
+    g, _ = _fall()
+    det, x, found = _decided("wrist", np.clip(g, -2.0, 2.0))
+    assert det.clips_at_2g() and FF.RAIL2_MG[0] <= det.axis_hi_mg <= FF.RAIL2_MG[1]
+    clip2, native = (fall_model(50.0, True), fall_model(50.0))
+    assert clip2 is FF.load_model(FF.CLIP2_MODEL_PATH) and clip2 is not native
+    p2, p1 = (float(m.probability(x[None, :])[0]) for m in (clip2, native))
+    assert [f.evidence["probability"] for f in found] == [round(p2, 4)] and round(p1, 4) != round(
+        p2, 4
+    )
+    raw = json.loads(FF.CLIP2_MODEL_PATH.read_text(encoding="utf-8"))
+    assert tuple(raw["features"]) == FF.FEATURES and raw["meta"]["rail2_mg"] == list(FF.RAIL2_MG)
+    xs, ps = np.array(raw["check"]["x"]), np.array(raw["check"]["p"])
+    np.testing.assert_allclose(clip2.raw_probability(xs), ps, rtol=0, atol=1e-9)
+
+
+def test_the_range_rule_is_the_wrist_s_and_a_reading_beyond_2g_ends_it() -> None:
+    g, _ = _fall()
+    clipped = np.clip(g, -2.0, 2.0)
+    waist, x, found = _decided("waist", clipped)  # the trunk data had a +-2 g device already
+    assert not waist.clips_at_2g() and waist.axis_hi_mg == 0
+    assert [f.evidence["probability"] for f in found] == [
+        round(float(fall_model(50.0).probability(x[None, :])[0]), 4)
+    ]
+    wrist = FallDetector("wrist")
+    _feed(wrist, g[:100], [50])  # walking at about 1 g says nothing yet
+    assert not wrist.clips_at_2g()
+    _feed(wrist, g[100:], [50])  # the unclipped fall reads 4 g: not a +-2 g device ...
+    assert wrist.axis_hi_mg > FF.RAIL2_MG[1] and not wrist.clips_at_2g()
+    _feed(wrist, clipped, [50])  # ... and never becomes one
+    assert not wrist.clips_at_2g()
+    state = json.loads(json.dumps(_decided("wrist", clipped)[0].to_state()))
+    assert FallDetector.from_state(state).clips_at_2g()
+    del state["axis_hi"]  # a state saved before the rule: not known yet
+    assert not FallDetector.from_state(state).clips_at_2g()
