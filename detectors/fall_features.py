@@ -343,24 +343,33 @@ class FallModel:
         the class): monotone and continuous in the raw log-odds; 0 where :func:`vetoed`."""
         x = np.atleast_2d(np.asarray(x, dtype=np.float64))
         z = self.decision(x)
-        ls, lm, la = logit(self.suspect_p), logit(self.silent_p), logit(self.alert_p)
+        nominal = (self.suspect_p, self.silent_p, self.alert_p)
         out = np.empty_like(z)
         for g, sel in (("wrist", x[:, 0] >= 0.5), ("trunk", x[:, 0] < 0.5)):
-            lo, mid, hi = self.calibration[g]
-            zg = z[sel]
-            # beyond the ends: the slope from the first anchor to the last (as with two anchors),
-            # not a segment's, which may be steep where two operating points nearly coincide
-            out[sel] = np.select(
-                [zg < lo, zg < mid, zg < hi],
-                [
-                    ls + (zg - lo) * (la - ls) / (hi - lo),
-                    ls + (zg - lo) * (lm - ls) / (mid - lo),
-                    lm + (zg - mid) * (la - lm) / (hi - mid),
-                ],
-                la + (zg - hi) * (la - ls) / (hi - lo),
-            )
-        p: FloatArray = 1.0 / (1.0 + np.exp(-np.clip(out, -500.0, 500.0)))
-        return np.where(vetoed(x), 0.0, p)
+            out[sel] = on_common_scale(z[sel], self.calibration[g], nominal)
+        return np.where(vetoed(x), 0.0, out)
+
+
+def on_common_scale(
+    z: FloatArray, anchors: tuple[float, float, float], nominal: tuple[float, float, float]
+) -> FloatArray:
+    """Raw log-odds ``z`` as probabilities on the common scale: the three ``anchors`` (raw
+    log-odds) land on the ``nominal`` probabilities, piecewise linearly in log-odds between
+    them; beyond the ends the slope from the first anchor to the last (as with two anchors),
+    not a segment's, which may be steep where two operating points nearly coincide."""
+    lo, mid, hi = anchors
+    ls, lm, la = (logit(v) for v in nominal)
+    out = np.select(
+        [z < lo, z < mid, z < hi],
+        [
+            ls + (z - lo) * (la - ls) / (hi - lo),
+            ls + (z - lo) * (lm - ls) / (mid - lo),
+            lm + (z - mid) * (la - lm) / (hi - mid),
+        ],
+        la + (z - hi) * (la - ls) / (hi - lo),
+    )
+    p: FloatArray = 1.0 / (1.0 + np.exp(-np.clip(out, -500.0, 500.0)))
+    return p
 
 
 def vetoed(x: FloatArray) -> npt.NDArray[np.bool_]:

@@ -972,21 +972,13 @@ def main(argv: list[str] | None = None) -> int:
             print(_row(f"{rate:g} Hz, {label}, combined", tally(sub, comb)))
             print(_row(f"{rate:g} Hz, {label}, ALERT_P", tally(sub, ale)))
         low_rows[f"{rate:g}"] = tally(sub, comb)
-    low_final = choose_thresholds(flat, low_p)
-    print(
-        "low-rate operating points (raw p): "
-        + ", ".join(f"{g} {s:.4f} {m:.4f} {a:.4f}" for g, (s, m, a) in low_final.items())
-    )
-    low_model = _fit(best, *_xyw(flat))
     low_meta = {
-        "trained_on": [*FOLDERS, "realwear"],
         "rates_hz": list(LOW_RATES),
         "used_below_hz": FF.LOW_RATE_HZ,
-        "records": len(flat),
         "cv_combined": {rate: cv_meta(t) for rate, t in low_rows.items()},
     }
-    _write(args.low_out, export(best, low_model, low_final, low_meta), low_model, flat)
-    print(f"wrote {args.low_out} ({time.monotonic() - t0:.0f} s)")
+    _fit_and_write("low-rate", best, flat, low_p, low_meta, args.low_out)
+    print(f"({time.monotonic() - t0:.0f} s)")
 
     # the +-2 g model: trained and chosen on every recording as a +-2 g device sends it; it
     # judges the wrist candidates of a device whose readings say it clips at 2 g
@@ -1014,23 +1006,36 @@ def main(argv: list[str] | None = None) -> int:
             print(_row(f"{label}, {name}, combined", tally(rs, comb)))
             print(_row(f"{label}, {name}, ALERT_P", tally(rs, ale)))
             clip_rows[f"{label}, {name}"] = tally(rs, comb)
-    clip_final = choose_thresholds(clip_copies, clip_p)
-    print(
-        "+-2 g operating points (raw p): "
-        + ", ".join(f"{g} {s:.4f} {m:.4f} {a:.4f}" for g, (s, m, a) in clip_final.items())
-    )
-    clip_model = _fit(best, *_xyw(clip_copies))
     clip_meta = {
-        "trained_on": [*FOLDERS, "realwear"],
         "device": "each axis clipped at +-2 g",
         "used_for": "wrist devices whose largest reading on an axis lies within RAIL2_MG",
         "rail2_mg": list(FF.RAIL2_MG),
-        "records": len(clip_copies),
         "cv_combined": {k: cv_meta(t) for k, t in clip_rows.items()},
     }
-    _write(args.clip2_out, export(best, clip_model, clip_final, clip_meta), clip_model, clip_copies)
-    print(f"wrote {args.clip2_out} ({time.monotonic() - t0:.0f} s)")
+    _fit_and_write("+-2 g", best, clip_copies, clip_p, clip_meta, args.clip2_out)
+    print(f"({time.monotonic() - t0:.0f} s)")
     return 0
+
+
+def _fit_and_write(
+    name: str,
+    kind: str,
+    recs: list[Record],
+    probs: list[FloatArray],
+    meta: dict[str, Any],
+    path: Path,
+) -> None:
+    """A device model's final fit on all of ``recs`` (copies of every recording), its
+    operating points chosen by the same rule on their cross-validated ``probs``."""
+    final = choose_thresholds(recs, probs)
+    print(
+        f"{name} operating points (raw p): "
+        + ", ".join(f"{g} {s:.4f} {m:.4f} {a:.4f}" for g, (s, m, a) in final.items())
+    )
+    model = _fit(kind, *_xyw(recs))
+    meta = {"trained_on": [*FOLDERS, "realwear"], "records": len(recs), **meta}
+    _write(path, export(kind, model, final, meta), model, recs)
+    print(f"wrote {path}")
 
 
 def on_scale(rec: Record, p: FloatArray, thr: Thresholds) -> FloatArray:
@@ -1038,19 +1043,8 @@ def on_scale(rec: Record, p: FloatArray, thr: Thresholds) -> FloatArray:
     ``FallModel.probability`` does with its calibration anchors), so candidates judged by
     different models compare."""
     s, m, a = (FF.logit(v) for v in thr[group_of(rec)])
-    ls, lm, la = (FF.logit(v) for v in NOMINAL)
     z = np.array([FF.logit(float(v)) for v in p])
-    out = np.select(
-        [z < s, z < m, z < a],
-        [
-            ls + (z - s) * (la - ls) / (a - s),
-            ls + (z - s) * (lm - ls) / (m - s),
-            lm + (z - m) * (la - lm) / (a - m),
-        ],
-        la + (z - a) * (la - ls) / (a - s),
-    )
-    scaled: FloatArray = 1.0 / (1.0 + np.exp(-np.clip(out, -500.0, 500.0)))
-    return np.where(p <= 0.0, 0.0, scaled)
+    return np.where(p <= 0.0, 0.0, FF.on_common_scale(z, (s, m, a), NOMINAL))
 
 
 def routed_scale(
