@@ -69,7 +69,6 @@ from anxin.core.news2_chart import (
     FloatArray,
     IntArray,
     News2,
-    _present,
     round_tenths,
     round_whole,
     score,
@@ -358,8 +357,8 @@ class VitalsMonitor:
         measured = False
         for key in PARAMETERS:
             val = vitals.get(key)
-            if not _present(val):
-                continue
+            if val is None or (isinstance(val, float) and val != val):
+                continue  # not measured: ``_present``, inline (seven parameters a reading)
             measured = True
             prev = self.latest.get(key)
             if prev is None or ts >= prev[1]:
@@ -425,11 +424,12 @@ class VitalsMonitor:
         h = self.recent
         if not h:
             return fresh
-        for key in fresh.keys() & _SLOT.keys():
-            # an unused pair's NaN ts is never within the window
-            values = [h[i] for i, j in _PAIRS[key] if t - h[j] <= window]
-            if values:
-                fresh[key] = _median(values)
+        for key, pairs in _PAIRS.items():
+            if key in fresh:
+                # an unused pair's NaN ts is never within the window
+                values = [h[i] for i, j in pairs if t - h[j] <= window]
+                if values:
+                    fresh[key] = _median(values)
         return fresh
 
     # --- the trend rule
@@ -439,15 +439,16 @@ class VitalsMonitor:
         cfg = self.config
         h = self.hours
         first, last = now - cfg.trend_baseline_s - HOUR_S, now - cfg.trend_recent_s
-        old = [
-            (top, n)
-            for k, top, n in zip(h[::3], h[1::3], h[2::3], strict=True)
-            if first <= k * HOUR_S and k * HOUR_S + HOUR_S <= last
-        ]
-        readings = sum(n for _, n in old)
-        if readings < cfg.trend_min_readings:
+        top, readings = None, 0
+        for i in range(0, len(h), 3):  # (hour, max, readings) rows: one pass, no slices
+            start = h[i] * HOUR_S
+            if first <= start and start + HOUR_S <= last:
+                readings += h[i + 2]
+                if top is None or h[i + 1] > top:
+                    top = h[i + 1]
+        if top is None or readings < cfg.trend_min_readings:
             return None
-        return max(top for top, _ in old), readings
+        return top, readings
 
     def _track(self, now: float, total: int) -> None:
         """Record this reading's aggregate (hourly maxima) and whether it is above the baseline."""
@@ -510,7 +511,11 @@ class VitalsMonitor:
 
     def _evaluate(self, now: float, track: bool = False) -> Decision | None:
         cfg = self.config
-        self.latest = {k: v for k, v in self.latest.items() if now - v[1] <= cfg.freshness_s}
+        latest = self.latest
+        for held in latest.values():  # a new dict only when something went stale
+            if not now - held[1] <= cfg.freshness_s:
+                self.latest = {k: v for k, v in latest.items() if now - v[1] <= cfg.freshness_s}
+                break
         if not self.latest:
             # Nothing fresh: no new evidence. A low streak already under way may still complete
             # (the last known score was low); otherwise the alert stays as it is.
