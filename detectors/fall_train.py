@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import csv
 import importlib.util
+import itertools
 import json
 import math
 import os
@@ -955,10 +956,16 @@ def main(argv: list[str] | None = None) -> int:
     flat = [c for cs in low_copies for c in cs]
     print(f"device rate: {len(flat)} copies at {', '.join(f'{r:g}' for r in LOW_RATES)} Hz")
     seen_all, seen_rf_all = low_seen[best]
-    per = len(LOW_RATES) + 1  # each record's scored copies: the low rates, then clip2
-    low_at = [i * per + j for i in range(len(recs)) for j in range(len(LOW_RATES))]
+    # each record's scored copies in order: its low-rate copies (a rate not below the
+    # recording's own makes none), then its clip2 copy
+    ends = list(itertools.accumulate(len(lc) + 1 for lc in low_copies))
+    low_at = [
+        j
+        for end, lc in zip(ends, low_copies, strict=True)
+        for j in range(end - 1 - len(lc), end - 1)
+    ]
     seen_p, seen_rf = [seen_all[i] for i in low_at], [seen_rf_all[i] for i in low_at]
-    clip_seen = [seen_all[i * per + per - 1] for i in range(len(recs))]
+    clip_seen = [seen_all[end - 1] for end in ends]
     low_p, low_thr, low_rf = cross_validate(best, flat, fold)
     low_rows: dict[str, dict[str, Tally]] = {}
     for rate in LOW_RATES:
