@@ -42,6 +42,8 @@ import numpy as np  # noqa: E402
 import orjson  # noqa: E402
 from _common import Timer, fmt_rate, machine_line, verdict  # noqa: E402
 
+from anxin.live_state import state_json  # noqa: E402
+
 TARGET_ACCEL = 1_000_000  # accel samples/s per core (issue 9)
 TARGET_STATE = 4096  # bytes of state per device
 
@@ -395,8 +397,8 @@ def bench_pipeline_inprocess(devices: int, minutes: float, repeat: int) -> None:
         f"{saved / nd:,.0f} B while a bucket is serialised (its forms written, dropped after)"
     )
     print("    of which: " + _breakdown(registry, decoded), flush=True)
-    dev_bytes = [len(orjson.dumps(s)) for s in states["device"].values()]
-    res_bytes = [len(orjson.dumps(s)) for s in states["resident"].values()]
+    dev_bytes = [len(state_json(s)) for s in states["device"].values()]
+    res_bytes = [len(state_json(s)) for s in states["resident"].values()]
     per_device = (sum(dev_bytes) + sum(res_bytes)) / max(1, len(dev_bytes))
     print(
         f"  snapshot state per device (JSON as the worker's snapshots store it): device "

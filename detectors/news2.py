@@ -8,8 +8,10 @@ Why this shape:
   A worker holds one live monitor per resident, so the numeric history is kept flat in arrays,
   no Python list and float object per entry: the recent measurements of every median parameter
   in one ``array('d')`` of fixed slots (value, ts pairs), the hourly maxima as C-int triples
-  (hour, max, readings); the latest values are tuples. (A day of history: 1.4 KB, 5.5 KB as
-  lists of lists.)
+  (hour, max, readings); the latest value of each parameter as (value, ts) in one more
+  ``array('d')``, with the device that sent it (one id for all while one device sends them).
+  (A day of history: 1.4 KB, 5.5 KB as lists of lists; the latest values were 536 B as a dict
+  of tuples, 176 B as the array.)
 - Its saved form holds those arrays as base64 of their little-endian bytes, not as lists of
   numbers: a worker snapshots every resident every 5 s, and building (then dumping and
   deflating) nested lists of floats was the dearest part of a snapshot. The bytes are exact
@@ -210,6 +212,10 @@ def _slots() -> dict[str, tuple[int, int]]:
 
 
 _SLOT = _slots()
+_AT = {key: i for i, key in enumerate(PARAMETERS)}  # a parameter's pair in ``VitalsMonitor.held``
+_INDICES = range(len(PARAMETERS))
+_NO_HELD: array[float] = array("d")  # shared, never written: nothing measured yet
+_EMPTY_HELD = array("d", [math.nan]) * (2 * len(PARAMETERS))
 _PAIRS = {k: tuple((i, i + 1) for i in range(at, at + 2 * n, 2)) for k, (at, n) in _SLOT.items()}
 _UNUSED = array("d", [math.nan]) * sum(2 * keep for _, keep in _SLOT.values())  # NaN: empty
 _NO_RECENT: array[float] = array("d")  # shared, never written: no measurement yet
@@ -279,7 +285,13 @@ class VitalsMonitor:
     """
 
     config: VitalsConfig = field(default_factory=lambda: DEFAULT_CONFIG)
-    latest: dict[str, tuple[Any, float, str]] = field(default_factory=dict)  # value, ts, device
+    # The latest measurement of each parameter: (value, ts) at ``2 * _AT[key]``, NaN ts when
+    # none (``latest`` gives them as a dict). A value that is not a number (ACVPU, "o2" as text)
+    # is in ``other``, its ts in ``held``. ``held_by``: the device of every held value while one
+    # device sent them all, else a list of each value's device by index ("" for none).
+    held: array[float] = field(default_factory=lambda: _NO_HELD)
+    other: dict[str, Any] | None = None
+    held_by: str | list[str] = ""
     open: str | None = None  # severity of the open alert
     low_since: float | None = None
     now: float = -INF
@@ -302,7 +314,7 @@ class VitalsMonitor:
         by columns (``_columns``) in ``_pack`` form, "" when empty. ``latest`` holds tuples:
         they dump as lists."""
         return {
-            "latest": dict(self.latest),
+            "latest": self.latest,
             "open": self.open,
             "low_since": self.low_since,
             "now": None if self.now == -INF else self.now,
@@ -326,16 +338,16 @@ class VitalsMonitor:
         rise = state.get("rise")
         monitor = cls(
             cfg,
-            {k: (v[0], v[1], v[2]) for k, v in state.get("latest", {}).items()},
-            state.get("open"),
-            state.get("low_since"),
-            -INF if now is None else float(now),
-            _NO_RECENT,
-            array("i"),
-            None if rise is None else list(rise),
-            state.get("why"),
-            state.get("tbase"),
+            open=state.get("open"),
+            low_since=state.get("low_since"),
+            now=-INF if now is None else float(now),
+            rise=None if rise is None else list(rise),
+            reason=state.get("why"),
+            trend_base=state.get("tbase"),
         )
+        for key, (value, ts, device_id) in state.get("latest", {}).items():
+            if key in _AT:
+                monitor._hold(key, value, float(ts), device_id)
         if "recent64" in state:
             recent = _unpack("d", state["recent64"])
             if len(recent) == len(_UNUSED):  # else none yet, or other slots: medians start afresh
@@ -360,13 +372,75 @@ class VitalsMonitor:
             if val is None or (isinstance(val, float) and val != val):
                 continue  # not measured: ``_present``, inline (seven parameters a reading)
             measured = True
-            prev = self.latest.get(key)
-            if prev is None or ts >= prev[1]:
-                self.latest[key] = (val, ts, device_id)
+            self._hold(key, val, ts, device_id)
             if key in MEDIAN_OF and isinstance(val, int | float):
                 self._remember(key, float(val), ts)
         self.now = max(self.now, ts)
         return self._evaluate(self.now, track=measured and self.config.trend)
+
+    def _hold(self, key: str, val: Any, ts: float, device_id: str) -> None:
+        """``val`` as ``key``'s latest measurement, unless a newer one is held."""
+        h = self.held
+        if not h:
+            h = self.held = array("d", _EMPTY_HELD)  # this monitor's own, written in place
+        i = _AT[key]
+        if ts < h[2 * i + 1]:  # a NaN ts (none held) compares False
+            return
+        other = self.other
+        if key in MEDIAN_OF and isinstance(val, int | float):
+            h[2 * i] = val  # the score uses the median of ``recent``, a float, in any case
+            if other and key in other:
+                del other[key]
+        else:
+            h[2 * i] = math.nan
+            if other is None:
+                other = self.other = {}
+            other[key] = val
+        h[2 * i + 1] = ts
+        by = self.held_by
+        if by is device_id or by == device_id:
+            return
+        if isinstance(by, str):
+            if not any(h[2 * j + 1] == h[2 * j + 1] for j in range(len(PARAMETERS)) if j != i):
+                self.held_by = device_id  # the only value held: its device is every value's
+                return
+            by = self.held_by = [by if h[2 * j + 1] == h[2 * j + 1] else "" for j in _INDICES]
+        by[i] = device_id
+
+    @property
+    def latest(self) -> dict[str, tuple[Any, float, str]]:
+        """The latest measurement of each parameter held: key -> (value, ts, device)."""
+        h, other, by = self.held, self.other, self.held_by
+        if not h:
+            return {}
+        return {
+            key: (
+                other[key] if other and key in other else h[2 * i],
+                h[2 * i + 1],
+                by if isinstance(by, str) else by[i],
+            )
+            for i, key in enumerate(PARAMETERS)
+            if h[2 * i + 1] == h[2 * i + 1]
+        }
+
+    def _drop_stale(self, now: float) -> bool:
+        """Forget measurements older than the freshness window; True if any is left."""
+        h = self.held
+        if not h:
+            return False
+        window, left = self.config.freshness_s, False
+        for i in _INDICES:
+            ts = h[2 * i + 1]
+            if now - ts <= window:
+                left = True
+            elif ts == ts:  # held, and stale
+                h[2 * i] = h[2 * i + 1] = math.nan
+                key = PARAMETERS[i]
+                if self.other and key in self.other:
+                    del self.other[key]
+                if not isinstance(self.held_by, str):
+                    self.held_by[i] = ""
+        return left
 
     def _kept(self, key: str) -> list[tuple[float, float]]:
         """The (value, ts) pairs held for a median parameter, oldest first."""
@@ -420,7 +494,12 @@ class VitalsMonitor:
 
     def _fresh_values(self, t: float) -> dict[str, Any]:
         window = self.config.freshness_s
-        fresh = {k: v[0] for k, v in self.latest.items() if t - v[1] <= window}
+        fresh: dict[str, Any] = {}
+        held, other = self.held, self.other
+        if held:
+            for i, key in enumerate(PARAMETERS):
+                if t - held[2 * i + 1] <= window:  # a NaN ts (none held) compares False
+                    fresh[key] = other[key] if other and key in other else held[2 * i]
         h = self.recent
         if not h:
             return fresh
@@ -502,6 +581,13 @@ class VitalsMonitor:
 
     # --- internals
 
+    def _devices(self) -> list[str]:
+        """The devices whose measurements are held, sorted."""
+        by = self.held_by
+        if isinstance(by, str):
+            return [by] if by else []
+        return sorted({d for d in by if d})
+
     def _maybe_resolve(self, now: float) -> Resolve | None:
         assert self.low_since is not None
         if now - self.low_since < self.config.resolve_after_s:
@@ -511,12 +597,7 @@ class VitalsMonitor:
 
     def _evaluate(self, now: float, track: bool = False) -> Decision | None:
         cfg = self.config
-        latest = self.latest
-        for held in latest.values():  # a new dict only when something went stale
-            if not now - held[1] <= cfg.freshness_s:
-                self.latest = {k: v for k, v in latest.items() if now - v[1] <= cfg.freshness_s}
-                break
-        if not self.latest:
+        if not self._drop_stale(now):
             # Nothing fresh: no new evidence. A low streak already under way may still complete
             # (the last known score was low); otherwise the alert stays as it is.
             if self.open is not None and self.low_since is not None:
@@ -551,7 +632,7 @@ class VitalsMonitor:
             "partial": result.partial,
             "reason": reason,
             "values": self._fresh_values(now),
-            "devices": sorted({v[2] for v in self.latest.values() if v[2]}),
+            "devices": self._devices(),
             "spo2_scale": cfg.spo2_scale,
         }
         if trend is not None:

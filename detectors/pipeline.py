@@ -93,12 +93,15 @@ def _seen_hash(key: str) -> bytes:
 def seen_hashes(state: Mapping[str, Any]) -> bytes:
     """The device's kept message identities, oldest first, ``SEEN_BYTES`` each.
 
-    The state holds them as base64 text (JSON-able, about 0.4 KB as a Python string, where 32
-    key strings were about 2 KB); a state written before holds the key strings themselves.
+    The live state holds them as bytes (289 B for 32; as base64 text 393 B, as 32 key strings
+    about 2 KB), a snapshot as base64 text (``anxin/live_state.py`` writes bytes so); a state
+    written before the hashes holds the key strings themselves.
     """
     seen = state.get("seen")
     if not seen:
         return b""
+    if isinstance(seen, bytes):
+        return seen
     if isinstance(seen, list):  # the form written before the hashes
         return b"".join(_seen_hash(str(k)) for k in seen[-SEEN_KEEP:])
     try:
@@ -128,7 +131,7 @@ def seen_before(state: dict[str, Any], key: str) -> bool:
             return True
         at = raw.find(digest, at + 1)
     raw = (raw + digest)[-SEEN_KEEP * SEEN_BYTES :]
-    state["seen"] = base64.b64encode(raw).decode("ascii")
+    state["seen"] = raw
     return False
 
 

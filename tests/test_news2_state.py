@@ -225,3 +225,43 @@ def test_the_saved_form_is_smaller() -> None:
         "tbase": m.trend_base,
     }
     assert len(orjson.dumps(m.to_state())) < 0.92 * len(orjson.dumps(old))
+
+
+def test_latest_values_keep_their_device_their_kind_and_go_stale() -> None:
+    """The latest values are held in an array: each keeps the device that sent it, a value that
+    is not a number (ACVPU, oxygen) comes back as it was given, a stale one is forgotten."""
+    m = VitalsMonitor()
+    m.observe(T0, {"rr": 22, "hr": 112, "acvpu": "A", "o2": False}, "M001")  # 4
+    assert m.held_by == "M001"  # one device: one id for every value
+    d = m.observe(T0 + 600, {"spo2": 95}, "W001")
+    assert isinstance(d, news2.Raise) and d.details["devices"] == ["M001", "W001"]
+    assert d.details["values"]["acvpu"] == "A" and d.details["values"]["o2"] is False
+    assert m.latest == {
+        "rr": (22.0, T0, "M001"),
+        "spo2": (95.0, T0 + 600, "W001"),
+        "o2": (False, T0, "M001"),
+        "hr": (112.0, T0, "M001"),
+        "acvpu": ("A", T0, "M001"),
+    }
+    back = VitalsMonitor.from_state(orjson.loads(orjson.dumps(m.to_state())))
+    assert back.latest == m.latest and back.other == {"o2": False, "acvpu": "A"}
+    m.check(T0 + 1000)  # M001's values are older than the 900 s freshness window
+    assert m.latest == {"spo2": (95.0, T0 + 600, "W001")} and m.other == {}
+    assert m._devices() == ["W001"]
+    m.observe(T0 + 1010, {"acvpu": "C"}, "W001")
+    assert m.latest["acvpu"] == ("C", T0 + 1010, "W001") and m.held_by == [
+        "",
+        "W001",
+        "",
+        "",
+        "",
+        "W001",
+        "",
+    ]
+
+
+def test_an_out_of_order_value_of_another_device_changes_nothing() -> None:
+    m = VitalsMonitor()
+    m.observe(T0 + 60, {"hr": 80}, "W001")
+    m.observe(T0, {"hr": 140}, "W002")  # older than the held value
+    assert m.latest == {"hr": (80.0, T0 + 60, "W001")} and m.held_by == "W001"

@@ -197,9 +197,11 @@ def test_states_survive_a_json_round_trip_as_in_a_faust_table() -> None:
     """orjson writes infinity as null: a recovered state must still tick (it once crashed)."""
     import orjson
 
+    from anxin.live_state import state_json
+
     class JsonTable(dict):
         def __setitem__(self, key, value) -> None:
-            super().__setitem__(key, orjson.loads(orjson.dumps(value)))
+            super().__setitem__(key, orjson.loads(state_json(value)))
 
     p = DetectorPipeline(lambda: REGISTRY, JsonTable(), JsonTable())
     p.process(reading("W002", T0, seq=1, vitals={"hr": 70}, battery=0.9), T0)

@@ -20,6 +20,7 @@ import pytest
 
 from anxin.core.records import pack_accel
 from anxin.core.registry import load_registry
+from anxin.live_state import state_json
 from anxin.replay_inprocess import InProcessResult, run_scenario
 from detectors.pipeline import DetectorPipeline, Outputs
 from tests.signals import chunks, clear_fall
@@ -54,7 +55,7 @@ def states(p: DetectorPipeline) -> bytes:
     strip: Callable[[dict[str, Any]], dict[str, Any]] = lambda s: {  # noqa: E731
         k: v for k, v in s.items() if k != "token"
     }
-    return orjson.dumps(
+    return state_json(
         {
             "devices": {k: strip(v) for k, v in sorted(p.device_state.items())},
             "residents": {k: strip(v) for k, v in sorted(p.resident_state.items())},
