@@ -113,7 +113,13 @@ def create_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
 
     pipeline = DetectorPipeline(lambda: registry.current, fall_save_every_s=float("inf"))
     ticks = snapshot_ticks(f.snapshot_interval_s)
-    live = LiveState(f.snapshot_buckets, pipeline.save_forms, pipeline.drop_forms, ticks)
+    live = LiveState(
+        f.snapshot_buckets,
+        pipeline.save_forms,
+        pipeline.drop_forms,
+        ticks,
+        lambda device_id, resident_id: registry.current.own_ids(device_id, resident_id),
+    )
     pipeline.device_state, pipeline.resident_state = live.devices, live.residents
     lock = asyncio.Lock()  # one batch or tick at a time, its outputs enqueued before release
     snapping = asyncio.Lock()  # one snapshot at a time: a bucket's records stay in order

@@ -138,6 +138,12 @@ class LiveState:
     save_forms: Callable[[str, list[str]], None]
     drop_forms: Callable[[str, list[str]], None]
     slices: int = 1
+    # the registry's own objects for a device's and its resident's ids (``Registry.own_ids``):
+    # what ``note`` keeps, so the worker holds each id once
+    own_ids: Callable[[str, str], tuple[str, str]] = lambda device_id, resident_id: (
+        device_id,
+        resident_id,
+    )
     devices: Tracked = field(default_factory=Tracked)
     residents: Tracked = field(default_factory=Tracked)
     owner: dict[str, str] = field(default_factory=dict)  # device -> resident
@@ -168,6 +174,7 @@ class LiveState:
         """The reading of ``device_id`` arrived for ``resident_id`` on ``partition``."""
         if self.owner.get(device_id) == resident_id and resident_id in self.partition:
             return
+        device_id, resident_id = self.own_ids(device_id, resident_id)
         old = self.owner.get(device_id)
         if old is not None and old != resident_id:  # moved to another resident (registry)
             self._discard_member(old, device_id)

@@ -272,8 +272,8 @@ class _DeviceLive:
     def __init__(
         self, token: int, device_id: str, resident_id: str, health: device_health.DeviceHealth
     ):
-        # the ids as first seen: every later structure keyed by them is given these objects, not
-        # each reading's own copies (two more strings a device, ~110 bytes)
+        # the registry's own id objects (else the ids as first seen): every later structure
+        # keyed by them is given these, not each reading's copies (two strings, ~110 bytes)
         self.token, self.device_id, self.resident_id = token, device_id, resident_id
         self.health = health
         self.fall: FallDetector | None = None
@@ -559,6 +559,7 @@ class DetectorPipeline:
         state.pop("silent_after", None)  # now in the health state ("after"), learned or set
         state.pop("fall_token", None)  # the token of the form written before
         health = device_health.DeviceHealth.from_state(state.pop("health", None), config)
+        device_id, resident_id = self.registry().own_ids(device_id, resident_id)
         live = _DeviceLive(self._token(), device_id, resident_id, health)
         live.fall_state = state.pop("fall_detector", None)
         live.wander_state = state.pop("wander", None)

@@ -238,3 +238,17 @@ def test_a_bucket_is_lz4_and_the_previous_versions_records_still_load() -> None:
     assert decode_bucket(value) == body
     assert decode_bucket(zlib.compress(orjson.dumps(body), 1)) == body  # written before LZ4
     assert decode_bucket(orjson.dumps(body)) == body  # plain JSON
+
+
+def test_the_ids_noted_are_the_registrys_own_objects() -> None:
+    """A reading's ids are new string objects each time: what the worker keeps per device and
+    resident is the registry's (``Registry.own_ids``), so it holds each id once."""
+    pipeline = DetectorPipeline(lambda: REGISTRY, fall_save_every_s=float("inf"))
+    live = LiveState(8, pipeline.save_forms, pipeline.drop_forms, 1, REGISTRY.own_ids)
+    device, resident = "".join(["W", "001"]), "".join(["R", "001"])
+    live.note(device, resident, 0)
+    ((kept_device, kept_resident),) = live.owner.items()
+    (own_resident,) = (r for r in REGISTRY.residents if r == "R001")
+    (own_device,) = (d for d in REGISTRY.residents["R001"].devices if d == "W001")
+    assert kept_device is own_device and kept_resident is own_resident
+    assert next(iter(live.partition)) is own_resident and live.members["R001"] is own_device

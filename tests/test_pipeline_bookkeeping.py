@@ -75,21 +75,35 @@ def test_a_state_of_another_process_is_continued_from_its_forms() -> None:
     assert len(c._live["W001"].health.gap_s) == 0
 
 
-def test_every_structure_holds_the_ids_first_seen_not_each_readings_copies() -> None:
+def own(ids: Any, text: str) -> str:
+    """The registry's own string object equal to ``text``."""
+    (found,) = (key for key in ids if key == text)
+    return found
+
+
+def test_every_structure_holds_the_registrys_ids_not_each_readings_copies() -> None:
     p = pipeline()
-    first = reading("W001", "R001", T0)
-    device, resident = first["device_id"], first["resident_id"]
-    p.process(first, T0)
-    for i in range(1, 6):
+    resident = own(REGISTRY.residents, "R001")
+    device = own(REGISTRY.residents["R001"].devices, "W001")
+    for i in range(6):
         p.process(reading("W001", "R001", T0 + i), T0 + i)
     live = p._live["W001"]
     assert live.device_id is device and live.resident_id is resident
+    assert REGISTRY.own_ids(fresh("W001"), fresh("R001")) == ("W001", "R001")
+    assert own(p.device_state, "W001") is device and own(p.resident_state, "R001") is resident
     assert p.resident_state["R001"]["device"] is device
     assert all(key is device for _, which, key in p._timers if which == 0)
     (key,) = p._scheduled[0]
     assert key is device
     monitor = p._resident_live["R001"].monitor
     assert all(held[2] is device for held in monitor.latest.values())
+
+
+def test_an_unregistered_device_or_a_resident_the_registry_does_not_give_it_keeps_its_ids() -> None:
+    unknown, other = fresh("X999"), fresh("R002")
+    assert REGISTRY.own_ids(unknown, other)[0] is unknown
+    device, resident = REGISTRY.own_ids(fresh("W001"), other)  # W001 is R001's
+    assert resident is other and device == "W001"
 
 
 def test_timers_index_by_kind_and_id() -> None:
