@@ -149,7 +149,7 @@ def _note_gap(state: State, arrived: float) -> None:
         gap = arrived - float(previous)
         held = state.get("quiet_gap")
         if held is None or gap >= held[0] or arrived - held[1] > QUIET_GAP_MEMORY_S:
-            state["quiet_gap"] = [round(gap, 3), arrived]
+            state["quiet_gap"] = (round(gap, 3), arrived)  # a list after a JSON round trip
     if previous is None or arrived > previous:
         state["arrived_at"] = arrived
 
@@ -344,8 +344,8 @@ class DetectorPipeline:
         # (``save_live_state``, the worker's snapshots), every FALL_SAVE_EVERY_S when a fall
         # chunk comes, and at once when something happened; a token that no longer matches
         # (another worker owned the key meanwhile) rebuilds them from the state. The worker and
-        # an in-process evaluation pass math.inf: they save on a device's first chunk and when
-        # something happened.
+        # an in-process evaluation pass math.inf: they save only when something happened (the
+        # worker's snapshots write the forms; a device's state holds one key fewer, 88 bytes).
         self._fall_save_every_s = fall_save_every_s
         # The probability from which an unanswered suspicion pages: the model's ALERT_P unless
         # given (a threshold sweep in evaluation; tests that must not depend on the model).
@@ -781,7 +781,10 @@ class DetectorPipeline:
                 if (
                     findings
                     or state.get("suspicion")
-                    or (now - state.get("fall_saved_at", -INF) >= self._fall_save_every_s)
+                    or (
+                        self._fall_save_every_s < INF
+                        and now - state.get("fall_saved_at", -INF) >= self._fall_save_every_s
+                    )
                 ):
                     self._write_device(live, state)
                     state["fall_saved_at"] = now

@@ -154,11 +154,11 @@ def test_pipeline_remembers_the_longest_recent_gap() -> None:
     p = DetectorPipeline(lambda: REGISTRY)
     for t in (0.0, 30.0, 31.0, 32.0):
         p.process(reading("W001", T0 + t), T0 + t)
-    assert p.device_state["W001"]["quiet_gap"] == [30.0, T0 + 30.0]
+    assert p.device_state["W001"]["quiet_gap"] == (30.0, T0 + 30.0)
     p.process(reading("W001", T0 + 700.0), T0 + 700.0)  # older than ten minutes: replaced
-    assert p.device_state["W001"]["quiet_gap"] == [668.0, T0 + 700.0]
+    assert p.device_state["W001"]["quiet_gap"] == (668.0, T0 + 700.0)
     p.process(reading("W001", T0 + 701.0), T0 + 701.0)
-    assert p.device_state["W001"]["quiet_gap"] == [668.0, T0 + 700.0]
+    assert p.device_state["W001"]["quiet_gap"] == (668.0, T0 + 700.0)
 
 
 def test_the_wearer_decides() -> None:
