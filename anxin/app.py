@@ -24,7 +24,7 @@ import faust
 
 from anxin.core.logs import get_logger
 from anxin.core.records import dead_letter, dumps, loads
-from anxin.core.registry import RegistryWatcher
+from anxin.core.rules import RulesWatcher
 from anxin.core.settings import Settings
 from anxin.live_state import LiveState
 from detectors.pipeline import DetectorPipeline, Outputs
@@ -97,7 +97,7 @@ def create_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
         producer_linger_ms=f.producer_linger_ms,
         stream_buffer_maxsize=stream_buffer(k.partitions),
     )
-    registry = RegistryWatcher(settings.registry, settings.registry_reload_s, strip=True)
+    registry = RulesWatcher(settings.registry, settings.registry_reload_s)
 
     def raw_topic(name: str) -> Any:
         return app.topic(name, key_type=bytes, value_type=bytes, value_serializer="raw")

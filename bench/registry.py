@@ -13,6 +13,8 @@ family contact each, written as YAML) in a fresh process each, the real way (the
   and of ``Registry.model_validate(demo_registry(3000))`` (the dict already in memory);
 - the load's CPU time per resident, beside libyaml's ``yaml.load`` of the same file alone (the
   parse every loader pays; measured in its own fresh process in the same run);
+- the same RSS slopes for the registry as the bridge holds it (``strip``: no names, addresses
+  or contacts) and as the detector worker holds it (``RulesWatcher``, ``anxin/core/rules.py``);
 - for comparison, the RSS slope of the whole-document path (``load_yaml_model(path, Registry)``:
   ``yaml.load`` of the whole file, then one ``model_validate``), which ``load_registry`` keeps
   only for files it does not load resident by resident and for wording errors.
@@ -35,6 +37,9 @@ from typing import Any
 from _common import ROOT, machine_line, verdict
 
 TARGET_BYTES = 2048  # per resident, every process (issue 16 item 4)
+# how a process holds it: every field (alerts worker, console), without personal data (the
+# bridge), as the detector worker's rules (anxin/core/rules.py)
+WATCHERS = ("watcher", "stripped", "rules")
 
 
 def rss_bytes() -> int:
@@ -89,8 +94,14 @@ def child(mode: str, path: Path) -> dict[str, Any]:
     rss0 = rss_bytes()
     w0, c0 = time.perf_counter(), time.process_time()
     extra: dict[str, Any] = {}
-    if mode == "watcher":
-        watcher = RegistryWatcher(path, reload_every_s=0)
+    if mode in WATCHERS:
+        from anxin.core.rules import RulesWatcher
+
+        watcher: Any = (
+            RulesWatcher(path, reload_every_s=0)
+            if mode == "rules"
+            else RegistryWatcher(path, reload_every_s=0, strip=mode == "stripped")
+        )
         registry = watcher.current
         registry.device_owner(first_device)
         n = len(registry.residents)
@@ -175,7 +186,7 @@ def main() -> None:
             flush=True,
         )
         got: dict[tuple[str, int], dict[str, Any]] = {}
-        for mode in ("watcher", "document", "parse"):
+        for mode in (*WATCHERS, "document", "parse"):
             for n in (n1, n2):
                 got[mode, n] = r = measure(mode, str(paths[n]))
                 assert r["residents"] == n, r
@@ -208,6 +219,12 @@ def main() -> None:
         f"  after the watcher reloaded the file (same residents): {per_reload:,.0f} B/resident "
         f"= {per_reload / TARGET_BYTES:.2f} of the target  {verdict(per_reload <= TARGET_BYTES)}"
     )
+    for mode, who in (("stripped", "the bridge"), ("rules", "the detector worker")):
+        per = slope(mode)
+        print(
+            f"  as {who} holds it ({mode}): {per:,.0f} B/resident = {per / TARGET_BYTES:.2f} of "
+            f"the target; after a reload {slope(mode, 'rss_reload'):,.0f} B/resident"
+        )
     per_doc = slope("document")
     print(
         f"  whole-document path (load_yaml_model, same models): {per_doc:,.0f} B/resident "

@@ -43,7 +43,7 @@ from anxin.core.records import (
     alert_id,
     dead_letter,
 )
-from anxin.core.registry import Registry, Resident
+from anxin.core.rules import AnyRegistry, AnyResident, fence_dict
 from detectors import device_health, geofence, news2
 from detectors.fall import AccelCheck, FallDetector, FallFinding, check_accel, check_accel_chunks
 from detectors.fall_confirm import ConfirmConfig, Decision, Suspicion
@@ -301,7 +301,7 @@ def _shrink(state: State) -> None:
     state.update(items)
 
 
-def _placement(resident: Resident | None, device_id: str) -> str:
+def _placement(resident: AnyResident | None, device_id: str) -> str:
     device = resident.devices.get(device_id) if resident else None
     if device is None:
         return "wrist"
@@ -313,7 +313,7 @@ def _placement(resident: Resident | None, device_id: str) -> str:
 class DetectorPipeline:
     def __init__(
         self,
-        registry: Callable[[], Registry],
+        registry: Callable[[], AnyRegistry],
         device_state: MutableMapping[str, State] | None = None,
         resident_state: MutableMapping[str, State] | None = None,
         health: device_health.DeviceHealthConfig | None = None,
@@ -328,7 +328,7 @@ class DetectorPipeline:
         self.health_config = health or device_health.DeviceHealthConfig()
         # resident id -> (the registry entry they were made from, its fences, its zone): the
         # entry itself, not its id(), which a later entry may reuse once this one is freed
-        self._fences: dict[str, tuple[Resident, tuple[geofence.Fence, ...], ZoneInfo]] = {}
+        self._fences: dict[str, tuple[AnyResident, tuple[geofence.Fence, ...], ZoneInfo]] = {}
         self._vitals_configs: dict[tuple[int, float], news2.VitalsConfig] = {}
         self._health_configs: dict[tuple[Any, Any], device_health.DeviceHealthConfig] = {}
         # (due, 0 device / 1 resident, key): every due time set since; a popped entry whose
@@ -359,14 +359,14 @@ class DetectorPipeline:
         self.schedule_all()
 
     # -- helpers ------------------------------------------------------------------------------
-    def _resident(self, resident_id: str) -> Resident | None:
+    def _resident(self, resident_id: str) -> AnyResident | None:
         return self.registry().residents.get(resident_id)
 
     def _health_config(self, resident_id: str, device_id: str) -> device_health.DeviceHealthConfig:
         return self._health_config_of(self._resident(resident_id), device_id)
 
     def _health_config_of(
-        self, resident: Resident | None, device_id: str
+        self, resident: AnyResident | None, device_id: str
     ) -> device_health.DeviceHealthConfig:
         """The device's rules: registry ``expected_interval_s``, else its type's, else learned
         (one config object per kind of device, not a new one for every reading)."""
@@ -735,7 +735,7 @@ class DetectorPipeline:
         reading: State,
         state: State,
         live: _DeviceLive,
-        resident: Resident | None,
+        resident: AnyResident | None,
         now: float,
         out: Outputs,
         converted: tuple[np.ndarray, AccelCheck] | None = None,
@@ -826,7 +826,7 @@ class DetectorPipeline:
         live.fall = detector
         return detector
 
-    def _confirm_config(self, resident: Resident | None) -> ConfirmConfig:
+    def _confirm_config(self, resident: AnyResident | None) -> ConfirmConfig:
         if resident is None:
             return ConfirmConfig(alert_p=self._alert_p)
         return ConfirmConfig(
@@ -842,7 +842,7 @@ class DetectorPipeline:
         finding: FallFinding,
         reading: State,
         state: State,
-        resident: Resident | None,
+        resident: AnyResident | None,
         now: float,
         out: Outputs,
     ) -> None:
@@ -993,14 +993,12 @@ class DetectorPipeline:
 
     # -- wandering ----------------------------------------------------------------------------
     def _fences_of(
-        self, resident_id: str, resident: Resident
-    ) -> tuple[Resident, tuple[geofence.Fence, ...], ZoneInfo]:
+        self, resident_id: str, resident: AnyResident
+    ) -> tuple[AnyResident, tuple[geofence.Fence, ...], ZoneInfo]:
         cached = self._fences.get(resident_id)
         if cached is None or cached[0] is not resident:
             fences = tuple(  # a tuple: 48 bytes for one fence, the list was 88
-                geofence.fences_from_registry(
-                    [f.model_dump(exclude_none=True) for f in resident.geofences]
-                )
+                geofence.fences_from_registry([fence_dict(f) for f in resident.geofences])
             )
             cached = (resident, fences, ZoneInfo(resident.timezone))
             self._fences[resident_id] = cached
@@ -1011,7 +1009,7 @@ class DetectorPipeline:
         reading: State,
         state: State,
         live: _DeviceLive,
-        resident: Resident | None,
+        resident: AnyResident | None,
         now: float,
         out: Outputs,
     ) -> None:
@@ -1094,7 +1092,7 @@ class DetectorPipeline:
                 )
 
     # -- resident stage: vitals ---------------------------------------------------------------
-    def _vitals_config(self, resident: Resident | None) -> news2.VitalsConfig:
+    def _vitals_config(self, resident: AnyResident | None) -> news2.VitalsConfig:
         if resident is None:
             return news2.VitalsConfig()
         key = (resident.vitals.spo2_scale, resident.vitals.freshness_s)

@@ -292,3 +292,19 @@ def test_a_process_that_pages_nobody_holds_no_names_addresses_or_contacts(
     held = traced_per_resident(lambda: load_registry(big), 1000)
     assert traced_per_resident(lambda: load_registry(big, strip=True), 1000) < held - 200
     assert demo_registry(1)  # the demo residents have a contact each (what is saved)
+
+
+def test_a_file_saved_in_another_encoding_is_refused_and_the_version_in_force_stays(
+    tmp_path: Path,
+) -> None:
+    """Saved as UTF-16 (an editor's choice): a clear error, never an exception that would stop
+    the process reading it."""
+    path = tmp_path / "registry.yaml"
+    path.write_text(EXAMPLE.read_text(encoding="utf-8"), encoding="utf-8")
+    watcher = RegistryWatcher(path, reload_every_s=0)
+    first = watcher.current
+    path.write_text(EXAMPLE.read_text(encoding="utf-8"), encoding="utf-16")
+    os.utime(path, (time.time() + 5, time.time() + 5))
+    assert watcher.current is first
+    with pytest.raises(ConfigError, match="not UTF-8 text"):
+        load_registry(path)

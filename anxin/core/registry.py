@@ -22,8 +22,9 @@ import re
 import sys
 import time
 import weakref
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, BinaryIO, Literal, TypeVar
+from typing import Any, BinaryIO, Generic, Literal, Protocol, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -306,46 +307,78 @@ class Registry(_Strict):
 
     @model_validator(mode="after")
     def _unique_devices(self) -> Registry:
-        seen: dict[str, str] = {}
-        for resident_id, resident in self.residents.items():
-            if not _ID.match(resident_id):
-                raise ValueError(f"resident id {resident_id!r} must match {ID_PATTERN}")
-            for device_id in resident.devices:
-                if device_id in seen:
-                    raise ValueError(
-                        f"device {device_id} belongs to both {seen[device_id]} and {resident_id}"
-                    )
-                seen[device_id] = resident_id
+        check_ids(self.residents)
         return self
 
     def device_owner(self, device_id: str) -> tuple[str, Resident, Device] | None:
         """The resident id, resident and device entry of a device, or None when unknown."""
-        resident_id = self._index().get(device_id)
-        if resident_id is None:
-            return None
-        resident = self.residents[resident_id]
-        return resident_id, resident, resident.devices[device_id]
+        return owner_of(self.residents, self._index(), device_id)
 
     def own_ids(self, device_id: str, resident_id: str) -> tuple[str, str]:
         """The registry's own string objects equal to ``device_id`` and ``resident_id`` (the
         given ones where it has none): a process keeping per-device structures keyed by them
         holds each id once, not once more than the registry (two strings, ~110 B a device)."""
-        owner = self._index().get(device_id)
-        if owner is None or owner != resident_id:
-            return device_id, resident_id
-        for own in self.residents[owner].devices:  # one key for most residents
-            if own == device_id:
-                return own, owner
-        return device_id, owner
+        return own_ids(self.residents, self._index(), device_id, resident_id)
 
     def _index(self) -> dict[str, str]:
         if self._device_index is None:
-            self._device_index = {
-                device_id: resident_id
-                for resident_id, resident in self.residents.items()
-                for device_id in resident.devices
-            }
+            self._device_index = device_index(self.residents)
         return self._device_index
+
+
+class _HasDevices(Protocol):
+    @property
+    def devices(self) -> dict[str, Device]: ...
+
+
+R = TypeVar("R", bound=_HasDevices)
+
+
+def check_ids(residents: dict[str, R]) -> None:
+    """Raise ValueError unless every resident id is well formed and no device has two owners."""
+    seen: dict[str, str] = {}
+    for resident_id, resident in residents.items():
+        if not _ID.match(resident_id):
+            raise ValueError(f"resident id {resident_id!r} must match {ID_PATTERN}")
+        for device_id in resident.devices:
+            if device_id in seen:
+                raise ValueError(
+                    f"device {device_id} belongs to both {seen[device_id]} and {resident_id}"
+                )
+            seen[device_id] = resident_id
+
+
+def device_index(residents: dict[str, R]) -> dict[str, str]:
+    """device id -> resident id (both strings already held by ``residents``)."""
+    return {
+        device_id: resident_id
+        for resident_id, resident in residents.items()
+        for device_id in resident.devices
+    }
+
+
+def owner_of(
+    residents: dict[str, R], index: dict[str, str], device_id: str
+) -> tuple[str, R, Device] | None:
+    """The resident id, resident and device entry of a device, or None when unknown."""
+    resident_id = index.get(device_id)
+    if resident_id is None:
+        return None
+    resident = residents[resident_id]
+    return resident_id, resident, resident.devices[device_id]
+
+
+def own_ids(
+    residents: dict[str, R], index: dict[str, str], device_id: str, resident_id: str
+) -> tuple[str, str]:
+    """The string objects ``residents`` holds equal to ``device_id`` and ``resident_id``."""
+    owner = index.get(device_id)
+    if owner is None or owner != resident_id:
+        return device_id, resident_id
+    for own in residents[owner].devices:  # one key for most residents
+        if own == device_id:
+            return own, owner
+    return device_id, owner
 
 
 def without_personal_data(resident: Resident) -> Resident:
@@ -373,9 +406,6 @@ def load_registry(path: Path, previous: Registry | None = None, strip: bool = Fa
     try:
         # read by the parser as it goes: the file's text is never all in memory at once
         with path.open("rb") as stream:
-            if stream.read(2) in (b"\xff\xfe", b"\xfe\xff"):
-                raise _Unusual  # UTF-16: the other path reads UTF-8 only, and says so
-            stream.seek(0)
             return _load_by_resident(stream, previous, strip)
     except Exception:  # invalid or unusual: the whole-document path decides, and words errors
         registry = load_yaml_model(path, Registry)
@@ -445,60 +475,86 @@ def _load_by_resident(
     stream: BinaryIO, previous: Registry | None = None, strip: bool = False
 ) -> Registry:
     """The registry of a document ``{residents: {id: {...}, ...}}``, parsed and validated one
-    resident at a time, so no more than one resident's parser nodes and dicts exist at once.
+    resident at a time (``residents_one_by_one``); ``previous``'s unchanged residents kept."""
+    before = previous.residents if previous is not None else {}
+
+    def keep(resident_id: str, resident: Resident) -> Resident:
+        if strip:
+            without_personal_data(resident)
+        same = before.get(resident_id)
+        return resident if same is None or not _identical(same, resident) else same
+
+    residents = residents_one_by_one(stream, keep)
+    return Registry() if residents is None else Registry(residents=residents)
+
+
+V = TypeVar("V")
+
+
+def residents_one_by_one(
+    stream: BinaryIO, keep: Callable[[str, Resident], V]
+) -> dict[str, V] | None:
+    """``keep(id, resident)`` of every resident of a document ``{residents: {id: {...}, ...}}``,
+    parsed and validated one at a time, so no more than one resident's parser nodes, dicts and
+    models exist at once (None: an empty file).
 
     Anything else (another shape, anchors or merge keys at the top, a duplicate key) raises
     ``_Unusual``, an invalid resident its ValidationError: the caller then loads the whole
     document the usual way, for the same result or the usual errors (file, line and field).
     """
-    before = previous.residents if previous is not None else {}
+    if stream.read(2) in (b"\xff\xfe", b"\xfe\xff"):
+        raise _Unusual  # UTF-16: this path reads UTF-8 only, and the other one says so
+    stream.seek(0)
     loader = _ResidentLoader(stream)
     try:
         loader.get_event()  # stream start
         if loader.check_event(yaml.StreamEndEvent):
-            return Registry()  # an empty file, as yaml.load's None
+            return None  # an empty file, as yaml.load's None
         loader.get_event()  # document start
         loader.start_mapping()
-        top: dict[str, dict[str, Resident]] = {}
+        kept: dict[str, V] | None = None
         while not loader.check_event(yaml.MappingEndEvent):
             key = loader.next_object()
-            if key != "residents" or key in top:
+            if key != "residents" or kept is not None:
                 raise _Unusual
-            residents: dict[str, Resident] = {}
+            kept = {}
             loader.start_mapping()
             while not loader.check_event(yaml.MappingEndEvent):
                 resident_id = loader.next_object()
-                if not isinstance(resident_id, str) or resident_id in residents:
+                if not isinstance(resident_id, str) or resident_id in kept:
                     raise _Unusual  # a duplicate or merge key, a number as id
-                resident = Resident.model_validate(loader.next_object())
-                if strip:
-                    without_personal_data(resident)
-                same = before.get(resident_id)
-                residents[resident_id] = (
-                    resident if same is None or not _identical(same, resident) else same
-                )
+                kept[resident_id] = keep(resident_id, Resident.model_validate(loader.next_object()))
             loader.get_event()  # mapping end
-            top[key] = residents
         loader.get_event()  # mapping end
         loader.get_event()  # document end
         if not loader.check_event(yaml.StreamEndEvent):
             raise _Unusual  # more than one document: an error the other path words
-        return Registry.model_validate(top)
+        return {} if kept is None else kept
     finally:
         loader.dispose()
 
 
-class RegistryWatcher:
-    """The current registry of a running process, re-read when its file changes."""
+class _HasResidents(Protocol):
+    @property
+    def residents(self) -> Mapping[str, object]: ...
 
-    def __init__(self, path: Path, reload_every_s: float = 5.0, strip: bool = False):
-        """``strip``: residents ``without_personal_data`` (a process that pages nobody)."""
+
+W = TypeVar("W", bound=_HasResidents)
+
+
+class FileWatcher(Generic[W]):
+    """A value loaded from a file, loaded again when the file changes (checked at most every
+    ``reload_every_s``); a new version that does not load is refused and the last one kept."""
+
+    def __init__(self, path: Path, reload_every_s: float = 5.0):
         self.path = path
         self.reload_every_s = reload_every_s
-        self.strip = strip
-        self._registry = load_registry(path, strip=strip)
+        self._value = self._load(None)
         self._mtime = self._stat()
         self._checked = time.monotonic()
+
+    def _load(self, previous: W | None) -> W:
+        raise NotImplementedError
 
     def _stat(self) -> float:
         try:
@@ -507,7 +563,7 @@ class RegistryWatcher:
             return 0.0
 
     @property
-    def current(self) -> Registry:
+    def current(self) -> W:
         now = time.monotonic()
         if now - self._checked >= self.reload_every_s:
             self._checked = now
@@ -515,8 +571,20 @@ class RegistryWatcher:
             if mtime != self._mtime:
                 self._mtime = mtime
                 try:
-                    self._registry = load_registry(self.path, self._registry, self.strip)
-                    log.info("registry reloaded: %d residents", len(self._registry.residents))
+                    self._value = self._load(self._value)
+                    log.info("registry reloaded: %d residents", len(self._value.residents))
                 except ConfigError as exc:
                     log.error("registry change refused, keeping the previous one:\n%s", exc)
-        return self._registry
+        return self._value
+
+
+class RegistryWatcher(FileWatcher[Registry]):
+    """The current registry of a running process, re-read when its file changes."""
+
+    def __init__(self, path: Path, reload_every_s: float = 5.0, strip: bool = False):
+        """``strip``: residents ``without_personal_data`` (a process that pages nobody)."""
+        self.strip = strip
+        super().__init__(path, reload_every_s)
+
+    def _load(self, previous: Registry | None) -> Registry:
+        return load_registry(self.path, previous, strip=self.strip)

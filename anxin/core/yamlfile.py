@@ -82,6 +82,10 @@ def load_yaml_model(path: Path, model: type[M]) -> M:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(path, [f"{path}: cannot read: {exc.strerror}"]) from None
+    except UnicodeDecodeError as exc:  # a watcher keeps the version in force on ConfigError
+        raise ConfigError(
+            path, [f"{path}: not UTF-8 text (byte {exc.start}): save the file as UTF-8"]
+        ) from None
     try:
         data = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
