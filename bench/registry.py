@@ -13,8 +13,8 @@ family contact each, written as YAML) in a fresh process each, the real way (the
   and of ``Registry.model_validate(demo_registry(3000))`` (the dict already in memory);
 - the load's CPU time per resident, beside libyaml's ``yaml.load`` of the same file alone (the
   parse every loader pays; measured in its own fresh process in the same run);
-- the same RSS slopes for the registry as the bridge holds it (``strip``: no names, addresses
-  or contacts) and as the detector worker holds it (``RulesWatcher``, ``anxin/core/rules.py``);
+- the same RSS slopes for the registry without personal data (``strip``) and as the bridge and
+  the detector worker hold it (``RulesWatcher``, ``anxin/core/rules.py``);
 - for comparison, the RSS slope of the whole-document path (``load_yaml_model(path, Registry)``:
   ``yaml.load`` of the whole file, then one ``model_validate``), which ``load_registry`` keeps
   only for files it does not load resident by resident and for wording errors.
@@ -37,8 +37,9 @@ from typing import Any
 from _common import ROOT, machine_line, verdict
 
 TARGET_BYTES = 2048  # per resident, every process (issue 16 item 4)
-# how a process holds it: every field (alerts worker, console), without personal data (the
-# bridge), as the detector worker's rules (anxin/core/rules.py)
+# how a process holds it: every field (alerts worker, console), without personal data
+# (``strip``, before 2026-12-07 the bridge and the detector worker), as rules (the bridge and
+# the detector worker now, anxin/core/rules.py)
 WATCHERS = ("watcher", "stripped", "rules")
 
 
@@ -219,10 +220,10 @@ def main() -> None:
         f"  after the watcher reloaded the file (same residents): {per_reload:,.0f} B/resident "
         f"= {per_reload / TARGET_BYTES:.2f} of the target  {verdict(per_reload <= TARGET_BYTES)}"
     )
-    for mode, who in (("stripped", "the bridge"), ("rules", "the detector worker")):
+    for mode, who in (("stripped", "load_registry strip"), ("rules", "the bridge and the worker")):
         per = slope(mode)
         print(
-            f"  as {who} holds it ({mode}): {per:,.0f} B/resident = {per / TARGET_BYTES:.2f} of "
+            f"  {mode} ({who}): {per:,.0f} B/resident = {per / TARGET_BYTES:.2f} of "
             f"the target; after a reload {slope(mode, 'rss_reload'):,.0f} B/resident"
         )
     per_doc = slope("document")

@@ -39,7 +39,7 @@ from paho.mqtt.properties import Properties
 
 from anxin.core.logs import get_logger
 from anxin.core.records import dead_letter, dumps, loads, pack_accel
-from anxin.core.registry import RegistryWatcher
+from anxin.core.rules import RulesWatcher
 from anxin.core.settings import KafkaSettings, MqttSettings, Settings
 from anxin.core.topics import ensure_topics
 from ingest.telemetry import (
@@ -85,7 +85,7 @@ class Bridge:
     def __init__(self, settings: Settings, ready_file: Path | None = None):
         self.settings = settings
         self.ready_file = ready_file
-        self.registry = RegistryWatcher(settings.registry, settings.registry_reload_s, strip=True)
+        self.registry = RulesWatcher(settings.registry, settings.registry_reload_s)
         self.ingest = settings.ingest
         self.throttle = Throttle(self.ingest.rate_per_s, self.ingest.burst)
         self._throttle_reported: dict[str, tuple[float, int]] = {}  # device: (last log, since)

@@ -1,5 +1,5 @@
-"""The registry as the detector worker reads it: a resident's devices and the rules its
-detectors follow, in slotted objects.
+"""The registry as the processes that page nobody read it (the bridge, the detector worker):
+a resident's devices and the rules its detectors follow, in slotted objects.
 
 The file is read and validated one resident at a time, as every process reads it
 (``residents_one_by_one``), and each resident is kept at once as a ``ResidentRules``: its
@@ -7,7 +7,7 @@ devices (the validated entries), its fences, time zone, vitals settings and fall
 its models are dropped before the next resident is read. A resident with a watch and a fence
 held ~1,060 B as frozen pydantic models without personal data (a model object and a dict of its
 values each for the resident, its fence and the fence's circle) and ~640 B so (issue 16: the
-worker's memory per device). No name, address or contact is kept.
+memory per device of the worker and of the bridge). No name, address or contact is kept.
 
 A reload keeps the ``ResidentRules`` of every resident whose rules did not change (the same
 object), as ``load_registry`` keeps unchanged models: what the detectors cached for a resident
@@ -150,7 +150,8 @@ def load_rules(path: Path, previous: Rules | None = None) -> Rules:
 
 
 class RulesWatcher(FileWatcher[Rules]):
-    """The current rules of a running detector worker, re-read when the registry changes."""
+    """The current rules of a running bridge or detector worker, re-read when the registry
+    changes."""
 
     def _load(self, previous: Rules | None) -> Rules:
         return load_rules(self.path, previous)
