@@ -215,7 +215,11 @@ _SLOT = _slots()
 _AT = {key: i for i, key in enumerate(PARAMETERS)}  # a parameter's pair in ``VitalsMonitor.held``
 _INDICES = range(len(PARAMETERS))
 _NO_HELD: array[float] = array("d")  # shared, never written: nothing measured yet
-_EMPTY_HELD = array("d", [math.nan]) * (2 * len(PARAMETERS))
+# (value, ts) per parameter, NaN ts: none; then a lower bound of every held ts (+inf: none
+# held), so finding nothing stale costs one comparison
+_EMPTY_HELD = array("d", [math.nan]) * (2 * len(PARAMETERS)) + array("d", [math.inf])
+_BOUND = 2 * len(PARAMETERS)
+_FRESH = tuple((2 * i, 2 * i + 1, key) for i, key in enumerate(PARAMETERS))
 _PAIRS = {k: tuple((i, i + 1) for i in range(at, at + 2 * n, 2)) for k, (at, n) in _SLOT.items()}
 _UNUSED = array("d", [math.nan]) * sum(2 * keep for _, keep in _SLOT.values())  # NaN: empty
 _NO_RECENT: array[float] = array("d")  # shared, never written: no measurement yet
@@ -367,14 +371,26 @@ class VitalsMonitor:
     def observe(self, ts: float, vitals: Mapping[str, Any], device_id: str = "") -> Decision | None:
         """Take one (already plausible) reading and decide."""
         measured = False
+        h, other = self.held, self.other
+        same = self.held_by is device_id  # the usual case: the device that sent every value
         for key in PARAMETERS:
             val = vitals.get(key)
             if val is None or (isinstance(val, float) and val != val):
                 continue  # not measured: ``_present``, inline (seven parameters a reading)
             measured = True
-            self._hold(key, val, ts, device_id)
             if key in MEDIAN_OF and isinstance(val, int | float):
+                i = _AT[key] * 2
+                if same and h and h[i + 1] <= ts and not (other and key in other):
+                    h[i], h[i + 1] = val, ts  # ``_hold`` inline: a newer number for a held one
+                else:
+                    self._hold(key, val, ts, device_id)
+                    h, other = self.held, self.other
+                    same = self.held_by is device_id
                 self._remember(key, float(val), ts)
+            else:
+                self._hold(key, val, ts, device_id)
+                h, other = self.held, self.other
+                same = self.held_by is device_id
         self.now = max(self.now, ts)
         return self._evaluate(self.now, track=measured and self.config.trend)
 
@@ -397,6 +413,8 @@ class VitalsMonitor:
                 other = self.other = {}
             other[key] = val
         h[2 * i + 1] = ts
+        if ts < h[_BOUND]:
+            h[_BOUND] = ts
         by = self.held_by
         if by is device_id or by == device_id:
             return
@@ -426,13 +444,16 @@ class VitalsMonitor:
     def _drop_stale(self, now: float) -> bool:
         """Forget measurements older than the freshness window; True if any is left."""
         h = self.held
-        if not h:
+        if not h or h[_BOUND] == math.inf:
             return False
-        window, left = self.config.freshness_s, False
+        window, left, bound = self.config.freshness_s, False, math.inf
+        if now - h[_BOUND] <= window:
+            return True  # even the oldest held value is fresh
         for i in _INDICES:
             ts = h[2 * i + 1]
             if now - ts <= window:
                 left = True
+                bound = min(bound, ts)
             elif ts == ts:  # held, and stale
                 h[2 * i] = h[2 * i + 1] = math.nan
                 key = PARAMETERS[i]
@@ -440,6 +461,7 @@ class VitalsMonitor:
                     del self.other[key]
                 if not isinstance(self.held_by, str):
                     self.held_by[i] = ""
+        h[_BOUND] = bound
         return left
 
     def _kept(self, key: str) -> list[tuple[float, float]]:
@@ -497,9 +519,9 @@ class VitalsMonitor:
         fresh: dict[str, Any] = {}
         held, other = self.held, self.other
         if held:
-            for i, key in enumerate(PARAMETERS):
-                if t - held[2 * i + 1] <= window:  # a NaN ts (none held) compares False
-                    fresh[key] = other[key] if other and key in other else held[2 * i]
+            for at, ts_at, key in _FRESH:
+                if t - held[ts_at] <= window:  # a NaN ts (none held) compares False
+                    fresh[key] = other[key] if other and key in other else held[at]
         h = self.recent
         if not h:
             return fresh

@@ -265,3 +265,15 @@ def test_an_out_of_order_value_of_another_device_changes_nothing() -> None:
     m.observe(T0 + 60, {"hr": 80}, "W001")
     m.observe(T0, {"hr": 140}, "W002")  # older than the held value
     assert m.latest == {"hr": (80.0, T0 + 60, "W001")} and m.held_by == "W001"
+
+
+def test_a_value_after_every_value_went_stale_is_held_and_scored() -> None:
+    """Nothing fresh, then one device's new reading: held, scored, and stale again in time."""
+    m = VitalsMonitor()
+    m.observe(T0, {"hr": 131}, "W001")  # 3: a warning
+    assert m.check(T0 + 2000) is None and m.latest == {}
+    d = m.observe(T0 + 3000, {"spo2": 91}, "W001")  # 3 again, from the new value alone
+    assert m.latest == {"spo2": (91.0, T0 + 3000, "W001")}
+    assert d is None and m.current().total == 3  # the alert is still open
+    m.check(T0 + 3000 + 901)
+    assert m.latest == {}
