@@ -25,6 +25,7 @@ from anxin.core.yamlfile import ConfigError
 from detectors.pipeline import DetectorPipeline, Outputs
 from tests.conftest import TEST_REGISTRY
 from tests.signals import chunks, clear_fall
+from tests.test_pipeline_batch import dump
 from tests.test_registry import EXAMPLE, demo_file
 
 T0 = 1_795_900_000.0
@@ -95,15 +96,7 @@ def outputs(registry: Any) -> bytes:
     out.extend(p.process(reading("M001", "R001", T0, seq=1, vitals={"spo2": 86}), T0 + 1))
     for t in (60.0, 600.0, 3600.0):
         out.extend(p.tick(T0 + t))
-    return orjson.dumps(
-        {
-            "alerts": [a.model_dump() for a in out.alerts],
-            "commands": out.commands,
-            "suspicions": out.suspicions,
-            "updates": out.updates,
-            "rejected": out.rejected,
-        }
-    )
+    return dump(out)
 
 
 def test_the_detectors_decide_alike_on_the_rules_and_on_the_registry() -> None:
