@@ -11,7 +11,7 @@ Why this shape:
   (hour, max, readings); the latest value of each parameter as (value, ts) in one more
   ``array('d')``, with the device that sent it (one id for all while one device sends them).
   (A day of history: 1.4 KB, 5.5 KB as lists of lists; the latest values were 536 B as a dict
-  of tuples, 176 B as the array.)
+  of tuples, 192 B as the array.)
 - Its saved form holds those arrays as base64 of their little-endian bytes, not as lists of
   numbers: a worker snapshots every resident every 5 s, and building (then dumping and
   deflating) nested lists of floats was the dearest part of a snapshot. The bytes are exact
