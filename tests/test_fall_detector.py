@@ -321,3 +321,67 @@ def test_turn_time_is_measured_from_the_orientation_track(seconds: float) -> Non
 def test_a_quick_fall_is_not_marked_as_a_slow_turn() -> None:
     f = _feed(FallDetector("waist"), _fall_signal(peak=6.0), RATE, [50])
     assert len(f) == 1 and float(f[0].evidence["turn_s"]) < TURN_SLOW_S[0]
+
+
+def _as_50hz(g: np.ndarray, rate: float, t0: float) -> tuple[np.ndarray, float]:
+    """Each 20 ms period's samples (absolute grid) averaged, the last (open) period left out:
+    what a device faster than HIGH_RATE_HZ is read as."""
+    period = np.floor((t0 + np.arange(len(g)) / rate) * 50.0 + 1e-6).astype(np.int64)
+    closed = period < period[-1]
+    keys, first = np.unique(period[closed], return_index=True)
+    means = (
+        np.add.reduceat(g[closed], first, axis=0) / np.diff(np.append(first, closed.sum()))[:, None]
+    )
+    return means, keys[0] / 50.0
+
+
+@pytest.mark.parametrize("rate", [100.0, 200.0, 128.0])
+def test_a_fast_device_is_read_as_the_50_hz_device_the_models_learned_from(rate: float) -> None:
+    """Above HIGH_RATE_HZ each 20 ms period is averaged: the same findings, evidence and
+    probability as the averaged samples fed at 50 Hz, however the stream is cut."""
+    t0 = T0 + 0.013  # not on the 20 ms grid
+    g = _fall_signal(rate, peak=6.0)
+    means, m0 = _as_50hz(g, rate, t0)
+    ref = FallDetector("waist")
+    expected = [
+        f
+        for i in range(0, len(means), 50)
+        for f in ref.feed(m0 + i / 50.0, 50.0, means[i : i + 50])
+    ]
+    assert len(expected) == 1
+    for sizes in ([int(rate)], [1], [7, 333, 2], [97]):
+        det, got, i, j = FallDetector("waist"), [], 0, 0
+        while i < len(g):
+            n = sizes[j % len(sizes)]
+            got += det.feed(t0 + i / rate, rate, g[i : i + n])
+            if j % 3 == 1:  # a state written and read back mid-period
+                det = FallDetector.from_state(json.loads(json.dumps(det.to_state())))
+            i, j = i + n, j + 1
+        assert _key(got) == _key(expected)
+        assert [(f.probability, f.evidence) for f in got] == [
+            (f.probability, f.evidence) for f in expected
+        ]
+
+
+def test_a_fast_device_drops_repeats_and_survives_gaps_and_rate_changes() -> None:
+    rate = 200.0
+    g = _fall_signal(rate, peak=6.0)
+    ref = _feed(FallDetector("waist"), g, rate, [200])
+    det, out = FallDetector("waist"), []
+    for i in range(0, len(g), 200):
+        out += det.feed(T0 + i / rate, rate, g[i : i + 200])
+        out += det.feed(T0 + i / rate, rate, g[i : i + 200])  # the same message again
+        if i >= 200:
+            out += det.feed(T0 + (i - 50) / rate, rate, g[i - 50 : i + 50])  # an overlap
+    assert _key(out) == _key(ref) and len(ref) == 1
+    det.feed(T0 + 100.0, 50.0, g[:50])  # the device falls back to 50 Hz after a gap
+    assert det.high is None
+    det.feed(T0 + 200.0, 100.0, g[:7])
+    assert det.high is not None and det.high[1] == 100.0
+    g100, t1 = _fall_signal(100.0, peak=6.0), T0 + 300.0  # a fall at 100 Hz after a gap
+    later = [
+        f
+        for i in range(0, len(g100), 100)
+        for f in det.feed(t1 + i / 100, 100.0, g100[i : i + 100])
+    ]
+    assert len(later) == 1 and abs(later[0].impact_ts - (t1 + 6.7)) < 0.15
