@@ -4,8 +4,8 @@ Why this shape:
 - Samples are quantised to 1 mg on arrival and reduced to 50 ms bins on an absolute time grid
   (``floor(t * 20)``), each holding max |a|, min |a| and the mean vector, in integer milli-g.
   Binning keeps the impact peak (a max is not lost the way a resampled sample is), accepts any
-  rate 20..200 Hz (above ``HIGH_RATE_HZ`` each 20 ms period is averaged first: the models
-  learned from 50 Hz samples), and makes results independent of how the stream was cut into
+  rate 20..200 Hz (above ``HIGH_RATE_HZ`` interpolated at 50 Hz first, as the recordings the
+  models learned from were made), and makes results independent of how the stream was cut into
   chunks: a bin is closed only when a later sample arrives, and integer sums do not depend on
   summation order.
 - The ring of recent bins is small (6.2 s) and stored as int16, so the serialised state is a
@@ -67,12 +67,13 @@ MIN_HISTORY_S = 1.2  # an impact with less history before it has no "before" ori
 STILL_RANGE_G = FF.STILL_RANGE_G  # a bin whose |a| varies less than this counts as still
 MAX_ABS_G = 32.0  # beyond any wearable sensor range: the chunk is corrupt
 RATE_RANGE = (20.0, 200.0)
-# A device sampling faster than this is read as a 50 Hz device: each 20 ms period's samples
-# averaged (on the absolute grid ``floor(t * 50)``), as the recordings every model learned from
-# were sampled. Its raw samples keep sharper peaks: on generated days the 50 Hz model prompted
-# 3-6 times as often at 100-200 Hz as at 50 Hz, and about as often as at 50 Hz once averaged.
+# A device sampling faster than this is read as a 50 Hz device, made as the recordings every
+# model learned from were made from faster devices (linear interpolation at 50 Hz, no filter;
+# ../shared/data/falls/README.md): raw, its 50 ms bins keep sharper peaks, and on generated days
+# the 50 Hz model prompted a 100-200 Hz watch 3-6 times as often as a 50 Hz one.
 MODEL_HZ = 50.0
 HIGH_RATE_HZ = 60.0
+_GRID_EPS = 1e-4  # of a 20 ms grid step (2 us): epoch seconds * 50 carry ~1e-5 of rounding
 WEIGHTLESS_MAX_S = FF.WEIGHTLESS_MAX_S  # a device dropped from 0.5 m+ is weightless longer
 CLIP_LEVELS_G = np.array([2.0, 4.0, 8.0, 16.0])  # common accelerometer full-scale ranges
 SATURATION_FROM_G = 1.5  # below this no axis can be clipped (the smallest range less 3 % is 1.94)
@@ -288,8 +289,8 @@ class FallDetector:
     pend_lo2: float = field(default=math.inf, repr=False, compare=False)
     pend_hi2: float = field(default=-math.inf, repr=False, compare=False)
     held: tuple[FallFinding, ...] = ()  # findings not yet returned
-    # a device above HIGH_RATE_HZ: (time of its first sample, rate, float64 samples) of the
-    # 20 ms period still open, averaged once a sample of a later period arrives; else None
+    # a device above HIGH_RATE_HZ: (time, rate, float64 x, y, z) of its last raw sample, for
+    # the 50 Hz grid point between it and the next chunk's first; else None
     high: tuple[float, float, bytes] | None = field(default=None, repr=False)
     # the largest reading on any axis so far, milli-g (wrist only: ``clips_at_2g``); read
     # while it can still say "clips at 2 g", i.e. up to RAIL2_MG's upper end
@@ -424,42 +425,35 @@ class FallDetector:
         return self._feed(ts, rate, a)
 
     def _feed_high(self, ts: float, rate: float, a: FloatArray) -> list[FallFinding]:
-        """A chunk of a device above HIGH_RATE_HZ as 50 Hz samples: the mean of each 20 ms
-        period, once the period is complete (a sample of a later one has arrived)."""
-        if self.high is not None:
-            t0, held_rate, raw = self.high
-            rest = np.frombuffer(raw, dtype=np.float64).reshape(-1, 3)
-            expected = t0 + rest.shape[0] / held_rate
-            if held_rate == rate and abs(ts - expected) <= 0.25 / rate:
-                a, ts = np.vstack([rest, a]), t0  # the open period continues
-            elif held_rate == rate and ts < expected:  # replayed or overlapping samples
-                j0 = round((expected - ts) * rate)
-                if j0 >= a.shape[0]:
-                    return self._take_held()
-                a, ts = np.vstack([rest, a[j0:]]), t0
-            else:  # a gap or another rate: the open period ends with what it has
-                self.high = None
-                found = self._feed(
-                    math.floor(t0 * MODEL_HZ + 1e-6) / MODEL_HZ,
-                    MODEL_HZ,
-                    rest.mean(0, keepdims=True),
-                )
-                if rate <= HIGH_RATE_HZ:
-                    return found + self._feed(ts, rate, a)
-                self.held = (*found, *self.held)
-        self.high = None
+        """A chunk of a device above HIGH_RATE_HZ as 50 Hz samples, made as the recordings were
+        made from faster devices: each axis linearly interpolated at the times ``p / 50``,
+        without filtering. The last raw sample is kept (``high``) for the grid point between it
+        and the next chunk's first."""
         n = a.shape[0]
-        if n == 0:
+        t = ts + np.arange(n) / rate  # each chunk's own times: no drift over many chunks
+        first = math.ceil(ts * MODEL_HZ - _GRID_EPS)
+        if self.high is not None:
+            t_prev, held_rate, raw = self.high
+            j0 = max(0, math.floor((t_prev - ts) * rate + 0.5) + 1)  # replayed or overlapping
+            if j0 >= n and held_rate == rate:
+                return self._take_held()
+            if held_rate == rate and abs(ts + j0 / rate - (t_prev + 1 / rate)) <= 0.25 / rate:
+                prev = np.frombuffer(raw, dtype=np.float64).reshape(1, 3)
+                a, t = np.vstack([prev, a[j0:]]), np.concatenate([[t_prev], t[j0:]])
+                first = math.floor(t_prev * MODEL_HZ + _GRID_EPS) + 1  # continues the held one
+            else:
+                self.high = None  # a gap or another rate: nothing to interpolate across
+                if rate <= HIGH_RATE_HZ:
+                    return self._feed(ts, rate, a)
+        if a.shape[0] == 0:
             return self._take_held()
-        period = np.floor((ts + np.arange(n) / rate) * MODEL_HZ + 1e-6).astype(np.int64)
-        open_from = int(np.searchsorted(period, period[-1]))
-        self.high = (ts + open_from / rate, rate, a[open_from:].tobytes())
-        if open_from == 0:
+        last = math.floor(t[-1] * MODEL_HZ + _GRID_EPS)
+        self.high = (float(t[-1]), rate, a[-1].tobytes())
+        if last < first:
             return self._take_held()
-        starts = np.flatnonzero(np.diff(period[:open_from], prepend=period[0] - 1))
-        means = np.add.reduceat(a[:open_from], starts, axis=0)
-        means /= np.diff(np.append(starts, open_from))[:, None]
-        return self._feed(float(period[0]) / MODEL_HZ, MODEL_HZ, means)
+        grid = np.arange(first, last + 1) / MODEL_HZ
+        out = np.column_stack([np.interp(grid, t, a[:, k]) for k in range(3)])
+        return self._feed(first / MODEL_HZ, MODEL_HZ, out)
 
     def _feed(self, ts: float, rate: float, a: FloatArray) -> list[FallFinding]:
         n = a.shape[0]

@@ -324,21 +324,17 @@ def test_a_quick_fall_is_not_marked_as_a_slow_turn() -> None:
 
 
 def _as_50hz(g: np.ndarray, rate: float, t0: float) -> tuple[np.ndarray, float]:
-    """Each 20 ms period's samples (absolute grid) averaged, the last (open) period left out:
-    what a device faster than HIGH_RATE_HZ is read as."""
-    period = np.floor((t0 + np.arange(len(g)) / rate) * 50.0 + 1e-6).astype(np.int64)
-    closed = period < period[-1]
-    keys, first = np.unique(period[closed], return_index=True)
-    means = (
-        np.add.reduceat(g[closed], first, axis=0) / np.diff(np.append(first, closed.sum()))[:, None]
-    )
-    return means, keys[0] / 50.0
+    """Each axis linearly interpolated at the 50 Hz grid times within the signal: what a device
+    faster than HIGH_RATE_HZ is read as (how the recordings were made from faster devices)."""
+    t = t0 + np.arange(len(g)) / rate
+    grid = np.arange(np.ceil(t[0] * 50.0 - 1e-4), np.floor(t[-1] * 50.0 + 1e-4) + 1) / 50.0
+    return np.column_stack([np.interp(grid, t, g[:, k]) for k in range(3)]), float(grid[0])
 
 
 @pytest.mark.parametrize("rate", [100.0, 200.0, 128.0])
 def test_a_fast_device_is_read_as_the_50_hz_device_the_models_learned_from(rate: float) -> None:
-    """Above HIGH_RATE_HZ each 20 ms period is averaged: the same findings, evidence and
-    probability as the averaged samples fed at 50 Hz, however the stream is cut."""
+    """Above HIGH_RATE_HZ the samples are interpolated at 50 Hz: the same findings, evidence
+    and probability as the interpolated samples fed at 50 Hz, however the stream is cut."""
     t0 = T0 + 0.013  # not on the 20 ms grid
     g = _fall_signal(rate, peak=6.0)
     means, m0 = _as_50hz(g, rate, t0)
@@ -354,7 +350,7 @@ def test_a_fast_device_is_read_as_the_50_hz_device_the_models_learned_from(rate:
         while i < len(g):
             n = sizes[j % len(sizes)]
             got += det.feed(t0 + i / rate, rate, g[i : i + n])
-            if j % 3 == 1:  # a state written and read back mid-period
+            if j % 3 == 1:  # a state written and read back between two grid points
                 det = FallDetector.from_state(json.loads(json.dumps(det.to_state())))
             i, j = i + n, j + 1
         assert _key(got) == _key(expected)
