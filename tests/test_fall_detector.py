@@ -6,6 +6,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from detectors.fall import ALERT_P, FallDetector, FallFinding, check_accel
 from detectors.fall_features import turn_seconds as _turn_seconds
@@ -381,3 +383,36 @@ def test_a_fast_device_drops_repeats_and_survives_gaps_and_rate_changes() -> Non
         for f in det.feed(t1 + i / 100, 100.0, g100[i : i + 100])
     ]
     assert len(later) == 1 and abs(later[0].impact_ts - (t1 + 6.7)) < 0.15
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.sampled_from([20.0, 25.0, 50.0, 52.0, 61.0, 100.0, 128.0, 200.0]),
+            st.integers(0, 240),  # samples in the chunk
+            st.sampled_from([0.0, 0.0, -0.5, -3.0, 0.3, 5.0, 100.0]),  # its start against the last
+            st.booleans(),  # the state written and read back after it
+        ),
+        min_size=1,
+        max_size=25,
+    ),
+    seed=st.integers(0, 2**16),
+)
+def test_any_stream_of_rates_repeats_gaps_and_restarts_is_taken(
+    steps: list[tuple[float, int, float, bool]], seed: int
+) -> None:
+    """A device that changes rate, repeats, overlaps and skips: no exception, and a finding only
+    inside the samples it was sent."""
+    rng = np.random.default_rng(seed)
+    det, t, sent = FallDetector("wrist"), T0, []
+    for rate, n, jump, round_trip in steps:
+        ts = t + jump
+        g = rng.normal(0.0, 1.5, (n, 3)) + np.array([0.0, -1.0, 0.0])
+        sent.append((ts, ts + n / rate))
+        for f in det.feed(ts, rate, g):
+            assert 0.0 <= f.probability <= 1.0
+            assert any(a - 0.1 <= f.impact_ts <= b + 0.1 for a, b in sent)
+        if round_trip:
+            det = FallDetector.from_state(json.loads(json.dumps(det.to_state())))
+        t = max(t, ts + n / rate)
