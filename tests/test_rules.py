@@ -20,7 +20,7 @@ import yaml
 import anxin.core.registry as registry_module
 import anxin.core.rules as rules_module
 from anxin.core.registry import load_registry
-from anxin.core.rules import Rules, RulesWatcher, fence_dict, load_rules, rules_of
+from anxin.core.rules import OneDevice, Rules, RulesWatcher, fence_dict, load_rules, rules_of
 from anxin.core.yamlfile import ConfigError
 from detectors.pipeline import DetectorPipeline, Outputs
 from tests.conftest import TEST_REGISTRY
@@ -48,6 +48,27 @@ def test_every_rule_is_the_registrys() -> None:
                 assert rules.device_owner(device_id) == (resident_id, held, device)
                 assert registry.device_owner(device_id) == (resident_id, resident, device)
         assert rules.device_owner("nope") is None
+
+
+def test_a_residents_one_device_reads_as_the_registrys_dict() -> None:
+    registry, rules = load_registry(TEST_REGISTRY), load_rules(TEST_REGISTRY)
+    sizes = {len(r.devices) for r in registry.residents.values()}
+    assert 1 in sizes and max(sizes) > 1, sizes  # both kinds
+    for resident_id, resident in registry.residents.items():
+        held, entries = rules.residents[resident_id].devices, resident.devices
+        assert isinstance(held, OneDevice if len(entries) == 1 else dict)
+        assert held == entries and entries == held and dict(held) == entries
+        assert list(held) == list(entries) and len(held) == len(entries)
+        assert list(held.items()) == list(entries.items())
+        for device_id, device in entries.items():
+            assert device_id in held and held[device_id] == device
+            assert held.get(device_id) == device and held.get(device_id, None) == device
+        assert "nope" not in held and held.get("nope") is None
+        with pytest.raises(KeyError):
+            held["nope"]
+    one = next(r.devices for r in rules.residents.values() if len(r.devices) == 1)
+    assert one != {"other": next(iter(one.values()))}
+    assert sys.getsizeof(one) < sys.getsizeof({"W001": None}) / 2
 
 
 def strings_in(obj: object) -> set[str]:

@@ -330,7 +330,7 @@ class Registry(_Strict):
 
 class _HasDevices(Protocol):
     @property
-    def devices(self) -> dict[str, Device]: ...
+    def devices(self) -> Mapping[str, Device]: ...
 
 
 R = TypeVar("R", bound=_HasDevices)
