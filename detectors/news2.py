@@ -376,7 +376,7 @@ class VitalsMonitor:
         for key in PARAMETERS:
             val = vitals.get(key)
             if val is None or (isinstance(val, float) and val != val):
-                continue  # not measured: ``_present``, inline (seven parameters a reading)
+                continue  # not measured: None or NaN, as the chart's ``score`` reads it
             measured = True
             if key in MEDIAN_OF and isinstance(val, int | float):
                 i = _AT[key] * 2
@@ -569,6 +569,9 @@ class VitalsMonitor:
         if h and min(h[::3]) * HOUR_S < horizon:
             h = _hours(b for b in _rows(h, 3) if b[0] * HOUR_S >= horizon)
         self.hours = h
+        if total < cfg.trend_rise:  # no rise over any baseline (a baseline's maximum is >= 0)
+            self.rise = None
+            return
         base = self._baseline(now)
         if base is None or total < base[0] + cfg.trend_rise:
             self.rise = None

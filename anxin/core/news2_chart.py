@@ -14,6 +14,7 @@ vitals with it and the scenario generator labels its ground truth with it.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -53,16 +54,9 @@ def round_tenths(x: float) -> float:
 
 
 def _band(value: float, band: Band) -> int:
-    for upper, pts in zip(band[0], band[1], strict=True):
-        if value <= upper:
-            return pts
-    raise AssertionError("bands end at +inf")  # pragma: no cover
-
-
-def _present(value: Any) -> bool:
-    if value is None:
-        return False
-    return not (isinstance(value, float) and math.isnan(value))
+    """The points of the first band whose upper bound is at least ``value`` (bands end at
+    +inf; the value is rounded, never NaN)."""
+    return band[1][bisect_left(band[0], value)]
 
 
 @dataclass(frozen=True)
@@ -92,8 +86,12 @@ def score(vitals: Mapping[str, Any], spo2_scale: int = 1) -> News2:
     """
     if spo2_scale not in (1, 2):
         raise ValueError(f"spo2_scale must be 1 or 2, not {spo2_scale!r}")
-    params: dict[str, int] = {}
-    v = {k: vitals[k] for k in PARAMETERS if k in vitals and _present(vitals[k])}
+    params: dict[str, int] = {}  # filled in ``PARAMETERS`` order
+    v = {  # the measured ones: an unmeasured parameter is None or NaN
+        k: x
+        for k in PARAMETERS
+        if (x := vitals.get(k)) is not None and not (isinstance(x, float) and x != x)
+    }
     on_o2 = _on_oxygen(v["o2"]) if "o2" in v else False
     if "rr" in v:
         params["rr"] = _band(round_whole(float(v["rr"])), RR)
@@ -113,8 +111,7 @@ def score(vitals: Mapping[str, Any], spo2_scale: int = 1) -> News2:
         params["acvpu"] = 0 if str(v["acvpu"]).strip().upper() == "A" else 3
     if "temp" in v:
         params["temp"] = _band(round_tenths(float(v["temp"])), TEMP10)
-    ordered = {k: params[k] for k in PARAMETERS if k in params}
-    return News2(sum(ordered.values()), ordered, len(ordered) < len(PARAMETERS))
+    return News2(sum(params.values()), params, len(params) < len(PARAMETERS))
 
 
 # ---------------------------------------------------------------- vectorised form
