@@ -122,9 +122,12 @@ def plausible(vitals: Mapping[str, Any]) -> list[str]:
     """Reasons the vitals cannot be real (empty list = plausible), for dead-lettering."""
     reasons: list[str] = []
     for key, (lo, hi) in LIMITS.items():
-        if key not in vitals or vitals[key] is None:
+        val = vitals.get(key)
+        if val is None:
             continue
-        val = vitals[key]
+        kind = type(val)
+        if (kind is float or kind is int) and lo <= val <= hi:  # the usual case (NaN fails here)
+            continue
         if isinstance(val, bool | np.bool_) or not isinstance(val, _NUMBER):
             reasons.append(f"{key}: not a number")
         elif not math.isfinite(val):

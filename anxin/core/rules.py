@@ -6,8 +6,9 @@ The file is read and validated one resident at a time, as every process reads it
 devices (the validated entries), its fences, time zone, vitals settings and fall confirmation;
 its models are dropped before the next resident is read. A resident with a watch and a fence
 held ~1,060 B as frozen pydantic models without personal data (a model object and a dict of its
-values each for the resident, its fence and the fence's circle) and ~640 B so (issue 16: the
-memory per device of the worker and of the bridge). No name, address or contact is kept.
+values each for the resident, its fence and the fence's circle) and ~500 B so, its one device
+held as a ``OneDevice`` (issue 16: the memory per device of the worker and of the bridge). No
+name, address or contact is kept.
 
 A reload keeps the ``ResidentRules`` of every resident whose rules did not change (the same
 object), as ``load_registry`` keeps unchanged models: what the detectors cached for a resident
