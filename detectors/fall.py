@@ -66,6 +66,11 @@ MAX_GAP_S = 2.0  # a longer gap in the samples restarts the history
 MIN_HISTORY_S = 1.2  # an impact with less history before it has no "before" orientation
 STILL_RANGE_G = FF.STILL_RANGE_G  # a bin whose |a| varies less than this counts as still
 MAX_ABS_G = 32.0  # beyond any wearable sensor range: the chunk is corrupt
+# A body does not sustain this much for half a second (the most in the real wear and the
+# recordings here: a median |a| of 4.0 g over 0.5 s, 3.3 g over a 1 s chunk, a vigorous wrist); a
+# device at rest reading 9.8 sends m/s^2, not g, and would be read as a stream of 10 g impacts.
+MAX_MEDIAN_G = 8.0
+MEDIAN_CHECK_S = 0.5  # ... judged on chunks at least this long (a shorter one may be all impact)
 RATE_RANGE = (20.0, 200.0)
 # A device sampling faster than this is read as a 50 Hz device, made as the recordings every
 # model learned from were made from faster devices (linear interpolation at 50 Hz, no filter;
@@ -212,6 +217,14 @@ def check_accel(rate: Any, g: Any) -> AccelCheck:
         return AccelCheck(error=f"|axis| {top:.1f} g beyond any sensor range")
     if top < SATURATION_FROM_G:
         return _CLEAN  # nearly every chunk: no axis near any full-scale value
+    n = a.shape[0]
+    if n >= r * MEDIAN_CHECK_S:
+        median = float(np.median(np.sqrt(np.einsum("ij,ij->i", a, a))))
+        if median > MAX_MEDIAN_G:
+            return AccelCheck(
+                error=f"median |a| {median:.1f} g over {n / r:.1f} s: no body sustains that; "
+                "samples must be in g (a device at rest reading 9.8 sends m/s^2)"
+            )
     # Saturation: an axis at a common full-scale value, or flat-topped at its extreme.
     flat = ((absa >= peak - 1e-3).sum(axis=0) >= 2) & (peak >= SATURATION_FROM_G)
     at_range = (np.abs(peak[:, None] - CLIP_LEVELS_G) <= 0.03 * CLIP_LEVELS_G).any(axis=1)

@@ -169,6 +169,8 @@ def test_still_for_after_fall() -> None:
         (500, [[0, 0, 1]], "rate"),
         ("x", [[0, 0, 1]], "rate"),
         (50, [[0, 0, 40.0]], "beyond"),
+        (50, [[0, 0, 9.81]] * 50, "m/s^2"),  # a device at rest sending m/s^2
+        (25, [[3.0, 4.0, 8.3]] * 13, "m/s^2"),  # tilted, half a second at 25 Hz
         (50, [["a", 0, 1]], "numeric"),
         (50, [[0, 0], [1]], "numeric"),
     ],
@@ -181,6 +183,22 @@ def test_check_accel_errors(rate: object, g: object, reason: str) -> None:
 def test_check_accel_ok() -> None:
     assert check_accel(50, [[0, 0, 1]] * 10) == check_accel(50.0, np.zeros((3, 3)))
     assert check_accel(50, [[0, 0, 1]] * 10).ok
+
+
+def test_what_a_body_does_is_never_taken_for_the_wrong_units() -> None:
+    """The median test refuses only what no body sustains: a vigorous wrist (a 4.5 g median
+    over a second, above the most in the real wear here), an impact (however hard) and a chunk too
+    short to judge all pass; a device at rest sending m/s^2 does not."""
+    t = np.arange(50) / 50.0
+    shaking = np.column_stack([5.5 * np.sin(2 * np.pi * 5 * t + 0.3), np.zeros(50), np.ones(50)])
+    assert 4.1 < float(np.median(np.linalg.norm(shaking, axis=1))) < 4.6
+    assert check_accel(50, shaking).ok
+    impact = np.tile([0.0, 0.0, 1.0], (50, 1))
+    impact[20:30] = [0.0, 9.0, 20.0]  # 0.2 s at 22 g inside a second of rest
+    assert check_accel(50, impact).ok
+    assert check_accel(50, [[0, 0, 9.81]] * 24).ok  # 0.48 s: too short to judge
+    refused = check_accel(50, [[0, 0, 9.81]] * 25)
+    assert refused.error is not None and "median |a| 9.8 g over 0.5 s" in refused.error
 
 
 def test_unknown_placement() -> None:

@@ -121,6 +121,7 @@ def test_a_bad_accel_chunk_between_good_ones_is_dead_lettered_the_same() -> None
     bad = [
         {"rate": 50.0, "g": [[0.0, 0.0, float("nan")]] * 10},  # NaN
         {"rate": 50.0, "g": [[0.0, 0.0, 40.0]] * 10},  # beyond any sensor
+        {"rate": 50.0, "g": [[0.1, -0.2, 9.8]] * 50},  # m/s^2 at rest, not g
         {"rate": 50.0, "g": [[0.0, 0.0]] * 10},  # not N x 3
         {"rate": 50.0, "g": [[0.0, 0.0, 1.0], [0.0, 1.0]]},  # ragged
         {"rate": 50.0, "g": [["x", 0.0, 1.0]]},  # not numbers
