@@ -445,6 +445,8 @@ class FallDetector:
         n = a.shape[0]
         t = ts + np.arange(n) / rate  # each chunk's own times: no drift over many chunks
         first = math.ceil(ts * MODEL_HZ - _GRID_EPS)
+        if n and self.high is not None and t[-1] < self.high[0] - MAX_GAP_S:
+            self._step_back()  # a timeline of its own (``_feed``)
         if self.high is not None:
             t_prev, held_rate, raw = self.high
             j0 = max(0, math.floor((t_prev - ts) * rate + 0.5) + 1)  # replayed or overlapping
@@ -470,6 +472,8 @@ class FallDetector:
 
     def _feed(self, ts: float, rate: float, a: FloatArray) -> list[FallFinding]:
         n = a.shape[0]
+        if n and self.last_t is not None and ts + (n - 1) / rate < self.last_t - MAX_GAP_S:
+            self._step_back()  # not a replay: a timeline of its own
         if n and self.last_t is not None:  # drop replayed / overlapping samples
             x = (self.last_t - ts) * rate + 0.5
             if x >= 0.0:
@@ -529,6 +533,21 @@ class FallDetector:
             return []
         out, self.held = list(self.held), ()
         return out
+
+    def _step_back(self) -> None:
+        """A chunk that ends more than ``MAX_GAP_S`` before the samples already read: the
+        device's clock stepped back (a time sync after running fast, a reboot), or a chunk the
+        detector never saw arrives late. Dropped as a replay, it would blind the detector for as
+        long as the step (a fall a minute after a one-minute step was missed); so it starts a
+        timeline of its own, as a long gap does, with no refractory carried over from the later
+        times. A true replay of what was read is a duplicate message, dropped before it gets
+        here (``detectors.pipeline.seen_before``); one that gets here anyway finds the same fall
+        with the same deterministic id, which the alerts room merges."""
+        self._drop_queue()
+        self._restart()
+        self.last_t = None
+        self.high = None
+        self.last_finding_bin, self.last_finding_p = -(10**12), 1.0
 
     def _restart(self) -> None:
         """Forget history after a long gap: it says nothing about the data that follows."""

@@ -434,3 +434,31 @@ def test_the_stumble_before_a_fall_does_not_decide_it(
     assert alert.details["probability"] == 0.95
     assert alert.detected_at - alert.ts <= 60
     assert [c["cmd"] for c in out.commands] == ["check"]  # asked once
+
+
+@pytest.mark.parametrize("rate", [RATE, 100.0])
+@pytest.mark.parametrize("step_s", [-60.0, -600.0, -3000.0])
+def test_a_fall_after_the_watch_clock_stepped_back_still_pages(rate: float, step_s: float) -> None:
+    """A watch whose clock steps back (a time sync after running fast; the bridge takes clocks up
+    to an hour fast) sends samples older than those already read. Taken for replays, they were
+    dropped until the clock caught up again: a fall a minute after the step was never found."""
+    p = DetectorPipeline(lambda: REGISTRY, fall_alert_p=0.0)
+    out = Outputs()
+    for ts, accel in chunks(walking(60, rate), rate, T0):
+        out.extend(p.process(reading("W001", ts, accel=accel), ts + 1.0))
+    g, impact = clear_fall(rate=rate, after_s=8.0)
+    g = np.vstack([g, lying(30, rate)])
+    start = T0 + 65.0 + step_s  # 5 s later by the wall clock, the clock stepped back
+    for ts, accel in chunks(g, rate, start):
+        now = ts - step_s + 1.0
+        r = reading("W001", ts, accel=accel)
+        r["received_at"] = now
+        out.extend(p.process(r, now))
+        out.extend(p.tick(now))
+    assert summary(out) == [
+        ("open", "suspected by the accelerometer"),
+        ("confirmed", "lying still"),
+    ]
+    (alert,) = out.alerts
+    assert abs(alert.ts - (start + impact)) < 0.2  # the impact on the device's new clock
+    assert alert.detected_at - (alert.ts - step_s) <= 60
