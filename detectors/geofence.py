@@ -295,6 +295,7 @@ class GeofenceConfig:
 
 
 DEFAULT_CONFIG = GeofenceConfig()  # one for every monitor without its own (it is frozen)
+STEP_BACK_S = 60.0  # a fix this much older than the last: the clock stepped back (``observe``)
 
 
 @dataclass(slots=True)  # many live ones in a worker: no per-instance dict
@@ -338,9 +339,15 @@ class GeofenceMonitor:
     def observe(
         self, ts: float, lat: float, lon: float, acc: float | None = None
     ) -> Decision | None:
-        """One fix; stale (not newer than the last) or malformed fixes are ignored."""
+        """One fix; a repeated or late one (not newer than the last, by up to ``STEP_BACK_S``)
+        or a malformed one is ignored. A fix older than that is the device's clock having
+        stepped back (a time sync after running fast): its fixes are current on the new clock,
+        and ignored they would blind the detector until the clock caught up; the streaks
+        restart on it (an open alert stays open)."""
         if self.last_ts is not None and ts <= self.last_ts:
-            return None
+            if ts >= self.last_ts - STEP_BACK_S:
+                return None
+            self.out_n, self.out_since, self.in_n, self.in_since = 0, None, 0, None
         if not (math.isfinite(lat) and math.isfinite(lon)) or abs(lat) > 90 or abs(lon) > 180:
             return None
         self.last_ts = ts

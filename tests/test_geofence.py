@@ -346,6 +346,24 @@ def test_stale_and_bad_fixes_ignored() -> None:
     assert isinstance(fix(m, T0 + 10, 200), Raise)
 
 
+def test_a_walk_out_after_the_clock_stepped_back_is_caught_on_the_new_clock() -> None:
+    """Fixes older than the last by more than a minute are the device's clock having stepped
+    back (a sync after running fast): ignored, they blinded the monitor until the clock caught
+    up, ten minutes here. A fix less than that older is still a late one, ignored."""
+    m = monitor()
+    for i in range(6):
+        assert fix(m, T0 + 10 * i, 0) is None  # at home
+    assert fix(m, T0 + 50 - 30, 200) is None  # 30 s late: ignored, no streak
+    back = T0 + 60 - 600  # the clock stepped back ten minutes
+    assert fix(m, back, 0) is None  # at home on the new clock
+    assert fix(m, back + 10, 200) is None  # out: the first confident fix
+    d = fix(m, back + 20, 210)
+    assert isinstance(d, Raise) and d.ts == back + 10
+    assert fix(m, back + 30, 100) is None  # back inside ...
+    m = roundtrip(m)
+    assert fix(m, back + 100, 0) == Resolve(back + 100)  # ... and resolved on the new clock
+
+
 def test_state_is_small() -> None:
     m = monitor()
     fix(m, T0, 200)
