@@ -268,6 +268,7 @@ class VitalsConfig:
 
 
 HOUR_S = 3600.0  # the aggregate's history is kept as hourly maxima
+STEP_BACK_S = 60.0  # a reading this much older than its device's held values: its clock went back
 
 
 def _severity(result: News2) -> tuple[str | None, str]:
@@ -373,6 +374,8 @@ class VitalsMonitor:
 
     def observe(self, ts: float, vitals: Mapping[str, Any], device_id: str = "") -> Decision | None:
         """Take one (already plausible) reading and decide."""
+        if ts < self.now - STEP_BACK_S and self._stepped_back(ts, device_id):
+            self._forget_device(ts, device_id)
         measured = False
         h, other = self.held, self.other
         same = self.held_by is device_id  # the usual case: the device that sent every value
@@ -427,6 +430,49 @@ class VitalsMonitor:
                 return
             by = self.held_by = [by if h[2 * j + 1] == h[2 * j + 1] else "" for j in _INDICES]
         by[i] = device_id
+
+    def _held_by(self, i: int, device_id: str) -> bool:
+        by = self.held_by
+        return (by if isinstance(by, str) else by[i]) == device_id
+
+    def _stepped_back(self, ts: float, device_id: str) -> bool:
+        """``device_id`` holds a value measured more than ``STEP_BACK_S`` after ``ts``: its
+        clock stepped back (a time sync after running fast), not a late reading."""
+        h = self.held
+        return bool(h) and any(
+            h[2 * i + 1] > ts + STEP_BACK_S and self._held_by(i, device_id) for i in _INDICES
+        )
+
+    def _forget_device(self, ts: float, device_id: str) -> None:
+        """After ``device_id``'s clock stepped back (its reading at ``ts``): its latest values
+        are dropped, so its readings on the new clock count at once (kept, newer by the old
+        clock, they hid every reading until the clock caught up: an SpO2 of 85 went unscored
+        for as long as the step), and the measurements in their medians are moved onto the new
+        clock, just before ``ts`` (one noisy reading still does not page). The monitor's time
+        goes back to the newest value left."""
+        h, other = self.held, self.other
+        mine = [i for i in _INDICES if h[2 * i + 1] == h[2 * i + 1] and self._held_by(i, device_id)]
+        shift = max(h[2 * i + 1] for i in mine) - ts + 1e-3
+        newest = -INF
+        for i, key in enumerate(PARAMETERS):
+            held_ts = h[2 * i + 1]
+            if held_ts != held_ts:
+                continue
+            if i not in mine:
+                newest = max(newest, held_ts)
+                continue
+            h[2 * i] = h[2 * i + 1] = math.nan
+            if other and key in other:
+                del other[key]
+            if not isinstance(self.held_by, str):
+                self.held_by[i] = ""
+            if key in _SLOT and self.recent:
+                self._keep(key, [(v, t - shift) for v, t in self._kept(key)])
+        if isinstance(self.held_by, str):
+            self.held_by = ""  # every value was this device's
+        held = [h[2 * i + 1] for i in _INDICES if h[2 * i + 1] == h[2 * i + 1]]
+        h[_BOUND] = min(held, default=math.inf)
+        self.now = newest
 
     @property
     def latest(self) -> dict[str, tuple[Any, float, str]]:

@@ -277,3 +277,40 @@ def test_a_value_after_every_value_went_stale_is_held_and_scored() -> None:
     assert d is None and m.current().total == 3  # the alert is still open
     m.check(T0 + 3000 + 901)
     assert m.latest == {}
+
+
+def _first_warning(m: VitalsMonitor, start: float, device: str = "W001") -> float | None:
+    """Seconds from ``start`` until SpO2 falling to 85 (one reading every 10 s) raises."""
+    for i in range(400):
+        if isinstance(m.observe(start + 10 * i, {"hr": 72.0, "spo2": 85.0}, device), news2.Raise):
+            return 10.0 * i
+    return None
+
+
+@pytest.mark.parametrize("step_s", [0.0, -120.0, -600.0, -3000.0])
+def test_a_fall_in_spo2_after_the_watch_clock_stepped_back_raises_as_soon(step_s: float) -> None:
+    """A watch whose clock steps back (a time sync after running fast) sends values older than
+    its own held ones: they were not taken until its clock caught up (an SpO2 of 85 unscored
+    for as long as the step). Its values now give way, and the medians carry over."""
+    m = VitalsMonitor()
+    for i in range(30):
+        m.observe(T0 + 10 * i, {"hr": 72.0, "spo2": 97.0}, "W001")
+    assert _first_warning(m, T0 + 300 + step_s) == 10.0  # the second reading: the median
+
+
+def test_a_device_whose_clock_is_behind_anothers_keeps_its_values_and_the_others() -> None:
+    """A clock that is merely behind another device's (not stepped) changes nothing: each
+    device's values are taken and scored together."""
+    m = VitalsMonitor()
+    for i in range(20):
+        m.observe(T0 + 10 * i, {"sbp": 124.0}, "M001")
+        m.observe(T0 + 10 * i - 120, {"hr": 72.0, "spo2": 97.0}, "W001")  # 2 min behind
+    assert set(m.latest) == {"sbp", "hr", "spo2"}
+    assert m.latest["sbp"][1] == T0 + 190 and m.latest["hr"][1] == T0 + 70
+
+
+def test_a_late_reading_of_the_same_device_within_a_minute_changes_nothing() -> None:
+    m = VitalsMonitor()
+    m.observe(T0 + 60, {"hr": 80}, "W001")
+    m.observe(T0 + 20, {"hr": 140}, "W001")  # 40 s late: older than the held value
+    assert m.latest == {"hr": (80.0, T0 + 60, "W001")}
