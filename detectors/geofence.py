@@ -288,7 +288,8 @@ class GeofenceConfig:
     k_inside: float = 0.5  # confident inside: distance within the fence > k_inside * acc
     default_acc_m: float = 20.0  # assumed when a fix has no (or a nonsense) accuracy
     confirm_fixes: int = 2  # consecutive confident-outside fixes that raise
-    far_m: float = 300.0  # one confident fix beyond far_m + acc raises at once
+    far_m: float = 300.0  # one confident fix beyond far_m + acc raises at once ...
+    max_speed_mps: float = 70.0  # ... unless reaching it from the last fix beats any road vehicle
     resolve_fixes: int = 2  # confident-inside fixes that resolve ...
     resolve_after_s: float = 60.0  # ... spanning at least this long
     severity: str = "warning"
@@ -311,6 +312,11 @@ class GeofenceMonitor:
     in_since: float | None = None
     open: bool = False
     last_ts: float | None = None
+    # The farthest outside the fences the wearer can have been at the last fix (its signed
+    # distance plus its accuracy), None when unknown: a fix far beyond where anyone could have
+    # got from there since is a GPS glitch (a network fix with an optimistic accuracy, a
+    # multipath jump), not a wearer gone in ten seconds, and needs confirming like a near one.
+    reach: float | None = None
 
     def to_state(self) -> dict[str, Any]:
         return {
@@ -318,6 +324,7 @@ class GeofenceMonitor:
             "in": [self.in_n, self.in_since],
             "open": self.open,
             "last": self.last_ts,
+            "reach": self.reach,
         }
 
     @classmethod
@@ -334,6 +341,7 @@ class GeofenceMonitor:
             m.out_n, m.out_since = state["out"]
             m.in_n, m.in_since = state["in"]
             m.open, m.last_ts = bool(state["open"]), state["last"]
+            m.reach = state.get("reach")  # absent from a state written before it: unknown
         return m
 
     def observe(
@@ -348,21 +356,27 @@ class GeofenceMonitor:
             if ts >= self.last_ts - STEP_BACK_S:
                 return None
             self.out_n, self.out_since, self.in_n, self.in_since = 0, None, 0, None
+            self.last_ts = self.reach = None
         if not (math.isfinite(lat) and math.isfinite(lon)) or abs(lat) > 90 or abs(lon) > 180:
             return None
+        since = None if self.last_ts is None else ts - self.last_ts
         self.last_ts = ts
         cfg = self.config
         a = acc if acc is not None and math.isfinite(acc) and acc > 0 else cfg.default_acc_m
         fences = active_fences(self.fences, ts, self.tz)
         if not fences:  # outside nothing: no alert (and an open one is over)
             self.out_n, self.out_since, self.in_n, self.in_since = 0, None, 0, None
+            self.reach = None
             if self.open:
                 self.open = False
                 return Resolve(ts)
             return None
         d = signed_distance(fences, lat, lon)
+        reach, self.reach = self.reach, d + a
+        # the distance to the fences changes no faster than the wearer moves
+        reachable = reach is None or since is None or d - a <= reach + cfg.max_speed_mps * since
         if d > cfg.k * a:
-            return self._outside(ts, d, a, lat, lon, fences)
+            return self._outside(ts, d, a, lat, lon, fences, reachable)
         self.out_n, self.out_since = 0, None  # an ambiguous fix breaks the outside streak
         if d < -cfg.k_inside * a:
             if self.in_n == 0 or self.in_since is None:
@@ -378,7 +392,14 @@ class GeofenceMonitor:
         return None
 
     def _outside(
-        self, ts: float, d: float, acc: float, lat: float, lon: float, fences: Sequence[Fence]
+        self,
+        ts: float,
+        d: float,
+        acc: float,
+        lat: float,
+        lon: float,
+        fences: Sequence[Fence],
+        reachable: bool = True,
     ) -> Decision | None:
         cfg = self.config
         self.in_n, self.in_since = 0, None
@@ -387,7 +408,7 @@ class GeofenceMonitor:
         self.out_n += 1
         if self.open:
             return None
-        if self.out_n >= cfg.confirm_fixes or d > cfg.far_m + acc:
+        if self.out_n >= cfg.confirm_fixes or (reachable and d > cfg.far_m + acc):
             self.open = True
             details = {
                 "distance_m": round(d, 1),

@@ -364,6 +364,25 @@ def test_a_walk_out_after_the_clock_stepped_back_is_caught_on_the_new_clock() ->
     assert fix(m, back + 100, 0) == Resolve(back + 100)  # ... and resolved on the new clock
 
 
+def test_one_glitch_far_away_is_not_a_wearer_gone_in_ten_seconds() -> None:
+    """A fix 2 km out 10 s after one at home (a network fix with an optimistic accuracy, a
+    multipath jump) would need 200 m/s: it needs confirming like a near one, where a fix that far
+    raised at once. A far fix that could have been reached raises at once as before."""
+    m = monitor()
+    for i in range(6):
+        assert fix(m, T0 + 10 * i, 0) is None
+    assert fix(m, T0 + 60, 2000, acc=15.0) is None  # the glitch
+    m = roundtrip(m)  # what the glitch left is state too
+    for i in range(7, 20):
+        assert fix(m, T0 + 10 * i, 0) is None  # home all along
+    assert fix(m, T0 + 200, 2000) is None  # two far fixes in a row ...
+    assert isinstance(fix(m, T0 + 210, 2010), Raise)  # ... are confirmed, as any two are
+    later = monitor()
+    assert fix(later, T0, 0) is None
+    d = fix(later, T0 + 1800, 2000)  # half an hour later, 2 km out: reachable by bus
+    assert isinstance(d, Raise) and d.details["fixes"] == 1
+
+
 def test_state_is_small() -> None:
     m = monitor()
     fix(m, T0, 200)
