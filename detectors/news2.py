@@ -118,9 +118,10 @@ def _finite_number(x: Any) -> TypeGuard[float]:
     return isinstance(x, _NUMBER) and not isinstance(x, bool | np.bool_) and math.isfinite(x)
 
 
-def plausible(vitals: Mapping[str, Any]) -> list[str]:
-    """Reasons the vitals cannot be real (empty list = plausible), for dead-lettering."""
-    reasons: list[str] = []
+def implausible(vitals: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:
+    """Each part of the vitals that cannot be real: the parameters it takes out, and why (the
+    rest is still measured: a watch sending ``spo2: 0`` for "no reading" keeps its pulse)."""
+    out: list[tuple[tuple[str, ...], str]] = []
     for key, (lo, hi) in LIMITS.items():
         val = vitals.get(key)
         if val is None:
@@ -129,20 +130,25 @@ def plausible(vitals: Mapping[str, Any]) -> list[str]:
         if (kind is float or kind is int) and lo <= val <= hi:  # the usual case (NaN fails here)
             continue
         if isinstance(val, bool | np.bool_) or not isinstance(val, _NUMBER):
-            reasons.append(f"{key}: not a number")
+            out.append(((key,), f"{key}: not a number"))
         elif not math.isfinite(val):
-            reasons.append(f"{key}: not finite")
+            out.append(((key,), f"{key}: not finite"))
         elif not lo <= val <= hi:
-            reasons.append(f"{key}={val} outside {lo:g}..{hi:g}")
+            out.append(((key,), f"{key}={val} outside {lo:g}..{hi:g}"))
     sbp, dbp = vitals.get("sbp"), vitals.get("dbp")
     if _finite_number(sbp) and _finite_number(dbp) and sbp <= dbp:
-        reasons.append(f"sbp={sbp} not above dbp={dbp}")
+        out.append((("sbp", "dbp"), f"sbp={sbp} not above dbp={dbp}"))
     if "o2" in vitals and vitals["o2"] is not None and not isinstance(vitals["o2"], bool):
-        reasons.append("o2: not a bool")
+        out.append((("o2",), "o2: not a bool"))
     ac = vitals.get("acvpu")
     if ac is not None and (not isinstance(ac, str) or ac.strip().upper() not in ACVPU_CODES):
-        reasons.append(f"acvpu={ac!r} not one of A, C, V, P, U")
-    return reasons
+        out.append((("acvpu",), f"acvpu={ac!r} not one of A, C, V, P, U"))
+    return out
+
+
+def plausible(vitals: Mapping[str, Any]) -> list[str]:
+    """Reasons the vitals cannot be real (empty list = plausible), for dead-lettering."""
+    return [reason for _, reason in implausible(vitals)]
 
 
 # ---------------------------------------------------------------- per-resident state

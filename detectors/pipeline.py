@@ -511,12 +511,15 @@ class DetectorPipeline:
             )
         vitals = reading.get("vitals")
         if vitals:
-            reasons = news2.plausible(vitals)
-            if reasons:
-                out.rejected.append(self._rejected(reading, "vitals: " + "; ".join(reasons), now))
+            bad = news2.implausible(vitals)
+            if bad:  # dead-lettered with the reasons; the parameters that are real still count
+                reason = "vitals: " + "; ".join(why for _, why in bad)
+                out.rejected.append(self._rejected(reading, reason, now))
+                out_of = {key for keys, _ in bad for key in keys}
+                vitals = {key: value for key, value in vitals.items() if key not in out_of}
         self._set_due(state, device_id, live.health)
         self.device_state[device_id] = state
-        if vitals and not reasons:
+        if vitals:
             record: VitalsRecord = {
                 "resident_id": resident_id,
                 "device_id": device_id,

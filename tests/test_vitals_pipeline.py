@@ -57,3 +57,20 @@ def test_a_sustained_rise_through_the_pipeline_is_a_trend_warning() -> None:
     assert alert.details["news2"] == 3 and alert.details["trend"]["baseline_24h_max"] == 0
     # The median turns with the second raised reading; then the rise must hold 30 min.
     assert alert.detected_at == T0 + 60 * 121 + 1800
+
+
+def test_an_impossible_value_costs_only_itself() -> None:
+    """A watch sending ``spo2: 0`` for "no reading" next to a real pulse of 131: the SpO2 is
+    dead-lettered with its reason and the pulse still pages (a single parameter scoring 3);
+    before, the whole reading's vitals were dropped for one impossible value."""
+    p = DetectorPipeline(lambda: REGISTRY)
+    reading = {"device_id": "W1", "resident_id": "R1", "ts": T0, "received_at": T0}
+    out = p.process({**reading, "vitals": {"hr": 131, "spo2": 0}}, T0)
+    assert [d["reason"] for d in out.rejected] == ["vitals: spo2=0 outside 40..100"]
+    assert all(d["partial"] for d in out.rejected)
+    (alert,) = [a for a in out.alerts if a.kind == "vitals"]
+    assert alert.details["scores"] == {"hr": 3} and alert.details["values"] == {"hr": 131.0}
+    out = p.process({**reading, "ts": T0 + 60, "vitals": {"sbp": 80, "dbp": 90, "rr": 16}}, T0)
+    assert [d["reason"] for d in out.rejected] == ["vitals: sbp=80 not above dbp=90"]
+    p.save_forms("R1", ["W1"])
+    assert set(p.resident_state["R1"]["news2"]["latest"]) == {"hr", "rr"}  # the rr was taken
