@@ -214,6 +214,8 @@ def _validate_fields(
             continue
         if value is None:
             continue
+        if key == "event" and isinstance(value, str):
+            value = value.strip().lower()  # "SOS" is a press of the button: never lose one
         try:
             parsed = adapter.validate_python(value)
         except ValidationError as exc:

@@ -81,7 +81,7 @@ bad_values = {
     "location": st.sampled_from(
         [{"lat": 91, "lon": 0}, {"lat": 0}, {"lat": "37.5", "lon": 122.1}, [37.5, 122.1]]
     ),
-    "event": st.sampled_from(["SOS", "help", 1, True, ["sos"]]),
+    "event": st.sampled_from(["S.O.S", "help", 1, True, ["sos"]]),  # "SOS" is the press
 }
 
 

@@ -60,9 +60,10 @@ def test_a_sustained_rise_through_the_pipeline_is_a_trend_warning() -> None:
 
 
 def test_an_impossible_value_costs_only_itself() -> None:
-    """A watch sending ``spo2: 0`` for "no reading" next to a real pulse of 131: the SpO2 is
-    dead-lettered with its reason and the pulse still pages (a single parameter scoring 3);
-    before, the whole reading's vitals were dropped for one impossible value."""
+    """An impossible value next to a real pulse of 131 (``spo2: 0``, which the bridge drops
+    first; a systolic not above the diastolic, which only the detectors see): it is
+    dead-lettered with its reason and the rest still counts (the pulse pages: a single
+    parameter scoring 3); before, the whole reading's vitals were dropped for it."""
     p = DetectorPipeline(lambda: REGISTRY)
     reading = {"device_id": "W1", "resident_id": "R1", "ts": T0, "received_at": T0}
     out = p.process({**reading, "vitals": {"hr": 131, "spo2": 0}}, T0)
