@@ -216,6 +216,8 @@ def _validate_fields(
             continue
         if key == "event" and isinstance(value, str):
             value = value.strip().lower()  # "SOS" is a press of the button: never lose one
+        elif key == "vitals" and isinstance(value, dict) and isinstance(value.get("acvpu"), str):
+            value = {**value, "acvpu": value["acvpu"].strip().upper()}  # "v" scores 3 as "V"
         try:
             parsed = adapter.validate_python(value)
         except ValidationError as exc:

@@ -66,12 +66,15 @@ def test_bad_optional_fields_are_dropped_and_named() -> None:
 
 def test_an_event_in_other_letter_case_is_still_the_event() -> None:
     """A device sending "SOS" (or " Sos ") pressed the button: dropped as an unknown value, the
-    press would page nobody. Anything else outside the four events is still dropped, named."""
+    press would page nobody; an ACVPU of "v" is a V (3 points). Anything else outside the four
+    events is still dropped, named."""
     for sent in ("SOS", " Sos ", "sos\n"):
         result = check({"ts": NOW, "event": sent})
         assert isinstance(result, Accepted) and result.reading["event"] == "sos", sent
         assert result.dropped == []
     assert check({"ts": NOW, "event": "FALL"}).reading["event"] == "fall"  # type: ignore[union-attr]
+    vitals = check({"ts": NOW, "vitals": {"acvpu": " v", "hr": 80}})
+    assert isinstance(vitals, Accepted) and vitals.reading["vitals"] == {"acvpu": "V", "hr": 80.0}
     result = check({"ts": NOW, "seq": 3, "event": "panic"})
     assert isinstance(result, Accepted) and "event" not in result.reading
     assert [d.field for d in result.dropped] == ["event"]
