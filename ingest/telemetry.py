@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 import orjson
 from pydantic import (
@@ -189,21 +189,39 @@ def _bad_topic(prefix: str) -> Rejected:
     return Rejected(f"topic does not match {prefix}/devices/<id>/telemetry with a valid id")
 
 
+# Fields that mean something without the device's own clock, with the arrival time for it.
+_WITHOUT_CLOCK = frozenset({"seq", "battery", "worn", "vitals", "location", "event"})
+
+
+def _ts_problem(ts: Any, received_at: float, max_future_s: float) -> str | None:
+    """Why ``ts`` cannot be the reading's time, or None."""
+    if isinstance(ts, bool) or not isinstance(ts, int | float):
+        return "required number of epoch seconds is missing or not a number"
+    if not math.isfinite(ts) or ts < EPOCH_2000:
+        return "before 2000-01-01 (device clock not set?)"
+    if ts > received_at + max_future_s:
+        return f"{ts - received_at:.0f} s in the future"
+    return None
+
+
 def _validate_fields(
     device_id: str, data: dict[str, Any], received_at: float, max_future_s: float
 ) -> Accepted | Rejected:
-    """The envelope's ``ts``, then each field on its own (module docstring)."""
-    ts = data.get("ts")
-    if isinstance(ts, bool) or not isinstance(ts, int | float):
-        return Rejected(
-            "ts: required number of epoch seconds is missing or not a number", device_id
-        )
-    if not math.isfinite(ts) or ts < EPOCH_2000:
-        return Rejected("ts: before 2000-01-01 (device clock not set?)", device_id)
-    if ts > received_at + max_future_s:
-        return Rejected(f"ts: {ts - received_at:.0f} s in the future", device_id)
+    """The envelope's ``ts``, then each field on its own (module docstring).
 
-    reading: dict[str, Any] = {"device_id": device_id, "ts": float(ts), "received_at": received_at}
+    A message whose ``ts`` is unusable (a watch rebooted with its clock not set yet, a clock far
+    ahead) is rejected whole unless it carries something that means as much with the arrival
+    time: an SOS press, vitals, a position, the battery. Those flow on at the arrival time, the
+    ``ts`` named in ``dropped`` (and any accelerometer chunk with it: its samples need the
+    device's own clock); rejected, the press of a watch that had just restarted paged nobody.
+    """
+    ts = data.get("ts")
+    problem = _ts_problem(ts, received_at, max_future_s)
+    reading: dict[str, Any] = {
+        "device_id": device_id,
+        "ts": received_at if problem is not None else float(cast(float, ts)),
+        "received_at": received_at,
+    }
     dropped: list[Dropped] = []
     for key, value in data.items():
         if key == "ts":
@@ -213,6 +231,9 @@ def _validate_fields(
             dropped.append(Dropped(key, "unknown field"))
             continue
         if value is None:
+            continue
+        if problem is not None and key not in _WITHOUT_CLOCK:
+            dropped.append(Dropped(key, "its samples need the device's own clock (ts unusable)"))
             continue
         if key == "event" and isinstance(value, str):
             value = value.strip().lower()  # "SOS" is a press of the button: never lose one
@@ -230,6 +251,11 @@ def _validate_fields(
             dropped.append(Dropped(key, _errors(exc)))
             continue
         reading[key] = _plain(parsed) if isinstance(parsed, BaseModel) else parsed
+    if problem is not None:
+        if not reading.keys() - {"device_id", "ts", "received_at", "seq"}:
+            return Rejected(f"ts: {problem}", device_id)
+        dropped.insert(0, Dropped("ts", f"{problem}: the arrival time stands in"))
+        return Accepted(device_id, reading, dropped)
     if dropped and len(reading) == 3:
         reasons = "; ".join(f"{d.field[:64]}: {d.reason}" for d in dropped[:10])
         if len(dropped) > 10:

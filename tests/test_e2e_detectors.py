@@ -121,6 +121,26 @@ def test_a_rebooted_watch_keeps_its_sos(services: Endpoints, pipeline: ProcessGr
     assert [(a.ts, a.details["seq"]) for a in found] == [(t0 + 2.1, 21), (t0 + 5.5, 5)]
 
 
+def test_a_watch_whose_clock_is_not_set_still_pages_its_sos(
+    services: Endpoints, pipeline: ProcessGroup
+) -> None:
+    """Restarted with its clock at 1970, the watch presses SOS: the bridge takes the press at
+    its arrival time (the ts named in a partial dead letter) and the alert goes out."""
+    before = time.time()
+    mosquitto_pub(
+        services,
+        f"{PREFIX}/devices/S003/telemetry",
+        [orjson.dumps({"ts": 0, "seq": 9001, "event": "sos"})],
+    )
+    (alert,) = alerts_where(
+        services,
+        lambda a: (
+            a["kind"] == "sos" and a["device_id"] == "S003" and a["details"].get("seq") == 9001
+        ),
+    )
+    assert before <= alert.ts <= time.time() and alert.severity == "critical"
+
+
 def test_device_fall_event_is_critical_at_once(services: Endpoints, pipeline: ProcessGroup) -> None:
     ts = round(time.time(), 3)
     mosquitto_pub(

@@ -80,6 +80,26 @@ def test_an_event_in_other_letter_case_is_still_the_event() -> None:
     assert [d.field for d in result.dropped] == ["event"]
 
 
+def test_a_watch_whose_clock_is_not_set_still_gets_its_sos_through() -> None:
+    """A watch restarted with its clock at 1970 (or far ahead) pressing SOS: the press, its
+    position and its vitals flow on at the arrival time, the ts and the accelerometer chunk
+    (whose samples need the device's own clock) named; a message with nothing that means as
+    much without the clock is still rejected whole."""
+    accel = {"rate": 50, "g": [[0.0, 0.0, 1.0]] * 5}
+    where = {"lat": 37.5, "lon": 122.1, "acc": 9.0}
+    for ts in (0, 12345.0, NOW + 7200, "2026-12-07T12:00:00Z", None):
+        msg = {"ts": ts, "seq": 4, "event": "sos", "location": where, "accel": accel}
+        result = check({k: v for k, v in msg.items() if v is not None})
+        assert isinstance(result, Accepted), (ts, result)
+        assert result.reading["ts"] == NOW and result.reading["event"] == "sos"
+        assert result.reading["seq"] == 4 and result.reading["location"] == where
+        assert [d.field for d in result.dropped] == ["ts", "accel"]
+        assert "the arrival time stands in" in result.dropped[0].reason
+    for msg in ({"ts": 0, "seq": 4}, {"ts": 0, "accel": accel}, {"ts": 0, "colour": "red"}):
+        result = check(msg)
+        assert isinstance(result, Rejected) and result.reason.startswith("ts: before 2000"), msg
+
+
 def test_bool_is_not_a_number_and_string_is_not_a_bool() -> None:
     result = check({"ts": NOW, "seq": True, "battery": False, "vitals": {"o2": "true"}})
     assert isinstance(result, Rejected)
