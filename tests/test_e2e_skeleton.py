@@ -59,7 +59,7 @@ def _bad_payloads(i: int, now: float) -> tuple[str, bytes, str]:
         ("P002", b'{"ts": 1767225600, "pad": "' + b"x" * 70_000 + b'"}', "payload too large: 70029 bytes > 65536"),
         ("P002", b'{"ts": 1767225600, "note": "\xff\xfe\xfa"}', "payload is not UTF-8 (byte 28)"),
         ("B003", b"[1, 2, 3]", "payload must be a JSON object, not list"),
-        ("B003", b'{"battery": 0.5}', TS_REASON),
+        ("B003", b'{"colour": "red"}', TS_REASON),  # without a ts, a battery would flow on
         ("M001", b'{"ts": 12345}', "ts: before 2000-01-01 (device clock not set?)"),
         ("M001", orjson.dumps({"ts": round(now + 10 * 86400, 3)}), FUTURE),
         ("UNKNOWN9", orjson.dumps({"ts": now}), "unknown device: not in the registry"),
