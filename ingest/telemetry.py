@@ -3,6 +3,8 @@
 A message whose envelope is broken (topic, size, encoding, JSON, ``ts``) is rejected whole. A
 message whose envelope is sound but carries a bad optional field keeps its good fields: the bad
 ones are dropped and named, and the caller dead-letters that part while the reading flows on.
+One exception for ``ts``: a message that carries an event, vitals, a position, the battery or
+``worn`` flows on at its arrival time when its ``ts`` is unusable (``_validate_fields``).
 """
 
 from __future__ import annotations
