@@ -115,8 +115,8 @@ def create_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
     ticks = snapshot_ticks(f.snapshot_interval_s)
     live = LiveState(
         f.snapshot_buckets,
-        pipeline.save_forms,
-        pipeline.drop_forms,
+        pipeline.device_form,
+        pipeline.resident_form,
         ticks,
         lambda device_id, resident_id: registry.current.own_ids(device_id, resident_id),
     )

@@ -11,8 +11,8 @@ dicts in the worker, and the topic gets **snapshots**:
 - within a fraction of a second, the residents whose batch or timer changed an alert or a check
   (a suspicion opened or closed, an alert raised or resolved, a command sent).
 
-The detectors' forms are written into the states for a snapshot and taken out again once it is
-serialised (``save_forms`` / ``drop_forms``): the live objects hold the same.
+A snapshot takes each state together with its live detectors' forms (``device_form`` /
+``resident_form``, new dicts): the states themselves never hold the forms the live objects hold.
 
 **Records are a log, not fixed buckets.** Each partition has ``bucket_count`` keys
 (``partition/k``) used in turn: a write takes the partition's next key and its record holds the
@@ -130,13 +130,13 @@ RECORD_RESIDENTS = 256  # residents written into one record at most (a rebalance
 class LiveState:
     """Devices and residents of the partitions this worker owns, and where their snapshots are.
 
-    ``save_forms(resident_id, device_ids)`` asks the pipeline to put the live detectors' forms
-    into the states before they are serialised, ``drop_forms`` to take them out after.
+    ``device_form(device_id)`` and ``resident_form(resident_id)`` give a state as a snapshot
+    stores it (the pipeline's: with the live detectors' forms; None for none).
     """
 
     bucket_count: int  # snapshot keys per partition, used in turn
-    save_forms: Callable[[str, list[str]], None]
-    drop_forms: Callable[[str, list[str]], None]
+    device_form: Callable[[str], State | None]
+    resident_form: Callable[[str], State | None]
     slices: int = 1
     # the registry's own objects for a device's and its resident's ids (``Registry.own_ids``):
     # what ``note`` keeps, so the worker holds each id once
@@ -265,17 +265,18 @@ class LiveState:
         for resident_id in chosen:
             self.home[resident_id] = key
         self.buckets[bucket] = held
-        devices = {r: sorted(self.devices_of(r)) for r in held}
-        for resident_id in held:
-            self.save_forms(resident_id, devices[resident_id])
-        value = encode_bucket({r: self._resident_blob(r, devices[r]) for r in held})
-        for resident_id in held:
-            self.drop_forms(resident_id, devices[resident_id])
+        value = encode_bucket({r: self._resident_blob(r) for r in held})
         return partition, bucket_key(bucket), value
 
-    def _resident_blob(self, resident_id: str, members: list[str]) -> dict[str, Any]:
-        devices = {d: self.devices[d] for d in members if d in self.devices}
-        return {"r": self.residents.get(resident_id), "d": devices}
+    def _resident_blob(self, resident_id: str) -> dict[str, Any]:
+        held = self.members.get(resident_id)
+        members = sorted(held) if isinstance(held, tuple) else member_ids(held)
+        devices = {}
+        for device_id in members:
+            form = self.device_form(device_id)
+            if form is not None:
+                devices[device_id] = form
+        return {"r": self.resident_form(resident_id), "d": devices}
 
     def load(self, items: Iterable[tuple[bytes, bytes]], partitions: set[int]) -> int:
         """Take the snapshots of ``partitions`` that this worker does not hold live yet.

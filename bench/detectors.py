@@ -355,9 +355,9 @@ def bench_pipeline_inprocess(devices: int, minutes: float, repeat: int) -> None:
     line(f"  detectors: process_batch, batches of {batch}", n, "msgs", t_batch)
     # Memory the worker keeps per device: the live state dicts (device and resident, as Python
     # objects) plus the live detectors and monitors, measured with tracemalloc over a fresh
-    # pass; between snapshots, with every device's forms written into its state (what a
-    # snapshot writes for one bucket at a time), and after a snapshot (the forms dropped again
-    # once serialised, anxin/live_state.py).
+    # pass; between snapshots, with every device's snapshot form made (what a snapshot makes
+    # for one record at a time: the states with their forms, new dicts), and after a snapshot
+    # (the forms let go once serialised, anxin/live_state.py).
     import tracemalloc
 
     gc.collect()
@@ -372,13 +372,13 @@ def bench_pipeline_inprocess(devices: int, minutes: float, repeat: int) -> None:
     gc.collect()
     held = tracemalloc.get_traced_memory()[0] - base
     owners = {d: registry.device_owner(d) for d in dev_state2}
-    for device_id, owner in owners.items():
-        pipe2.save_forms(owner[0] if owner else "", [device_id])
+    forms = [
+        (pipe2.device_form(device_id), pipe2.resident_form(owner[0]) if owner else None)
+        for device_id, owner in owners.items()
+    ]
     gc.collect()
     saved = tracemalloc.get_traced_memory()[0] - base
-    for device_id, owner in owners.items():
-        pipe2.drop_forms(owner[0] if owner else "", [device_id])
-    del owners
+    del owners, forms
     gc.collect()
     after = tracemalloc.get_traced_memory()[0] - base
     pipe2._live.clear()
@@ -394,7 +394,7 @@ def bench_pipeline_inprocess(devices: int, minutes: float, repeat: int) -> None:
         f"snapshots, {after / nd:,.0f} B after one  target <= {TARGET_STATE:,}: "
         f"{verdict(mem_per_device <= TARGET_STATE)} (live detectors "
         f"{(after - dicts) / nd:,.0f} B, state dicts {dicts / nd:,.0f} B); "
-        f"{saved / nd:,.0f} B while a bucket is serialised (its forms written, dropped after)"
+        f"{saved / nd:,.0f} B while a record is serialised (its forms made, let go after)"
     )
     print("    of which: " + _breakdown(registry, decoded), flush=True)
     dev_bytes = [len(state_json(s)) for s in states["device"].values()]

@@ -483,18 +483,16 @@ class VitalsMonitor:
     @property
     def latest(self) -> dict[str, tuple[Any, float, str]]:
         """The latest measurement of each parameter held: key -> (value, ts, device)."""
-        h, other, by = self.held, self.other, self.held_by
-        if not h:
+        if not self.held:
             return {}
-        return {
-            key: (
-                other[key] if other and key in other else h[2 * i],
-                h[2 * i + 1],
-                by if isinstance(by, str) else by[i],
-            )
-            for i, key in enumerate(PARAMETERS)
-            if h[2 * i + 1] == h[2 * i + 1]
-        }
+        h = self.held.tolist()  # one call, then list items: a snapshot takes this for everyone
+        other, by = self.other, self.held_by
+        devices = itertools.repeat(by) if isinstance(by, str) else by
+        out = {}
+        for key, value, ts, device in zip(PARAMETERS, h[0::2], h[1::2], devices, strict=False):
+            if ts == ts:
+                out[key] = (other[key] if other and key in other else value, ts, device)
+        return out
 
     def _drop_stale(self, now: float) -> bool:
         """Forget measurements older than the freshness window; True if any is left."""

@@ -253,9 +253,10 @@ class _DeviceLive:
     """A device's detectors as live objects, continuing the state that holds ``token``.
 
     Rebuilding them from JSON-able state and serialising them back for every reading was most of
-    the pipeline's cost; the state gets their forms only when it is saved (``save_live_state``,
-    before every snapshot). A form the live objects were built from is taken out of the state
-    (``*_state`` here until used), so the worker does not hold both.
+    the pipeline's cost; a snapshot takes their forms beside the state (``device_form``), and
+    the state gets them only when it is saved (``save_live_state``). A form the live objects
+    were built from is taken out of the state (``*_state`` here until used), so the worker does
+    not hold both.
     """
 
     __slots__ = (
@@ -290,15 +291,6 @@ class _ResidentLive:
 
 
 _DEVICE_FORMS = ("fall_detector", "health", "wander")
-
-
-def _shrink(state: State) -> None:
-    """The same items, in the same order, in a table of their own size again: the forms written
-    in for a snapshot grow a device state's table (16 -> 32 slots: 192 bytes more), and a dict
-    never shrinks when keys are removed, so it stayed grown until the device's next reading."""
-    items = dict(state)
-    state.clear()
-    state.update(items)
 
 
 def _placement(resident: AnyResident | None, device_id: str) -> str:
@@ -340,12 +332,13 @@ class DetectorPipeline:
         # dict per kind, keyed by the id itself (a (which, key) tuple a key was 56 bytes more).
         self._scheduled: tuple[dict[str, float], dict[str, float]] = ({}, {})
         # Live detectors per device and NEWS2 monitors per resident, with the token of the state
-        # they continue (``_DeviceLive``). The state gets their forms when it is saved
-        # (``save_live_state``, the worker's snapshots), every FALL_SAVE_EVERY_S when a fall
-        # chunk comes, and at once when something happened; a token that no longer matches
-        # (another worker owned the key meanwhile) rebuilds them from the state. The worker and
-        # an in-process evaluation pass math.inf: they save only when something happened (the
-        # worker's snapshots write the forms; a device's state holds one key fewer, 88 bytes).
+        # they continue (``_DeviceLive``). The worker's snapshots take their forms beside the
+        # states (``device_form``); the state gets them when it is saved (``save_live_state``),
+        # every FALL_SAVE_EVERY_S when a fall chunk comes, and at once when something happened;
+        # a token that no longer matches (another worker owned the key meanwhile) rebuilds them
+        # from the state. The worker and an in-process evaluation pass math.inf: they save only
+        # when something happened (the worker's snapshots take the forms; a device's state
+        # holds one key fewer, 88 bytes).
         self._fall_save_every_s = fall_save_every_s
         # The probability from which an unanswered suspicion pages: the model's ALERT_P unless
         # given (a threshold sweep in evaluation; tests that must not depend on the model).
@@ -662,7 +655,7 @@ class DetectorPipeline:
 
     def save_forms(self, resident_id: str, device_ids: Iterable[str]) -> None:
         """The live detectors of ``device_ids`` and the resident's NEWS2 monitor into their
-        states, right before a snapshot serialises them (``anxin/live_state.py``)."""
+        states (what ``save_live_state`` does for one device)."""
         for device_id in device_ids:
             self._save_device(device_id)
         self._save_resident(resident_id)
@@ -673,29 +666,31 @@ class DetectorPipeline:
         state = self.device_state.get(device_id)
         if live is None or state is None or live.token != state.get("token"):
             return None
-        self._write_device(live, state)  # in place: the key is being snapshotted already
+        self._write_device(live, state)
         return live
 
-    def drop_forms(self, resident_id: str, device_ids: Iterable[str]) -> None:
-        """Out of the states again once serialised: the live objects hold the same, and forms
-        kept until each device's next reading cost 5 KB a device (bench/detectors). A form no
-        live object continues (a snapshot loaded, not read on yet) is the state: it stays."""
-        for device_id in device_ids:
-            live = self._live.get(device_id)
-            state = self.device_state.get(device_id)
-            if live is not None and state is not None and live.token == state.get("token"):
-                for form in _DEVICE_FORMS:
-                    state.pop(form, None)
-                _shrink(state)
-        live_r = self._resident_live.get(resident_id)
-        state_r = self.resident_state.get(resident_id)
-        if (
-            live_r is not None
-            and state_r is not None
-            and live_r.token == state_r.get("token")
-            and state_r.pop("news2", None) is not None
-        ):
-            _shrink(state_r)
+    def device_form(self, device_id: str) -> State | None:
+        """The device's state as a snapshot stores it: a new dict with the live detectors'
+        forms (``save_forms`` would put the same into the state itself). The state is left as
+        it is: writing the forms in and taking them out again after each snapshot grew and
+        rebuilt every state's table, a sixth of a snapshot's CPU. A state no live object
+        continues (a snapshot loaded, not read on yet) is its own form."""
+        state = self.device_state.get(device_id)
+        live = self._live.get(device_id)
+        if state is None or live is None or live.token != state.get("token"):
+            return state
+        form = dict(state)
+        self._write_device(live, form)
+        return form
+
+    def resident_form(self, resident_id: str) -> State | None:
+        """The resident's state as a snapshot stores it (``device_form``): with the NEWS2
+        monitor's form."""
+        state = self.resident_state.get(resident_id)
+        live = self._resident_live.get(resident_id)
+        if state is None or live is None or live.token != state.get("token"):
+            return state
+        return {**state, "news2": live.monitor.to_state()}
 
     def _save_resident(self, resident_id: str) -> None:
         live = self._resident_live.get(resident_id)

@@ -22,7 +22,7 @@ T0 = 1_795_700_000.0
 
 def worker_state() -> tuple[DetectorPipeline, LiveState]:
     pipeline = DetectorPipeline(lambda: REGISTRY, fall_save_every_s=float("inf"))
-    live = LiveState(8, pipeline.save_forms, pipeline.drop_forms)
+    live = LiveState(8, pipeline.device_form, pipeline.resident_form)
     pipeline.device_state, pipeline.resident_state = live.devices, live.residents
     return pipeline, live
 
@@ -244,7 +244,7 @@ def test_the_ids_noted_are_the_registrys_own_objects() -> None:
     """A reading's ids are new string objects each time: what the worker keeps per device and
     resident is the registry's (``Registry.own_ids``), so it holds each id once."""
     pipeline = DetectorPipeline(lambda: REGISTRY, fall_save_every_s=float("inf"))
-    live = LiveState(8, pipeline.save_forms, pipeline.drop_forms, 1, REGISTRY.own_ids)
+    live = LiveState(8, pipeline.device_form, pipeline.resident_form, 1, REGISTRY.own_ids)
     device, resident = "".join(["W", "001"]), "".join(["R", "001"])
     live.note(device, resident, 0)
     ((kept_device, kept_resident),) = live.owner.items()

@@ -115,31 +115,42 @@ def test_timers_index_by_kind_and_id() -> None:
     assert p._scheduled[0] == {} or p._scheduled[0]["W001"] > due
 
 
-def test_a_snapshot_leaves_the_states_tables_as_small_as_before() -> None:
-    """The forms written in for a snapshot can grow a state's table, and a dict never shrinks:
-    dropped again, the state is rebuilt at its own size, the same items in the same order."""
+def test_a_snapshot_takes_the_forms_beside_the_states_and_leaves_them_as_they_were() -> None:
+    """A snapshot's form of a state holds the live detectors' forms; the state itself is not
+    touched (writing the forms in and out again grew its table, and rebuilt it every time)."""
     p = pipeline()
     for i in range(12):
         p.process(reading("W001", "R001", T0 + i), T0 + i)
     state = p.device_state["W001"]
-    for extra in ("x1", "x2", "x3"):  # more keys than the usual: the forms grow the table
-        state[extra] = 0
-    before_items = list(state.items())
-    p.save_forms("R001", ["W001"])
-    assert {"fall_detector", "health", "wander"} <= set(state)
-    grown = sys.getsizeof(state)
-    p.drop_forms("R001", ["W001"])
-    assert p.device_state["W001"] is state
-    assert list(state.items()) == before_items
-    assert sys.getsizeof(state) == sys.getsizeof(dict(state)) < grown
+    items, size = list(state.items()), sys.getsizeof(state)
+    form = p.device_form("W001")
+    assert form is not None and form is not state
+    assert {"fall_detector", "health", "wander"} <= set(form)
+    assert list(form.items())[: len(items)] == items
+    assert list(state.items()) == items and sys.getsizeof(state) == size
+    assert form["health"] == p._live["W001"].health.to_state()
 
     resident = p.resident_state["R001"]
-    items = list(resident.items())
-    p.save_forms("R001", ["W001"])
-    assert "news2" in resident
-    p.drop_forms("R001", ["W001"])
-    assert list(resident.items()) == items
-    assert sys.getsizeof(resident) == sys.getsizeof(dict(resident))
+    items, size = list(resident.items()), sys.getsizeof(resident)
+    form_r = p.resident_form("R001")
+    assert form_r is not None and form_r["news2"] == p._resident_live["R001"].monitor.to_state()
+    assert list(resident.items()) == items and sys.getsizeof(resident) == size
+
+    p.save_forms("R001", ["W001"])  # what an in-process evaluation writes: the same forms
+    assert p.device_state["W001"] == form and p.resident_state["R001"] == form_r
+
+
+def test_a_state_no_live_object_continues_is_its_own_form() -> None:
+    """A snapshot loaded and not read on yet: its forms are the state (no live detectors)."""
+    a = pipeline()
+    for i in range(5):
+        a.process(reading("W001", "R001", T0 + i), T0 + i)
+    a.save_forms("R001", ["W001"])
+    b = pipeline()
+    b.device_state, b.resident_state = dict(a.device_state), dict(a.resident_state)
+    assert b.device_form("W001") is b.device_state["W001"]
+    assert b.resident_form("R001") is b.resident_state["R001"]
+    assert b.device_form("W404") is None and b.resident_form("R404") is None
 
 
 def test_no_open_alerts_dict_for_a_device_that_never_had_a_device_alert() -> None:
