@@ -65,12 +65,18 @@ class DetectorApp(faust.App):
 
 
 def stream_buffer(partitions: int) -> int:
-    """Events a stream may hold before Faust stops fetching: room for two fetches of every
-    partition (1 MiB each, ~800 readings). With Faust's 4,096 a single fetch round of four
-    partitions (~3,200) crossed its high-pressure mark (4,096 / 1.25): fetching stopped until
-    the stream drained to 40 %, and a catching-up worker sat idle a third of the time waiting
-    for the next fetch (bench/worker: 4,000 -> 5,750 readings/s, RSS +27 MB while behind)."""
-    return max(4096, 2048 * partitions)
+    """Events the readings stream may hold before Faust stops fetching: 8,192 a partition.
+
+    Faust stops fetching a partition once the stream holds ``maxsize / 1.25`` events and
+    resumes when it has drained to 40 %; a catching-up worker then waits for the next fetch
+    with nothing to do. A fetch is up to 1 MiB a partition, and one more is in flight: about
+    3,000 readings a partition of the fleet's (~700 B: 2 s of 25 Hz), more of smaller ones.
+    ``bench/worker 10000 16`` (one worker catching up on 160,000 readings, 4 partitions):
+    2,048 a partition (until 2026-12-07) 7,857/s (RSS 197 MB); 4,096 9,951/s (222 MB);
+    **8,192 10,737-11,347/s (224-231 MB)**; 16,384 12,762/s (261 MB, the worker then busy
+    96 % of the time); Faust's own 4,096 in all had made ~4,000/s. The memory is taken only
+    while the worker is behind (~1 KB an event)."""
+    return max(4096, 8192 * partitions)
 
 
 def snapshot_ticks(interval_s: float) -> int:
