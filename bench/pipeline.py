@@ -37,7 +37,7 @@ vitals-bearing messages published - vitals records seen (fallback).
 
 Usage: bench/pipeline --devices N[,N2,...] --minutes M [--workers K] [--profile]
        [--load loadgen|fleet] [--gen-devices-per-proc 5000] [--mqtt-auth]
-       [--burst-s 20] [--settle-s 30] [--worker-burst-s 30] [--worker-session-timeout S]
+       [--burst-s 20] [--settle-s 30] [--worker-burst-s 60] [--worker-session-timeout S]
 """
 
 from __future__ import annotations
@@ -1571,7 +1571,7 @@ def main() -> None:
     ap.add_argument(
         "--worker-burst-s",
         type=float,
-        default=30.0,
+        default=60.0,
         help="worker pause (all workers, SIGSTOP) while the fleet and the bridge go on (0: none): "
         "the worker's catch-up capacity from a backlog in Kafka",
     )
