@@ -269,10 +269,8 @@ class LiveState:
         return partition, bucket_key(bucket), value
 
     def _resident_blob(self, resident_id: str) -> dict[str, Any]:
-        held = self.members.get(resident_id)
-        members = sorted(held) if isinstance(held, tuple) else member_ids(held)
         devices = {}
-        for device_id in members:
+        for device_id in sorted(self.devices_of(resident_id)):
             form = self.device_form(device_id)
             if form is not None:
                 devices[device_id] = form

@@ -23,7 +23,7 @@ import hashlib
 import heapq
 import itertools
 import secrets
-from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -648,17 +648,10 @@ class DetectorPipeline:
 
     def save_live_state(self, device_id: str) -> None:
         """Write the device's live detectors, and its resident's NEWS2 monitor, into their
-        states now (one device's ``save_forms``)."""
+        states now (what ``device_form`` and ``resident_form`` give a snapshot)."""
         live = self._save_device(device_id)
         if live is not None:
             self._save_resident(live.resident_id)
-
-    def save_forms(self, resident_id: str, device_ids: Iterable[str]) -> None:
-        """The live detectors of ``device_ids`` and the resident's NEWS2 monitor into their
-        states (what ``save_live_state`` does for one device)."""
-        for device_id in device_ids:
-            self._save_device(device_id)
-        self._save_resident(resident_id)
 
     def _save_device(self, device_id: str) -> _DeviceLive | None:
         """The device's live detectors into its state, if they continue it (else None)."""
@@ -671,7 +664,7 @@ class DetectorPipeline:
 
     def device_form(self, device_id: str) -> State | None:
         """The device's state as a snapshot stores it: a new dict with the live detectors'
-        forms (``save_forms`` would put the same into the state itself). The state is left as
+        forms (``save_live_state`` would put the same into the state itself). The state is left as
         it is: writing the forms in and taking them out again after each snapshot grew and
         rebuilt every state's table, a sixth of a snapshot's CPU. A state no live object
         continues (a snapshot loaded, not read on yet) is its own form."""

@@ -57,7 +57,7 @@ def test_a_state_of_another_process_is_continued_from_its_forms() -> None:
     a = pipeline()
     for i in range(5):
         a.process(reading("W001", "R001", T0 + i), T0 + i)
-    a.save_forms("R001", ["W001"])
+    a.save_live_state("W001")
     for state, old in (
         (a.device_state["W001"], "7f0a1b2c:3"),
         (a.resident_state["R001"], "7f0a:4"),
@@ -136,7 +136,7 @@ def test_a_snapshot_takes_the_forms_beside_the_states_and_leaves_them_as_they_we
     assert form_r is not None and form_r["news2"] == p._resident_live["R001"].monitor.to_state()
     assert list(resident.items()) == items and sys.getsizeof(resident) == size
 
-    p.save_forms("R001", ["W001"])  # what an in-process evaluation writes: the same forms
+    p.save_live_state("W001")  # what an in-process evaluation writes: the same forms
     assert p.device_state["W001"] == form and p.resident_state["R001"] == form_r
 
 
@@ -145,7 +145,7 @@ def test_a_state_no_live_object_continues_is_its_own_form() -> None:
     a = pipeline()
     for i in range(5):
         a.process(reading("W001", "R001", T0 + i), T0 + i)
-    a.save_forms("R001", ["W001"])
+    a.save_live_state("W001")
     b = pipeline()
     b.device_state, b.resident_state = dict(a.device_state), dict(a.resident_state)
     assert b.device_form("W001") is b.device_state["W001"]
