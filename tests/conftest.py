@@ -118,6 +118,11 @@ class PersonalData:
     def scan_kafka_now(self, bootstrap: str) -> None:
         self._count("topic records", scan_kafka(bootstrap, self.values(), self.findings))
 
+    def scan_postgres_now(self, host: str, port: int) -> None:
+        pg_dumpall = which("pg_dumpall", "/usr/lib/postgresql/*/bin/pg_dumpall")
+        rows = scan_postgres(pg_dumpall, host, port, self.values(), self.findings)
+        self._count("PostgreSQL rows", rows)
+
     def finish(self, endpoints: Endpoints | None) -> None:
         """Scan everything (once); fail with where and which kind of value, never the value."""
         if self.done:
@@ -130,11 +135,7 @@ class PersonalData:
         for bootstrap in dict.fromkeys(bootstraps):
             self.scan_kafka_now(bootstrap)
         if endpoints is not None:
-            pg_dumpall = which("pg_dumpall", "/usr/lib/postgresql/*/bin/pg_dumpall")
-            rows = scan_postgres(
-                pg_dumpall, endpoints.host, endpoints.pg_port, self.values(), self.findings
-            )
-            self._count("PostgreSQL rows", rows)
+            self.scan_postgres_now(endpoints.host, endpoints.pg_port)
         lines = self.findings.lines()
         assert not lines, "personal data found (kind of value, where):\n" + "\n".join(lines)
 

@@ -79,6 +79,8 @@ def test_bench_ceiling_quick_and_pipeline_tiny(run_root: Path) -> None:
         "0.1",
         "--burst-s",
         "0",
+        "--worker-burst-s",  # the catch-up path runs; its default 60 s is for real backlogs
+        "5",
         "--drain-s",
         "20",
         "--no-ceilings",
