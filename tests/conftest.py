@@ -83,9 +83,9 @@ class PersonalData:
 
     ``add_run_dir``: a folder whose logs are scanned at the end (private services and bridges
     under the run root need nothing: everything there is scanned). ``add_kafka``: a private
-    broker still running at the end. A folder or broker that goes away before the end is
-    scanned at once with ``scan_dir_now`` / ``scan_kafka_now``; its findings are reported at the
-    end with the rest. ``add_registry``: a registry copy whose values count as personal too.
+    broker still running at the end. A folder, broker or database that goes away before the end
+    is scanned at once with ``scan_dir_now`` / ``scan_kafka_now`` / ``scan_postgres_now``; its
+    findings are reported at the end with the rest. ``add_registry``: a registry copy whose values count as personal too.
     """
 
     run_root: Path

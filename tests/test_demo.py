@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import psutil
@@ -30,8 +31,8 @@ NOTIFIED = "notified by duty_nurse:nurse-li via voice"
 ALERT_FIELDS = {"alert_id", "kind", "severity", "resident_id", "device_id", "ts", "detected_at"}
 
 
-def _lines(stream: object, into: queue.Queue[str | None]) -> None:
-    for line in stream:  # type: ignore[attr-defined]
+def _lines(stream: Iterable[str], into: queue.Queue[str | None]) -> None:
+    for line in stream:
         into.put(line)
     into.put(None)
 
@@ -53,7 +54,7 @@ def _wait_for(lines: queue.Queue[str | None], seen: list[str], text: str, timeou
 
 def _started_by(run_dir: Path) -> list[str]:
     """Processes still running with the run folder in their command line."""
-    left = []
+    left: list[str] = []
     for p in psutil.process_iter(["pid", "cmdline"]):
         try:
             if any(str(run_dir) in part for part in p.info["cmdline"] or ()):
