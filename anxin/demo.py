@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import shutil
+import signal
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -115,6 +116,10 @@ def _start(
     group.wait_until(child, ready.exists)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run_demo(
     console: Console,
     run_dir: Path,
@@ -124,6 +129,9 @@ def run_demo(
     fall_rate: float,
 ) -> int:
     run_dir = run_dir.resolve()
+    # A service manager's or `timeout`'s SIGTERM stops it as Ctrl-C does: the fleet, the workers,
+    # then the services, in order (without this, Python exits at once and leaves services.json).
+    signal.signal(signal.SIGTERM, _interrupt)
     # A demo starts afresh: Kafka (Tansu) keeps nothing across runs, so the stores must not either
     # (an old run's open alerts would go on escalating against an empty broker).
     for old in ("postgres", "victoriametrics", "mosquitto", "faust", "alerts.jsonl"):

@@ -2,8 +2,9 @@
 
 Its own services, bridge, detector worker, alerts worker, storage writer, console and simulated
 fleet, started by the command itself: an SOS from a simulated watch must come out as an alert
-on the terminal and reach the duty nurse's phone (the Twilio mock), Ctrl-C must stop every
-process it started, and nothing it wrote (logs, topics, PostgreSQL) may hold personal data.
+on the terminal and reach the duty nurse's phone (the Twilio mock), Ctrl-C (or a service
+manager's SIGTERM) must stop every process it started, in order, and nothing it wrote (logs,
+topics, PostgreSQL) may hold personal data.
 """
 
 from __future__ import annotations
@@ -65,10 +66,11 @@ def _started_by(run_dir: Path) -> list[str]:
 
 
 @pytest.mark.timeout(300)
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_the_demo_pages_the_duty_nurse_and_ctrl_c_stops_everything(
-    run_root: Path, personal_data: PersonalData
+    run_root: Path, personal_data: PersonalData, stop: signal.Signals
 ) -> None:
-    run_dir = run_root / "demo"
+    run_dir = run_root / f"demo-{stop.name}"
     personal_data.add_registry(run_dir / "registry.yaml")  # written by the demo: its names
     personal_data.policies.append(POLICIES_EXAMPLE)  # and the phone numbers it escalates to
     demo = subprocess.Popen(
@@ -90,7 +92,7 @@ def test_the_demo_pages_the_duty_nurse_and_ctrl_c_stops_everything(
         # The demo's own broker and database stop with it: read them now.
         personal_data.scan_kafka_now(f"{state['host']}:{state['kafka_port']}")
         personal_data.scan_postgres_now(state["host"], state["pg_port"])
-        demo.send_signal(signal.SIGINT)
+        demo.send_signal(stop)
         assert demo.wait(timeout=90) == 0
     finally:
         if demo.poll() is None:
