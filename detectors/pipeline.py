@@ -653,12 +653,28 @@ class DetectorPipeline:
         if live is not None:
             self._save_resident(live.resident_id)
 
-    def _save_device(self, device_id: str) -> _DeviceLive | None:
-        """The device's live detectors into its state, if they continue it (else None)."""
+    def _continued_device(self, device_id: str) -> tuple[_DeviceLive, State] | None:
+        """The device's live detectors and its state, if they continue that state."""
         live = self._live.get(device_id)
         state = self.device_state.get(device_id)
         if live is None or state is None or live.token != state.get("token"):
             return None
+        return live, state
+
+    def _continued_resident(self, resident_id: str) -> tuple[_ResidentLive, State] | None:
+        """The resident's live NEWS2 monitor and its state, if it continues that state."""
+        live = self._resident_live.get(resident_id)
+        state = self.resident_state.get(resident_id)
+        if live is None or state is None or live.token != state.get("token"):
+            return None
+        return live, state
+
+    def _save_device(self, device_id: str) -> _DeviceLive | None:
+        """The device's live detectors into its state, if they continue it (else None)."""
+        continued = self._continued_device(device_id)
+        if continued is None:
+            return None
+        live, state = continued
         self._write_device(live, state)
         return live
 
@@ -668,10 +684,10 @@ class DetectorPipeline:
         it is: writing the forms in and taking them out again after each snapshot grew and
         rebuilt every state's table, a sixth of a snapshot's CPU. A state no live object
         continues (a snapshot loaded, not read on yet) is its own form."""
-        state = self.device_state.get(device_id)
-        live = self._live.get(device_id)
-        if state is None or live is None or live.token != state.get("token"):
-            return state
+        continued = self._continued_device(device_id)
+        if continued is None:
+            return self.device_state.get(device_id)
+        live, state = continued
         form = dict(state)
         self._write_device(live, form)
         return form
@@ -679,16 +695,16 @@ class DetectorPipeline:
     def resident_form(self, resident_id: str) -> State | None:
         """The resident's state as a snapshot stores it (``device_form``): with the NEWS2
         monitor's form."""
-        state = self.resident_state.get(resident_id)
-        live = self._resident_live.get(resident_id)
-        if state is None or live is None or live.token != state.get("token"):
-            return state
+        continued = self._continued_resident(resident_id)
+        if continued is None:
+            return self.resident_state.get(resident_id)
+        live, state = continued
         return {**state, "news2": live.monitor.to_state()}
 
     def _save_resident(self, resident_id: str) -> None:
-        live = self._resident_live.get(resident_id)
-        state = self.resident_state.get(resident_id)
-        if live is not None and state is not None and live.token == state.get("token"):
+        continued = self._continued_resident(resident_id)
+        if continued is not None:
+            live, state = continued
             state["news2"] = live.monitor.to_state()
 
     def _set_due(self, state: State, device_id: str, h: device_health.DeviceHealth) -> None:
