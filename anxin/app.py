@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import inspect
+import math
 import os
 import time
 import uuid
@@ -21,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import faust
+from faust.types import TP
 
+from anxin.arrival_clock import STALL_S, ArrivalClock
 from anxin.core.logs import get_logger
 from anxin.core.records import dead_letter, dumps, loads
 from anxin.core.rules import RulesWatcher
@@ -36,6 +39,7 @@ NO_SLICE = -1  # an event of no resident (a dead letter): acknowledged with the 
 EVERYONE = -2  # a snapshot of every changed resident, acknowledging every event
 SNAPSHOT_TICK_S = 0.2
 STOP_FLUSH_TIMEOUT_S = 10.0
+BEHIND_LOG_S = 5.0  # silence judged this far behind the wall clock is logged
 
 
 class DetectorApp(faust.App):
@@ -118,6 +122,10 @@ def create_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
     snapshots = raw_topic(k.state_topic)
 
     pipeline = DetectorPipeline(lambda: registry.current, fall_save_every_s=float("inf"))
+    # how far the readings are read: device silence is judged there (anxin/arrival_clock.py)
+    arrivals = ArrivalClock(stall_s=max(STALL_S, 3 * f.tick_interval))
+    behind = [False]  # logged when the worker starts and stops judging silence behind the clock
+    behind_s: list[float | None] = [0.0]  # how far, at the last tick (None: not known yet)
     ticks = snapshot_ticks(f.snapshot_interval_s)
     live = LiveState(
         f.snapshot_buckets,
@@ -225,14 +233,16 @@ def create_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
         each event's slice."""
         records, raws, slices = [], [], []
         for event in events:
-            raw = event.value
+            raw, message = event.value, event.message
             try:
                 record = loads(raw)
+                arrivals.processed(message.partition, message.offset, record.get("received_at"))
                 device_id, resident_id = record["device_id"], record["resident_id"]
                 if not isinstance(device_id, str) or not isinstance(resident_id, str):
                     raise TypeError("device_id and resident_id must be strings")
-                live.note(device_id, resident_id, event.message.partition)
+                live.note(device_id, resident_id, message.partition)
             except Exception as exc:
+                arrivals.processed(message.partition, message.offset, None)
                 reject("detect", raw, exc, now, out)
                 slices.append(NO_SLICE)
                 continue
@@ -288,6 +298,11 @@ def create_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
 
     seen_registry: list[Any] = [registry.current]
 
+    def highwater(partition: int) -> int | None:
+        """The offset after the newest readings record the consumer has seen (None: none yet)."""
+        hw = app.consumer.highwater(TP(k.readings_topic, partition))
+        return None if hw is None else int(hw)
+
     def owner_of(device_id: str) -> str | None:
         owner = registry.current.device_owner(device_id)
         return owner[0] if owner else None
@@ -305,8 +320,20 @@ def create_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
                 if moved:
                     log.info("%d device(s) moved to another resident: state dropped", len(moved))
             now = time.time()
+            silence_at = arrivals.at(now, time.monotonic(), highwater)
+            behind_s[0] = None if silence_at == -math.inf else round(now - silence_at, 1)
+            if behind[0] != (now - silence_at > BEHIND_LOG_S):
+                behind[0] = not behind[0]
+                if behind[0]:
+                    log.warning(
+                        "readings wait to be read: device silence is judged at their arrival "
+                        "(%s behind), not the wall clock",
+                        "unknown" if silence_at == -math.inf else f"{now - silence_at:.0f} s",
+                    )
+                else:
+                    log.info("every reading is read: device silence is judged at the wall clock")
             try:
-                out = pipeline.tick(now)
+                out = pipeline.tick(now, silence_at)
             except Exception:  # one bad state must not stop every timer of the worker
                 log.exception("timers failed")
                 return
@@ -334,7 +361,13 @@ def create_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
     async def write_stats() -> None:
         if f.stats_file is None:
             return
-        body = {**stats, "at": time.time(), "devices": len(live.devices), "partitions": owned}
+        body = {
+            **stats,
+            "at": time.time(),
+            "devices": len(live.devices),
+            "partitions": owned,
+            "silence_behind_s": behind_s[0],
+        }
         tmp = f.stats_file.with_name(f.stats_file.name + ".tmp")
         tmp.write_bytes(dumps(body))
         os.replace(tmp, f.stats_file)
@@ -390,6 +423,7 @@ def create_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
     async def _assigned(sender: Any, assigned: set[Any], **kwargs: Any) -> None:
         mine = {tp.partition for tp in assigned if tp.topic == k.readings_topic}
         ready.clear()
+        arrivals.assigned(mine, time.monotonic())
         try:
             async with snapping, lock:
                 held = set(live.partition.values())

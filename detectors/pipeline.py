@@ -603,8 +603,9 @@ class DetectorPipeline:
         self.device_state[device_id] = state
         return out
 
-    def tick_device(self, device_id: str, now: float) -> Outputs:
-        """Timers of one device: silence, offline and removal grace, the fall suspicion."""
+    def tick_device(self, device_id: str, now: float, silence_at: float | None = None) -> Outputs:
+        """Timers of one device: silence, offline and removal grace (judged at ``silence_at``,
+        default ``now``: the worker's ``ArrivalClock``), the fall suspicion."""
         out = Outputs()
         state = self.device_state.get(device_id)
         if not state or due_of(state) > now:
@@ -615,7 +616,8 @@ class DetectorPipeline:
             return out
         reading = {"device_id": device_id, "resident_id": owner[0]}
         live = self._device_live(state, owner[0], device_id)
-        self._health_decisions(live.health.check(now), state, reading, now, out)
+        health_now = now if silence_at is None else min(now, silence_at)
+        self._health_decisions(live.health.check(health_now), state, reading, now, out)
         self._fall_timers(state, reading, now, out)
         self._set_due(state, device_id, live.health)
         self.device_state[device_id] = state
@@ -1216,8 +1218,12 @@ class DetectorPipeline:
         """No timer of any key is due before this (``NEVER``: none is set)."""
         return self._timers[0][0] if self._timers else NEVER
 
-    def tick(self, now: float) -> Outputs:
-        """The timers due by ``now``, devices first, each key once, in (due, key) order."""
+    def tick(self, now: float, silence_at: float | None = None) -> Outputs:
+        """The timers due by ``now``, devices first, each key once, in (due, key) order; a
+        device's silence and grace periods are judged at ``silence_at`` if given (the time up to
+        which the worker has read what arrived: ``anxin.arrival_clock``), so a device whose
+        readings still wait to be read is not "silent". Its timer stays due and is looked at
+        again at the next tick."""
         out = Outputs()
         timers = self._timers
         if not timers or timers[0][0] > now:
@@ -1231,7 +1237,7 @@ class DetectorPipeline:
                 del scheduled[key]
             (residents if which else devices)[key] = None
         for device_id in devices:
-            out.extend(self.tick_device(device_id, now))
+            out.extend(self.tick_device(device_id, now, silence_at))
             self._reschedule(0, device_id, self.device_state.get(device_id))
         for resident_id in residents:
             out.extend(self.tick_resident(resident_id, now))

@@ -137,6 +137,24 @@ def test_bad_accel_chunk_is_dead_lettered_and_other_fields_still_used() -> None:
     assert out.rejected and "saturated" in out.rejected[0]["reason"] and out.rejected[0]["partial"]
 
 
+def test_silence_is_judged_at_the_time_the_worker_has_read_up_to() -> None:
+    """``tick(now, silence_at)``: a device whose readings still wait to be read (the worker is
+    behind, ``anxin.arrival_clock``) is not silent yet; its timer stays due and fires once the
+    clock passes it, while a fall suspicion's window still closes by ``now``."""
+    p = DetectorPipeline(lambda: REGISTRY, fall_alert_p=0.0)
+    p.process(reading("Q004", T0, battery=0.9), T0)
+    assert p.tick(T0 + 30, silence_at=T0 + 3).alerts == []  # read up to T0 + 3: not 3 s yet
+    assert p.tick(T0 + 31, silence_at=-math.inf).alerts == []  # nothing known: nothing judged
+    (silent,) = p.tick(T0 + 32, silence_at=T0 + 3.5).alerts  # the same timer, still due
+    assert silent.details["reason"] == "silent" and silent.detected_at == T0 + 32
+    assert silent.details["silent_s"] == 3.5  # as far as anyone can know
+    out, _ = feed_fall(p, "G003", T0 + 100)
+    (opened,) = out.suspicions
+    deadline = opened["detected_at"] + 5
+    confirmed = p.tick(deadline + 0.1, silence_at=T0)  # a check window is not about arrival
+    assert [a.kind for a in confirmed.alerts] == ["fall"]
+
+
 def test_silence_is_noticed_by_the_timer_and_resolved_by_the_next_message() -> None:
     p = DetectorPipeline(lambda: REGISTRY)
     p.process(reading("Q004", T0, battery=0.9), T0)
