@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import time
 import uuid
@@ -50,7 +51,7 @@ def partition_of(resident: str) -> int:
     return int(DefaultPartitioner()(resident.encode(), parts, parts))
 
 
-def write_registry(path: Path) -> None:
+def write_registry(path: Path, expected_interval_s: float = 600) -> None:
     lines = ["residents:"]
     for i, resident in enumerate(RESIDENTS):
         lines += [
@@ -59,7 +60,7 @@ def write_registry(path: Path) -> None:
             "    timezone: Europe/London",
             "    check_timeout_s: 20",
             "    devices:",
-            f"      {device(resident)}: {{placement: pendant, expected_interval_s: 600}}",
+            f"      {device(resident)}: {{placement: pendant, expected_interval_s: {expected_interval_s:g}}}",
         ]
     path.write_text("\n".join(lines) + "\n")
 
@@ -264,3 +265,53 @@ def test_a_killed_worker_loses_no_alert_and_its_timers_fire_on_the_new_owner(
     workers.group.stop(sig=signal.SIGTERM, timeout=60)  # both at once: no handover between
     assert a.proc.returncode == 0, a_log.read_text()[-3000:]
     assert b.proc.returncode == 0, b.log_path.read_text()[-3000:]
+
+
+def test_a_paused_worker_reads_what_arrived_before_it_judges_a_device_silent(
+    workers: Workers,
+) -> None:
+    """A worker stopped (SIGSTOP: a frozen VM, a stall) for longer than the devices' silence
+    interval while they keep reporting into Kafka must, once resumed, read those readings before
+    it calls a device silent: judged at the wall clock, every resident's device looked silent
+    until its backlog was read (a ``device`` alert each). The device that did stop still gets
+    its alert (``anxin/arrival_clock.py``)."""
+    write_registry(workers.folder / "registry.yaml", expected_interval_s=4)
+    workers.env["ANXIN_FAUST__SESSION_TIMEOUT"] = "30"  # the pause must not cost the partitions
+    worker = workers.start("worker-p")
+    reporting, stopping = RESIDENTS[:6], RESIDENTS[6:]
+    seq = iter(range(SEQ + 500, SEQ + 900))
+
+    def report(residents: list[str]) -> None:
+        now = time.time()
+        workers.produce([reading(r, next(seq), now, battery=0.9) for r in residents])
+
+    def readings_done() -> int:
+        try:
+            return int(json.loads(workers.stats_path("worker-p").read_text())["readings"])
+        except (OSError, ValueError, KeyError):
+            return 0
+
+    report(RESIDENTS)  # everyone once; then only ``reporting`` goes on
+    workers.group.wait_until(worker, lambda: readings_done() >= len(RESIDENTS))
+    os.kill(worker.proc.pid, signal.SIGSTOP)
+    try:
+        end = time.monotonic() + 10  # 2.5 times the interval: every device is "due"
+        while time.monotonic() < end:
+            report(reporting)
+            time.sleep(1)  # a device's reporting period, not a wait for anything
+    finally:
+        os.kill(worker.proc.pid, signal.SIGCONT)
+    for _ in range(3):  # the resumed worker reads the backlog and these
+        report(reporting)
+        time.sleep(1)
+    press = reading(reporting[0], next(seq), time.time(), event="sos", battery=0.9)
+    workers.produce([press])  # read after every reading before it: the end of the test
+
+    def ended(found: list[dict[str, Any]]) -> bool:
+        silent = {a["resident_id"] for a in found if a["kind"] == "device"}
+        return silent >= set(stopping) and any(a["kind"] == "sos" for a in found)
+
+    found = workers.collect("alerts", lambda a: a["kind"] in ("device", "sos"), ended)
+    silent = sorted(a["resident_id"] for a in found if a["kind"] == "device")
+    assert silent == sorted(stopping), silent  # each stopped device once; no reporting one
+    assert all(a["details"]["reason"] == "silent" for a in found if a["kind"] == "device")
