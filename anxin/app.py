@@ -322,13 +322,14 @@ def create_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
             now = time.time()
             silence_at = arrivals.at(now, time.monotonic(), highwater)
             behind_s[0] = None if silence_at == -math.inf else round(now - silence_at, 1)
-            if behind[0] != (now - silence_at > BEHIND_LOG_S):
+            lag = behind_s[0]
+            if behind[0] != (lag is not None and lag > BEHIND_LOG_S):
                 behind[0] = not behind[0]
                 if behind[0]:
                     log.warning(
                         "readings wait to be read: device silence is judged at their arrival "
-                        "(%s behind), not the wall clock",
-                        "unknown" if silence_at == -math.inf else f"{now - silence_at:.0f} s",
+                        "(%.0f s behind), not the wall clock",
+                        lag,
                     )
                 else:
                     log.info("every reading is read: device silence is judged at the wall clock")

@@ -610,6 +610,8 @@ class DetectorPipeline:
         state = self.device_state.get(device_id)
         if not state or due_of(state) > now:
             return out
+        if silence_at is not None and silence_at < due_of(state) and not state.get("suspicion"):
+            return out  # only silence or a grace period is due, and not yet at ``silence_at``
         state = dict(state)
         owner = self.registry().device_owner(device_id)
         if owner is None:
